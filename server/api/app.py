@@ -1,0 +1,62 @@
+"""The backend FastAPI application: Chatchat's REST paths over our services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from configs import Settings
+from server.api.errors import ApiError
+from server.api.routes import chat, health
+from server.api.schemas.common import BaseResponse
+from server.api.services.chat_service import ChatService
+from server.api.services.llm_client import LLMClient
+from server.api.services.prompts import PromptTemplates
+from server.version import __version__
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with a message that names each bad field, in Chatchat's envelope (details kept)."""
+    errors = exc.errors()
+    message = "; ".join(f"{_field(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
+    body = BaseResponse(code=422, msg=message or "invalid request").model_dump()
+    body["detail"] = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
+    return JSONResponse(body, status_code=422)
+
+
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return JSONResponse(BaseResponse(code=exc.status_code, msg=exc.message).model_dump(), status_code=exc.status_code)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        llm = LLMClient(settings)
+        app.state.settings = settings
+        app.state.llm = llm
+        app.state.chat_service = ChatService(settings, llm, PromptTemplates(settings.prompt_templates))
+        try:
+            yield
+        finally:
+            await llm.aclose()
+
+    app = FastAPI(
+        title="Chatchat API",
+        version=__version__,
+        description="Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible).",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.include_router(health.router)
+    app.include_router(chat.router)
+    return app

@@ -1,0 +1,22 @@
+"""Dependencies the routers declare; everything comes from ``app.state``, nothing from globals."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from configs import Settings
+from server.api.services.chat_service import ChatService
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_chat_service(request: Request) -> ChatService:
+    return request.app.state.chat_service
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]

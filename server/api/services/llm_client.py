@@ -1,0 +1,108 @@
+"""The backend's only way to reach models: FastChat's OpenAI-compatible API server.
+
+Failures are translated here, once, into the errors the routers expose: an unknown model
+becomes a 404 that names the running ones, anything unreachable a 503, within seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+from openai import AsyncOpenAI
+
+from configs import Settings
+from server.api.errors import BadRequest, NotFound, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+INVALID_MODEL = 40301  # FastChat's ErrorCode.INVALID_MODEL
+
+
+class LLMClient:
+    def __init__(self, settings: Settings) -> None:
+        self._http = httpx.AsyncClient(
+            trust_env=False,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+        self._client = AsyncOpenAI(
+            base_url=f"{settings.openai_api.url}/v1",
+            api_key="EMPTY",
+            timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+            max_retries=0,  # a retry after a dead worker only doubles the wait
+            http_client=self._http,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def list_models(self) -> list[str]:
+        try:
+            page = await self._client.models.list()
+        except openai.APIError as exc:
+            raise ServiceUnavailable(f"the OpenAI API server is unavailable: {exc}") from exc
+        return [model.id for model in page.data]
+
+    async def _translate(self, exc: openai.APIError, model: str) -> Exception:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        if isinstance(exc, openai.BadRequestError) and body.get("code") == INVALID_MODEL:
+            try:
+                running = ", ".join(await self.list_models()) or "none"
+            except ServiceUnavailable:
+                running = "unknown"
+            return NotFound(f"model {model!r} is not running; available models: {running}")
+        if isinstance(exc, openai.BadRequestError):
+            return BadRequest(str(body.get("message") or exc))
+        return ServiceUnavailable(f"model {model!r} is unavailable: {_describe(exc)}")
+
+    async def chat_stream(
+        self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
+    ) -> AsyncIterator[str]:
+        """Open a streaming chat completion; errors before the first token raise here, not later."""
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=True
+            )
+        except openai.APIError as exc:
+            raise await self._translate(exc, model) from exc
+        return self._deltas(stream, model)
+
+    async def _deltas(self, stream: Any, model: str) -> AsyncIterator[str]:
+        try:
+            async for chunk in stream:
+                choices = getattr(chunk, "choices", None)
+                if not choices:
+                    error = (chunk.model_extra or {}).get("text") if chunk.model_extra else None
+                    if error:
+                        raise ServiceUnavailable(f"model {model!r} failed: {error}")
+                    continue
+                content = choices[0].delta.content
+                if content:
+                    yield content
+        except openai.APIError as exc:
+            raise await self._translate(exc, model) from exc
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"model {model!r} stream broke off: {_describe(exc)}") from exc
+        finally:
+            await stream.close()
+
+    async def chat(
+        self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
+    ) -> str:
+        try:
+            completion = await self._client.chat.completions.create(
+                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=False
+            )
+        except openai.APIError as exc:
+            raise await self._translate(exc, model) from exc
+        if not completion.choices:
+            raise ServiceUnavailable(f"model {model!r} returned no answer")
+        return completion.choices[0].message.content or ""
+
+
+def _describe(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return f"{exc} ({type(cause).__name__}: {cause})" if cause and str(cause) not in str(exc) else str(exc)

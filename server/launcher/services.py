@@ -1,0 +1,258 @@
+"""What runs inside each child process of the launcher: one function per kind of service.
+
+Every function takes the :class:`ServiceContext` the launcher built and blocks until its
+server stops. They are module-level so ``multiprocessing`` (spawn) can pickle them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from configs import Settings
+from server.core.logging import setup_logging
+
+logger = logging.getLogger(__name__)
+
+WEBUI_SCRIPT = Path(__file__).resolve().parents[2] / "webui" / "app.py"
+GRACEFUL_SHUTDOWN_S = 3
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a child process needs: the settings and the launch options that affect it."""
+
+    settings: Settings
+    controller_address: str
+    quiet: bool = False
+
+
+ServiceTarget = Callable[..., None]
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process if the launcher dies, so no service is ever orphaned."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def service_main(service: str, target: ServiceTarget, ctx: ServiceContext, *args: Any) -> None:
+    """Common entry of every child: logging first, then the service, then a hard exit.
+
+    The hard exit matters: FastChat's controller keeps a non-daemon heartbeat thread that
+    would otherwise hold the process for 90 s after its server stopped.
+    """
+    _die_with_parent()
+    settings = ctx.settings
+    setup_logging(service, settings.log_dir, settings.log_level, quiet=ctx.quiet)
+    code = 0
+    try:
+        target(ctx, *args)
+    except KeyboardInterrupt:
+        pass
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        logger.exception("%s stopped with an error", service)
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _serve(app: Any, host: str, port: int, *, access_log: bool = False) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep our logging configuration
+        access_log=access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# FastChat services
+
+
+def run_controller(ctx: ServiceContext) -> None:
+    from server.llm.fastchat_compat import prepare_controller
+
+    prepare_controller()
+    from fastchat.serve import controller as module
+
+    module.controller = module.Controller(ctx.settings.dispatch_method)
+    address = ctx.settings.controller
+    _serve(module.app, address.host, address.port)
+
+
+def run_openai_api(ctx: ServiceContext) -> None:
+    from server.llm.fastchat_compat import prepare_api_server
+
+    app = prepare_api_server(ctx.controller_address)
+    address = ctx.settings.openai_api
+    _serve(app, address.host, address.port)
+
+
+def run_model_worker(ctx: ServiceContext, model_name: str) -> None:
+    settings = ctx.settings
+    cfg = settings.llm_models[model_name]
+    address = settings.worker_address(model_name)
+    serve = {"llama.cpp": _serve_llama_cpp, "transformers": _serve_transformers, "vllm": _serve_vllm}
+    if cfg.engine not in serve:
+        raise ValueError(f"model {model_name!r}: engine {cfg.engine!r} has no local worker")
+    serve[cfg.engine](ctx, model_name, address.host, address.port, address.url)
+
+
+def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
+    from server.llm.fastchat_compat import prepare_llama_worker
+    from server.llm.model_locator import resolve_model_path
+
+    prepare_llama_worker()
+    from server.llm.llama_cpp_worker import LlamaCppWorker
+    from server.llm.worker_app import create_worker_app
+
+    cfg = ctx.settings.llm_models[name]
+    worker = LlamaCppWorker(
+        ctx.controller_address,
+        url,
+        uuid.uuid4().hex[:8],
+        resolve_model_path(cfg.path),
+        [name],
+        cfg.limit_worker_concurrency,
+        conv_template=cfg.conv_template,
+        context_length=cfg.context_length,
+        n_threads=cfg.n_threads,
+        n_gpu_layers=cfg.n_gpu_layers,
+        stream_interval=ctx.settings.stream_interval,
+    )
+    try:
+        _serve(create_worker_app(worker), host, port)
+    finally:
+        worker.close()
+
+
+def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
+    """FastChat's own ``ModelWorker``: the path for HF models on a GPU."""
+    from server.llm.fastchat_compat import conv_template_for, prepare_transformers_worker
+    from server.llm.model_locator import resolve_model_path
+
+    prepare_transformers_worker()
+    from fastchat.serve import base_model_worker
+    from fastchat.serve.model_worker import ModelWorker
+    from fastchat.utils import str_to_torch_dtype
+
+    cfg = ctx.settings.llm_models[name]
+    model_path = resolve_model_path(cfg.path, allow_hub=True)
+    ModelWorker(
+        ctx.controller_address,
+        url,
+        uuid.uuid4().hex[:8],
+        model_path,
+        [name],
+        cfg.limit_worker_concurrency,
+        no_register=False,
+        device=cfg.device,
+        num_gpus=cfg.num_gpus,
+        max_gpu_memory=cfg.max_gpu_memory,
+        dtype=str_to_torch_dtype(cfg.dtype if cfg.dtype != "auto" else None),
+        load_8bit=cfg.load_8bit,
+        conv_template=conv_template_for(model_path, cfg.conv_template),
+    )
+    _serve(base_model_worker.app, host, port)
+
+
+def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
+    """FastChat's vLLM worker (needs ``pip install vllm`` and a CUDA GPU)."""
+    from server.llm.fastchat_compat import conv_template_for, prepare_transformers_worker
+    from server.llm.model_locator import resolve_model_path
+
+    try:
+        from vllm import AsyncLLMEngine
+        from vllm.engine.arg_utils import AsyncEngineArgs
+    except ImportError as exc:
+        raise RuntimeError(f"model {name!r} uses engine 'vllm': install vLLM first (pip install vllm)") from exc
+    prepare_transformers_worker()
+    from fastchat.serve import vllm_worker
+
+    cfg = ctx.settings.llm_models[name]
+    model_path = resolve_model_path(cfg.path, allow_hub=True)
+    engine_args = AsyncEngineArgs(
+        model=model_path,
+        dtype=cfg.dtype or "auto",
+        max_model_len=cfg.context_length,
+        tensor_parallel_size=cfg.num_gpus,
+        **cfg.vllm_args,
+    )
+    vllm_worker.engine = AsyncLLMEngine.from_engine_args(engine_args)
+    vllm_worker.worker = vllm_worker.VLLMWorker(
+        ctx.controller_address,
+        url,
+        uuid.uuid4().hex[:8],
+        model_path,
+        [name],
+        cfg.limit_worker_concurrency,
+        False,
+        vllm_worker.engine,
+        conv_template_for(model_path, cfg.conv_template),
+    )
+    _serve(vllm_worker.app, host, port)
+
+
+# ---------------------------------------------------------------------------------------------
+# Our services
+
+
+def run_api(ctx: ServiceContext) -> None:
+    from server.api.app import create_app
+
+    address = ctx.settings.api
+    _serve(create_app(ctx.settings), address.host, address.port, access_log=not ctx.quiet)
+
+
+def _route_streamlit_logging() -> None:
+    """Streamlit gives each of its loggers a console handler of its own; give them ours."""
+    import streamlit.logger as st_logger
+
+    def use_root_handlers(target: logging.Logger) -> None:
+        for handler in list(target.handlers):
+            target.removeHandler(handler)
+        for handler in logging.getLogger().handlers:
+            target.addHandler(handler)
+
+    st_logger.setup_formatter = use_root_handlers
+    st_logger.update_formatter()
+
+
+def run_webui(ctx: ServiceContext) -> None:
+    from streamlit.web import bootstrap
+
+    _route_streamlit_logging()
+    address = ctx.settings.webui
+    flags: dict[str, Any] = {
+        "server.address": address.host,
+        "server.port": address.port,
+        "server.headless": True,
+        "server.fileWatcherType": "none",
+        "server.runOnSave": False,
+        "browser.gatherUsageStats": False,
+        "global.developmentMode": False,
+        "client.toolbarMode": "minimal",
+        "logger.level": ctx.settings.log_level.lower(),
+    }
+    bootstrap.load_config_options(flags)
+    _route_streamlit_logging()
+    bootstrap.run(str(WEBUI_SCRIPT), False, ["--api-url", ctx.settings.api.url], flags)

@@ -1,0 +1,57 @@
+"""FastChat's worker HTTP protocol for our async workers.
+
+Same paths and payloads as ``fastchat.serve.base_model_worker`` (the controller and the API
+server cannot tell the difference), but streaming is async end to end: a client that goes
+away cancels its generation instead of leaving a decoder running, and the app object is
+built per worker rather than shared through module globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from server.llm.llama_cpp_worker import LlamaCppWorker, encode_frame
+
+
+def create_worker_app(worker: LlamaCppWorker) -> FastAPI:
+    app = FastAPI(title=f"model worker: {', '.join(worker.model_names)}")
+
+    @app.post("/worker_generate_stream")
+    async def generate_stream(request: Request) -> StreamingResponse:
+        params = await request.json()
+
+        async def body() -> AsyncIterator[bytes]:
+            async for frame in worker.stream(params):
+                yield encode_frame(frame)
+
+        return StreamingResponse(body(), media_type="application/octet-stream")
+
+    @app.post("/worker_generate")
+    async def generate(request: Request) -> JSONResponse:
+        return JSONResponse(await worker.generate(await request.json()))
+
+    @app.post("/worker_get_embeddings")
+    async def embeddings(request: Request) -> JSONResponse:
+        return JSONResponse(worker.get_embeddings(await request.json()))
+
+    @app.post("/worker_get_status")
+    async def status() -> dict[str, Any]:
+        return worker.get_status()
+
+    @app.post("/count_token")
+    async def count_token(request: Request) -> dict[str, Any]:
+        return worker.count_token(await request.json())
+
+    @app.post("/worker_get_conv_template")
+    async def conv_template() -> dict[str, Any]:
+        return worker.get_conv_template()
+
+    @app.post("/model_details")
+    async def model_details() -> dict[str, Any]:
+        return {"context_length": worker.context_len}
+
+    return app
