@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     )
 
     stream_interval: float = Field(
-        0.03, ge=0.0, le=1.0, description="Seconds between stream frames a worker sends (tokens are batched)."
+        0.05, ge=0.0, le=1.0, description="Seconds between stream frames a worker sends (tokens are batched)."
     )
     request_timeout: float = Field(
         120.0, gt=0, description="Seconds the backend waits for the next chunk from a model before giving up."

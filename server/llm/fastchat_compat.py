@@ -252,50 +252,65 @@ def conv_template_for(model_path: str, configured: str | None) -> str | None:
 # API server connection pooling
 
 
-def pool_api_server_connections() -> None:
-    """Route the API server's internal calls through one keep-alive HTTP client."""
+def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
+    """Route the API server's internal calls through one keep-alive aiohttp session.
+
+    Also remembers a worker's context length (constant for its life) and the controller's
+    model list for ``model_list_ttl`` seconds: a new worker shows up within that time, and a
+    vanished one still fails cleanly at ``get_worker_address``.
+    """
     if not _once("pooled_connections"):
         return
-    import httpx
-    from fastchat.constants import WORKER_API_TIMEOUT, ErrorCode
+    import time
+
+    import aiohttp
+    from fastchat.constants import ErrorCode
     from fastchat.serve import openai_api_server as api
 
-    state: dict[str, httpx.AsyncClient] = {}
+    sessions: dict[str, aiohttp.ClientSession] = {}
     context_lengths: dict[str, Any] = {}
+    model_lists: dict[str, tuple[float, Any]] = {}
 
-    def client() -> httpx.AsyncClient:
-        current = state.get("client")
-        if current is None or current.is_closed:
-            current = httpx.AsyncClient(
-                timeout=httpx.Timeout(WORKER_API_TIMEOUT, connect=5.0),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    def session() -> aiohttp.ClientSession:
+        current = sessions.get("session")
+        if current is None or current.closed:
+            current = aiohttp.ClientSession(
+                timeout=api.fetch_timeout,
+                connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=60),
                 headers=api.headers,
             )
-            state["client"] = current
+            sessions["session"] = current
         return current
 
     async def fetch_remote(url: str, pload: Any = None, name: str | None = None) -> Any:
-        if url.endswith("/model_details") and url in context_lengths and name == "context_length":
-            return context_lengths[url]  # constant for the life of a worker
-        response = await client().post(url, json=pload)
-        if response.status_code != 200:
-            return json.dumps({"text": response.reason_phrase, "error_code": ErrorCode.INTERNAL_ERROR})
+        if url.endswith("/model_details") and name == "context_length" and url in context_lengths:
+            return context_lengths[url]
+        if url.endswith("/list_models") and name == "models":
+            cached = model_lists.get(url)
+            if cached and time.monotonic() - cached[0] < model_list_ttl:
+                return list(cached[1])
+        async with session().post(url, json=pload) as response:
+            if response.status != 200:
+                return json.dumps({"text": str(response.reason), "error_code": ErrorCode.INTERNAL_ERROR})
+            body = await response.read()
         if name is None:
-            return response.content
-        result = response.json()
+            return body
+        result = json.loads(body)
         result = result[name] if name != "" else result
         if url.endswith("/model_details") and name == "context_length":
             context_lengths[url] = result
+        if url.endswith("/list_models") and name == "models":
+            model_lists[url] = (time.monotonic(), list(result))
         return result
 
     async def generate_completion_stream(payload: dict[str, Any], worker_addr: str) -> AsyncIterator[dict]:
-        async with client().stream("POST", worker_addr + "/worker_generate_stream", json=payload) as response:
-            if response.status_code != 200:
-                body = (await response.aread()).decode(errors="replace")
-                yield {"text": f"worker error {response.status_code}: {body}", "error_code": ErrorCode.INTERNAL_ERROR}
+        async with session().post(worker_addr + "/worker_generate_stream", json=payload) as response:
+            if response.status != 200:
+                body = (await response.read()).decode(errors="replace")
+                yield {"text": f"worker error {response.status}: {body}", "error_code": ErrorCode.INTERNAL_ERROR}
                 return
             buffer = bytearray()
-            async for raw in response.aiter_bytes():
+            async for raw in response.content.iter_any():
                 buffer += raw
                 while (end := buffer.find(b"\0")) >= 0:
                     frame = bytes(buffer[:end])

@@ -13,6 +13,7 @@ import asyncio
 import codecs
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -125,6 +126,7 @@ class LlamaCppWorker(BaseModelWorker):
             conv_template=conv_template_for(model_path, conv_template),
         )
         started = time.perf_counter()
+        n_threads = n_threads or os.cpu_count() or 1  # llama-cpp-python would use half the cores
         self.llm = Llama(
             model_path=model_path,
             n_ctx=context_length or 0,
@@ -155,7 +157,7 @@ class LlamaCppWorker(BaseModelWorker):
             model_path,
             time.perf_counter() - started,
             self.context_len,
-            n_threads or "all",
+            n_threads,
         )
         if register:
             self.init_heart_beat()
@@ -290,28 +292,26 @@ class LlamaCppWorker(BaseModelWorker):
         """
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
-        updated = asyncio.Event()
-        finished = asyncio.Event()
-        latest: list[dict[str, Any]] = []
-
-        def publish(frame: dict[str, Any] | None) -> None:
-            if frame is not None:
-                latest[:] = [frame]
-                updated.set()
-            else:
-                finished.set()
-                updated.set()
+        wake = asyncio.Event()
+        # Written by the generation thread, read here. Only the first and the last frame wake
+        # the event loop: a wake-up per token would preempt llama.cpp's threads 100 times a second.
+        state: dict[str, Any] = {"frame": None, "done": False}
 
         def produce() -> None:
+            first = True
             try:
                 if not cancel.is_set():
                     for frame in self.generate_frames(params, cancel):
-                        loop.call_soon_threadsafe(publish, frame)
+                        state["frame"] = frame
+                        if first:
+                            first = False
+                            loop.call_soon_threadsafe(wake.set)
             except Exception as exc:  # a frame is the only way to tell the client
                 logger.exception("generation failed")
-                loop.call_soon_threadsafe(publish, error_frame(str(exc)))
+                state["frame"] = error_frame(str(exc))
             finally:
-                loop.call_soon_threadsafe(publish, None)
+                state["done"] = True
+                loop.call_soon_threadsafe(wake.set)
 
         with self._pending_lock:
             self._pending += 1
@@ -319,21 +319,20 @@ class LlamaCppWorker(BaseModelWorker):
         future = loop.run_in_executor(self._generation_thread, produce)
         sent: dict[str, Any] | None = None
         try:
-            last_sent_at = 0.0
             while True:
-                await updated.wait()
-                wait = last_sent_at + self.stream_interval - loop.time()
-                if wait > 0 and not finished.is_set():
+                if sent is None:
+                    await wake.wait()
+                else:
                     try:
-                        await asyncio.wait_for(finished.wait(), wait)
+                        async with asyncio.timeout(self.stream_interval):
+                            await wake.wait()
                     except TimeoutError:
                         pass
-                updated.clear()
-                done = finished.is_set()
-                if latest and latest[0] is not sent:
-                    sent = latest[0]
-                    last_sent_at = loop.time()
-                    yield sent
+                wake.clear()
+                done, frame = state["done"], state["frame"]  # the final frame is stored before done
+                if frame is not None and frame is not sent:
+                    sent = frame
+                    yield frame
                 if done:
                     break
         finally:

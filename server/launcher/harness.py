@@ -1,0 +1,129 @@
+"""Run the real stack as a child process on free ports: what tests and benchmarks start.
+
+It starts ``startup.py`` exactly as a user does, with ``CHATCHAT_*`` variables pointing every
+service at a free port and every file at a scratch directory, and stops it with SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from configs import PROJECT_ROOT
+
+STARTUP = PROJECT_ROOT / "startup.py"
+READY_LINE = "Chatchat is running"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class StackEndpoints:
+    controller: str
+    worker: str
+    openai_api: str
+    api: str
+    webui: str
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen
+    urls: StackEndpoints
+    root: Path
+    output: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def read_output(self) -> str:
+        return self.output.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
+        """Signal the launcher and wait for it; kill its whole session if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        return int(self.process.returncode)
+
+
+def stack_env(root: Path, extra: dict[str, str] | None = None) -> tuple[dict[str, str], StackEndpoints]:
+    """Environment for a stack on fresh ports with its data and logs under ``root``."""
+    ports = {name: free_port() for name in ("controller", "openai_api", "api", "webui", "worker")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATCHAT_")}
+    env.update(
+        {
+            "CHATCHAT_CONTROLLER__PORT": str(ports["controller"]),
+            "CHATCHAT_OPENAI_API__PORT": str(ports["openai_api"]),
+            "CHATCHAT_API__PORT": str(ports["api"]),
+            "CHATCHAT_WEBUI__PORT": str(ports["webui"]),
+            "CHATCHAT_WORKER_BASE_PORT": str(ports["worker"]),
+            "CHATCHAT_DATA_DIR": str(root / "data"),
+            "CHATCHAT_LOG_DIR": str(root / "logs"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    return env, StackEndpoints(**url)
+
+
+def start_stack(
+    root: Path, args: Sequence[str] = ("--all-api",), env: dict[str, str] | None = None, timeout: float = 300.0
+) -> RunningStack:
+    """Start ``startup.py`` and return once it printed its banner (all services ready)."""
+    root.mkdir(parents=True, exist_ok=True)
+    full_env, urls = stack_env(root, env)
+    output = root / "startup.out"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, str(STARTUP), *args],
+            cwd=PROJECT_ROOT,
+            env=full_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # SIGINT goes to the launcher alone, as the tests decide
+        )
+    stack = RunningStack(process, urls, root, output, full_env)
+    deadline = time.monotonic() + timeout
+    while READY_LINE not in stack.read_output():
+        if process.poll() is not None:
+            raise RuntimeError(f"the stack exited with {process.returncode} while starting:\n{stack.read_output()}")
+        if time.monotonic() > deadline:
+            stack.stop()
+            raise TimeoutError(f"the stack was not ready in {timeout:.0f}s:\n{stack.read_output()}")
+        time.sleep(0.1)
+    return stack
+
+
+@contextmanager
+def running_stack(
+    root: Path, args: Sequence[str] = ("--all-api",), env: dict[str, str] | None = None, timeout: float = 300.0
+) -> Iterator[RunningStack]:
+    stack = start_stack(root, args, env, timeout)
+    try:
+        yield stack
+    finally:
+        stack.stop()
