@@ -96,17 +96,16 @@ def fix_context_length() -> None:
             module.get_context_length = get_context_length
 
 
+def batch_encode_plus(self: Any, batch_text_or_text_pairs: list[Any], **kwargs: Any) -> Any:
+    """transformers 4's ``batch_encode_plus``: the batched ``__call__``."""
+    return self(batch_text_or_text_pairs, **kwargs)
+
+
 def fix_tokenizer_batch_encode() -> None:
-    """Give tokenizers back ``batch_encode_plus`` as the plain batched ``__call__`` it was."""
     from transformers import PreTrainedTokenizerBase
 
-    if hasattr(PreTrainedTokenizerBase, "batch_encode_plus"):
-        return
-
-    def batch_encode_plus(self: Any, batch_text_or_text_pairs: list[Any], **kwargs: Any) -> Any:
-        return self(batch_text_or_text_pairs, **kwargs)
-
-    PreTrainedTokenizerBase.batch_encode_plus = batch_encode_plus
+    if not hasattr(PreTrainedTokenizerBase, "batch_encode_plus"):
+        PreTrainedTokenizerBase.batch_encode_plus = batch_encode_plus
 
 
 def fix_embedding_attention_mask() -> None:
