@@ -156,7 +156,8 @@ class ApiClient:
 
     def paths(self) -> set[str]:
         """The backend's routes, from its OpenAPI document: what decides which UI parts exist."""
-        return set(self._send("GET", "/openapi.json").json().get("paths", {}))
+        timeout = min(self._timeout.read or 10.0, 10.0)
+        return set(self._send("GET", "/openapi.json", timeout=timeout).json().get("paths", {}))
 
     def server_configs(self) -> dict[str, Any]:
         return self._data("POST", "/server/configs", json={})

@@ -169,10 +169,12 @@ def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:
 
 
 def _local_actions() -> None:
+    # The download runs outside this script run, without the session: hand it a snapshot.
+    shown = [dict(message) for message in transcript.messages()]
     col_export, col_clear = st.columns(2)
     col_export.download_button(
         "Export",
-        data=lambda: transcript.to_markdown("Conversation").encode(),
+        data=lambda: transcript.to_markdown("Conversation", shown).encode(),
         file_name="conversation.md",
         mime="text/markdown",
         icon=":material/download:",

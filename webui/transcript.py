@@ -58,10 +58,10 @@ def history(turns: int) -> list[dict[str, str]]:
     return pairs[-2 * turns:]
 
 
-def to_markdown(title: str) -> str:
+def to_markdown(title: str, shown: list[dict[str, Any]]) -> str:
     """A transcript for download when the backend cannot export one itself."""
     lines = [f"# {title}", ""]
-    for message in messages():
+    for message in shown:
         who = "User" if message["role"] == "user" else "Assistant"
         lines += [f"## {who}", "", message.get("content", ""), ""]
     return "\n".join(lines)
