@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(10.0, gt=0, description="Seconds to stop every service on Ctrl-C.")
 
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Databases, knowledge bases, uploads.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host/db; "
+        "None = SQLite file info.db in data_dir.",
+    )
     log_dir: Path = Field(PROJECT_ROOT / "logs", description="One rotating log file per service.")
     log_level: LogLevel = "INFO"
 
@@ -186,6 +191,10 @@ class Settings(BaseSettings):
         cfg = self.llm_models[model_name]
         port = cfg.port if cfg.port is not None else self.worker_base_port + names.index(model_name)
         return ServerAddress(host=self.worker_host, port=port)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'info.db'}"
 
     def public_dump(self) -> dict[str, Any]:
         """The configuration as JSON-ready data with every secret masked."""

@@ -16,6 +16,8 @@ from server.api.schemas.common import BaseResponse
 from server.api.services.chat_service import ChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
+from server.db.engine import create_engine, session_factory
+from server.db.migrate import upgrade
 from server.version import __version__
 
 
@@ -40,14 +42,18 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.sqlalchemy_url)
+        await upgrade(engine)
         llm = LLMClient(settings)
         app.state.settings = settings
+        app.state.db = session_factory(engine)
         app.state.llm = llm
         app.state.chat_service = ChatService(settings, llm, PromptTemplates(settings.prompt_templates))
         try:
             yield
         finally:
             await llm.aclose()
+            await engine.dispose()
 
     app = FastAPI(
         title="Chatchat API",
