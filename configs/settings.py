@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an internal service.")
     startup_timeout: float = Field(600.0, gt=0, description="Seconds one service may take to become ready.")
     shutdown_timeout: float = Field(10.0, gt=0, description="Seconds to stop every service on Ctrl-C.")
+    worker_drain_timeout: float = Field(
+        60.0, gt=0, description="Seconds a stopped model worker may take to finish the answers in flight."
+    )
 
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Databases, knowledge bases, uploads.")
     database_url: str | None = Field(

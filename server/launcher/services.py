@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def service_main(service: str, target: ServiceTarget, ctx: ServiceContext, *args
         os._exit(code)
 
 
-def _serve(app: Any, host: str, port: int, *, access_log: bool = False) -> None:
+def _serve(app: Any, host: str, port: int, *, access_log: bool = False, drain: float = GRACEFUL_SHUTDOWN_S) -> None:
     import uvicorn
 
     uvicorn.run(
@@ -80,7 +81,7 @@ def _serve(app: Any, host: str, port: int, *, access_log: bool = False) -> None:
         port=port,
         log_config=None,  # keep our logging configuration
         access_log=access_log,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_graceful_shutdown=drain,
     )
 
 
@@ -140,7 +141,7 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         stream_interval=ctx.settings.stream_interval,
     )
     try:
-        _serve(create_worker_app(worker), host, port)
+        _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
     finally:
         worker.close()
 
@@ -172,7 +173,7 @@ def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, ur
         load_8bit=cfg.load_8bit,
         conv_template=conv_template_for(model_path, cfg.conv_template),
     )
-    _serve(base_model_worker.app, host, port)
+    _serve(base_model_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
@@ -209,18 +210,20 @@ def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) 
         vllm_worker.engine,
         conv_template_for(model_path, cfg.conv_template),
     )
-    _serve(vllm_worker.app, host, port)
+    _serve(vllm_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 # ---------------------------------------------------------------------------------------------
 # Our services
 
 
-def run_api(ctx: ServiceContext) -> None:
+def run_api(ctx: ServiceContext, control: Connection | None = None) -> None:
     from server.api.app import create_app
+    from server.launcher.control import LauncherControl
 
     address = ctx.settings.api
-    _serve(create_app(ctx.settings), address.host, address.port, access_log=not ctx.quiet)
+    launcher = LauncherControl(control, ctx.settings.startup_timeout + 30) if control is not None else None
+    _serve(create_app(ctx.settings, launcher), address.host, address.port, access_log=not ctx.quiet)
 
 
 def _route_streamlit_logging() -> None:

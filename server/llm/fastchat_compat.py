@@ -255,8 +255,8 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
     """Route the API server's internal calls through one keep-alive aiohttp session.
 
     Also remembers a worker's context length (constant for its life) and the controller's
-    model list for ``model_list_ttl`` seconds: a new worker shows up within that time, and a
-    vanished one still fails cleanly at ``get_worker_address``.
+    model list for ``model_list_ttl`` seconds between refreshes: a new worker shows up within
+    that time, and a vanished one still fails cleanly at ``get_worker_address``.
     """
     if not _once("pooled_connections"):
         return
@@ -284,6 +284,8 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
     async def fetch_remote(url: str, pload: Any = None, name: str | None = None) -> Any:
         if url.endswith("/model_details") and name == "context_length" and url in context_lengths:
             return context_lengths[url]
+        if url.endswith("/refresh_all_workers"):
+            model_lists.clear()  # /v1/models refreshes first: it must always see the truth
         if url.endswith("/list_models") and name == "models":
             cached = model_lists.get(url)
             if cached and time.monotonic() - cached[0] < model_list_ttl:
