@@ -18,6 +18,7 @@ from server.api.services.conversation_service import ConversationService
 from server.api.services.model_service import ModelService
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
+from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.launcher.control import LauncherControl
@@ -69,6 +70,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         description="Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible).",
         lifespan=lifespan,
     )
+    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
     app.include_router(health.router)

@@ -14,11 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from server.core.request_id import RequestIdMiddleware
 from server.llm.llama_cpp_worker import LlamaCppWorker, encode_frame
 
 
 def create_worker_app(worker: LlamaCppWorker) -> FastAPI:
     app = FastAPI(title=f"model worker: {', '.join(worker.model_names)}")
+    app.add_middleware(RequestIdMiddleware)
 
     @app.post("/worker_generate_stream")
     async def generate_stream(request: Request) -> StreamingResponse:

@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 
 from configs import Settings
 from server.api.errors import BadRequest, NotFound, ServiceUnavailable
+from server.core.request_id import current_headers
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class LLMClient:
         """Open a streaming chat completion; errors before the first token raise here, not later."""
         try:
             stream = await self._client.chat.completions.create(
-                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=True
+                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=True,
+                extra_headers=current_headers(),
             )
         except openai.APIError as exc:
             raise await self._translate(exc, model) from exc
@@ -94,7 +96,8 @@ class LLMClient:
     ) -> str:
         try:
             completion = await self._client.chat.completions.create(
-                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=False
+                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=False,
+                extra_headers=current_headers(),
             )
         except openai.APIError as exc:
             raise await self._translate(exc, model) from exc
