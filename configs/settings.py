@@ -27,6 +27,17 @@ Engine = Literal["llama.cpp", "transformers", "vllm", "openai"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
+# Built-in prompt templates per chat type; the settings file adds to them or overrides them by name.
+DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
+    "llm_chat": {
+        "default": "{{ input }}",
+        "concise": "Answer in at most three sentences.\n\n{{ input }}",
+        "py": "You are a coding assistant. Write simple Python code for this task.\n\n{{ input }}",
+    },
+    "completion": {"default": "{{ input }}"},
+}
+
+
 class ServerAddress(BaseModel):
     """Where one HTTP service listens."""
 
@@ -121,8 +132,9 @@ class Settings(BaseSettings):
         1024, ge=1, description="Answer length when a request sets none; null = up to the context window."
     )
     prompt_templates: dict[str, dict[str, str]] = Field(
-        default_factory=lambda: {"llm_chat": {"default": "{{ input }}"}},
-        description="Jinja2 prompt templates per chat type and name.",
+        default_factory=dict,
+        description="Jinja2 prompt templates per chat type and name, added to (or replacing by name) the "
+        "built-in ones.",
     )
 
     stream_interval: float = Field(
@@ -153,6 +165,14 @@ class Settings(BaseSettings):
         """Relative paths are taken from the project root, so the stack works from any working directory."""
         value = value.expanduser()
         return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @field_validator("prompt_templates", mode="after")
+    @classmethod
+    def _merge_builtin_templates(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        merged = {kind: dict(templates) for kind, templates in DEFAULT_PROMPT_TEMPLATES.items()}
+        for kind, templates in value.items():
+            merged.setdefault(kind, {}).update(templates)
+        return merged
 
     @field_validator("log_level", mode="before")
     @classmethod

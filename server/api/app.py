@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from configs import Settings
 from server.api.errors import ApiError
-from server.api.routes import chat, conversations, health, llm_model
+from server.api.routes import chat, conversations, health, llm_model, other, server
 from server.api.schemas.common import BaseResponse
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
@@ -77,4 +77,6 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
     app.include_router(chat.router)
     app.include_router(conversations.router)
     app.include_router(llm_model.router)
+    app.include_router(server.router)
+    app.include_router(other.router)
     return app
