@@ -90,15 +90,11 @@ def make_plan(args: argparse.Namespace, settings: Settings) -> Plan:
         )
     local = [n for n in names if settings.llm_models[n].is_local]
     remote = [n for n in names if not settings.llm_models[n].is_local]
-    if args.api_worker:
-        remote = list(dict.fromkeys(remote + [n for n, m in settings.llm_models.items() if not m.is_local]))
+    all_remote = [n for n, m in settings.llm_models.items() if not m.is_local]
+    if args.api_worker or llm_stack:  # as in Chatchat: the full stacks start every remote model
+        remote = list(dict.fromkeys(remote + all_remote))
     want_local = (llm_stack or args.model_worker) and not args.lite
     want_remote = llm_stack or args.model_worker or args.api_worker
-    if remote and want_remote:
-        raise SystemExit(
-            f"startup.py: remote models ({', '.join(remote)}) have no worker in this version; "
-            "serve a local model or call the remote endpoint directly"
-        )
     return Plan(
         controller=(llm_stack or args.openai_api) and not args.controller,
         openai_api=llm_stack or args.openai_api,

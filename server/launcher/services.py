@@ -112,7 +112,12 @@ def run_model_worker(ctx: ServiceContext, model_name: str) -> None:
     settings = ctx.settings
     cfg = settings.llm_models[model_name]
     address = settings.worker_address(model_name)
-    serve = {"llama.cpp": _serve_llama_cpp, "transformers": _serve_transformers, "vllm": _serve_vllm}
+    serve = {
+        "llama.cpp": _serve_llama_cpp,
+        "transformers": _serve_transformers,
+        "vllm": _serve_vllm,
+        "openai": _serve_remote,
+    }
     if cfg.engine not in serve:
         raise ValueError(f"model {model_name!r}: engine {cfg.engine!r} has no local worker")
     serve[cfg.engine](ctx, model_name, address.host, address.port, address.url)
@@ -144,6 +149,32 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
     finally:
         worker.close()
+
+
+def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
+    """A remote OpenAI-compatible model, served through a forwarding worker."""
+    from server.llm.fastchat_compat import route_logging
+
+    route_logging()
+    from server.llm.remote_worker import RemoteOpenAIWorker
+    from server.llm.worker_app import create_worker_app
+
+    cfg = ctx.settings.llm_models[name]
+    if not cfg.api_base_url:
+        raise ValueError(f"model {name!r}: engine 'openai' needs api_base_url")
+    worker = RemoteOpenAIWorker(
+        ctx.controller_address,
+        url,
+        uuid.uuid4().hex[:8],
+        [name],
+        cfg.limit_worker_concurrency,
+        base_url=cfg.api_base_url,
+        api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+        remote_model=cfg.remote_model_name or name,
+        context_length=cfg.context_length,
+        timeout=ctx.settings.request_timeout,
+    )
+    _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
