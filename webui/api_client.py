@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from httpx_sse import SSEError, connect_sse
@@ -80,12 +81,14 @@ def _error_message(response: httpx.Response) -> str:
 
 
 def _filename(response: httpx.Response, fallback: str) -> str:
-    disposition = response.headers.get("content-disposition", "")
-    for part in disposition.split(";"):
+    """The attachment's name from Content-Disposition (RFC 6266 ``filename*`` preferred)."""
+    names: dict[str, str] = {}
+    for part in response.headers.get("content-disposition", "").split(";"):
         key, _, value = part.strip().partition("=")
-        if key.lower() == "filename" and value:
-            return value.strip('"')
-    return fallback
+        names[key.lower()] = value.strip('"')
+    if names.get("filename*", "").lower().startswith("utf-8''"):
+        return unquote(names["filename*"][7:]) or fallback
+    return names.get("filename") or fallback
 
 
 class ApiClient:
@@ -111,15 +114,18 @@ class ApiClient:
             raise BackendError(response.status_code, _error_message(response), path)
         return response
 
-    def _data(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The ``data`` of a Chatchat envelope; an envelope with an error code is an error too."""
+    def _envelope(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A Chatchat ``{code, msg, data}`` answer; an envelope with an error code is an error too."""
         body = self._send(method, path, **kwargs).json()
-        if isinstance(body, dict) and "code" in body and "data" in body:
-            code = body.get("code")
-            if isinstance(code, int) and code >= 400:
-                raise BackendError(code, str(body.get("msg") or f"error {code}"), path)
-            return body["data"]
+        if not isinstance(body, dict) or "code" not in body:
+            return {"code": 200, "msg": "success", "data": body}
+        code = body.get("code")
+        if isinstance(code, int) and code >= 400:
+            raise BackendError(code, str(body.get("msg") or f"error {code}"), path)
         return body
+
+    def _data(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._envelope(method, path, **kwargs).get("data")
 
     def stream_events(
         self, path: str, body: dict[str, Any], *, error_events_raise: bool = True
@@ -212,16 +218,17 @@ class ApiClient:
     def config_models(self) -> dict[str, dict[str, Any]]:
         return dict(self._data("POST", "/llm_model/list_config_models", json={}))
 
-    def change_model(self, model_name: str, new_model_name: str, timeout: float = 600.0) -> Any:
-        return self._data(
+    def change_model(self, model_name: str, new_model_name: str, timeout: float = 600.0) -> str:
+        """Returns once the new model serves (the backend waits for it); the backend's message."""
+        return self._envelope(
             "POST",
             "/llm_model/change",
             json={"model_name": model_name, "new_model_name": new_model_name},
             timeout=httpx.Timeout(timeout, connect=5.0),
-        )
+        ).get("msg", "")
 
-    def stop_model(self, model_name: str) -> Any:
-        return self._data("POST", "/llm_model/stop", json={"model_name": model_name})
+    def stop_model(self, model_name: str) -> str:
+        return self._envelope("POST", "/llm_model/stop", json={"model_name": model_name}).get("msg", "")
 
     # ---- knowledge bases --------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from webui.session import call, has, show_error
 
 CURRENT_KEY = "conversation_id"
 LOADED_KEY = "_loaded_conversation"
-PICK_KEY = "conversation_pick"
+QUERY_PARAM = "conversation"
 
 
 def current_id() -> str:
@@ -26,11 +26,16 @@ def current_id() -> str:
 
 
 def _select(conversation_id: str) -> None:
+    """Remember the choice in the session and in the URL, so a reload reopens the same conversation."""
     st.session_state[CURRENT_KEY] = conversation_id
+    if conversation_id:
+        st.query_params[QUERY_PARAM] = conversation_id
+    elif QUERY_PARAM in st.query_params:
+        del st.query_params[QUERY_PARAM]
 
 
 def _default_name() -> str:
-    return f"Chat {datetime.now(UTC).strftime('%Y-%m-%d %H:%M')}"
+    return f"Chat {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')}"
 
 
 def ensure_current(client: ApiClient, first_query: str, chat_type: str) -> str:
@@ -58,7 +63,7 @@ def _load(client: ApiClient, conversation_id: str) -> None:
 def sync(client: ApiClient) -> list[dict[str, Any]] | None:
     """Pick the current conversation and load its messages; ``None`` when conversations are not stored.
 
-    A reload or a new tab has no current conversation yet and continues the newest one.
+    A reload reopens the conversation named in the URL; a new tab continues the newest one.
     """
     if not has(CONVERSATIONS_PATH):
         return None
@@ -67,7 +72,8 @@ def sync(client: ApiClient) -> list[dict[str, Any]] | None:
         return None
     ids = [item["id"] for item in items]
     if current_id() not in ids:
-        _select(ids[0] if ids else "")
+        linked = st.query_params.get(QUERY_PARAM, "")
+        _select(linked if linked in ids else (ids[0] if ids else ""))
         if not ids:
             transcript.clear()
             st.session_state.pop(LOADED_KEY, None)
@@ -101,17 +107,34 @@ def sidebar(client: ApiClient, chat_type: str, items: list[dict[str, Any]] | Non
     if not by_id or current_id() not in by_id:
         st.caption("No conversations yet: the first message starts one.")
         return
-    if st.session_state.get(PICK_KEY) != current_id():
-        st.session_state[PICK_KEY] = current_id()  # before the widget exists, so this is allowed
-    st.radio(
+    ids = list(by_id)
+    # No key on purpose: the widget is new whenever the list or the current conversation changes,
+    # so it always starts at the conversation shown and never carries a stale choice over.
+    choice = st.radio(
         "Conversation",
-        list(by_id),
-        format_func=lambda cid: by_id[cid]["name"],
-        key=PICK_KEY,
-        on_change=lambda: _select(st.session_state[PICK_KEY]),
+        ids,
+        index=ids.index(current_id()),
+        format_func=_labels(items).__getitem__,
         label_visibility="collapsed",
     )
+    if choice != current_id():
+        _select(choice)
+        st.rerun()  # the chat above still shows the old conversation
     _stored_actions(client, by_id[current_id()])
+
+
+def _labels(items: list[dict[str, Any]]) -> dict[str, str]:
+    """Each conversation's name, made unique: Streamlit tells options apart by their label."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["name"]] = counts.get(item["name"], 0) + 1
+    labels: dict[str, str] = {}
+    for item in items:
+        label = item["name"]
+        if counts[label] > 1:
+            label = f"{label} · {str(item.get('created_at', ''))[11:19]} · {item['id'][:6]}"
+        labels[item["id"]] = label
+    return labels
 
 
 def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:

@@ -76,16 +76,20 @@ def test_a_new_conversation_starts_empty_and_the_old_one_comes_back(
     open_app(page, stack.urls.webui)
     send(page, "Remember the word pineapple.")
     sidebar = page.get_by_test_id("stSidebar")
-    first_name = sidebar.get_by_test_id("stRadio").locator("label").filter(has_text="pineapple").first
-    expect(first_name).to_be_visible()
+    options = sidebar.get_by_test_id("stRadioOption")
+    first_name = options.and_(sidebar.locator('[data-selected="true"]')).inner_text().strip()
+    first = options.filter(has=page.get_by_text(first_name, exact=True))
+    expect(first).to_have_attribute("data-selected", "true")
 
     sidebar.get_by_role("button", name="New conversation").click()
     wait_idle(page)
     expect(page.locator(MESSAGE)).to_have_count(0)
+    expect(first).not_to_have_attribute("data-selected", "true")
 
-    sidebar.get_by_test_id("stRadio").locator("label").filter(has_text="pineapple").first.click()
+    first.click()
     wait_idle(page)
     expect(page.locator(MESSAGE_TEXT).first).to_have_text("Remember the word pineapple.")
+    expect(first).to_have_attribute("data-selected", "true")
 
     page.reload()  # a reload shows the stored history, not a blank page
     expect(page.locator(MESSAGE_TEXT).first).to_have_text("Remember the word pineapple.", timeout=60_000)

@@ -14,10 +14,16 @@ def wait_idle(page: Page, timeout: float = 120_000) -> None:
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
 
 
-def open_app(page: Page, url: str) -> None:
+def open_app(page: Page, url: str, *, new_conversation: bool = True) -> None:
+    """Open the Dialogue page; by default in a new conversation (a new tab continues the newest one)."""
     page.goto(url)
     expect(page.locator(CHAT_INPUT)).to_be_visible()
     wait_idle(page)
+    button = page.get_by_test_id("stSidebar").get_by_role("button", name="New conversation")
+    if new_conversation and button.count():
+        button.click()
+        wait_idle(page)
+        expect(page.locator(MESSAGE)).to_have_count(0)
 
 
 def send(page: Page, text: str) -> Locator:
