@@ -54,6 +54,9 @@ def chromium():
 
 @pytest.fixture
 def browser_page(chromium):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # a busy 2-core machine: rendering can take seconds
     context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from configs import PROJECT_ROOT
 from server.launcher.harness import RunningStack, free_port
-from tests.e2e.webui_driver import CHAT_INPUT, MESSAGE, MESSAGE_TEXT, open_app, send, wait_idle
+from tests.e2e.webui_driver import CHAT_INPUT, MESSAGE, MESSAGE_TEXT, open_app, screenshot, send, wait_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -50,7 +50,7 @@ def test_a_chat_message_gets_an_answer_that_streams_in(
     lengths = [n for n in page.evaluate("window.__answerLengths") if n > len("smart_toy")]
     assert len(set(lengths)) >= 2, f"the answer arrived in one piece, not streamed: {lengths}"
     expect(page.locator(CHAT_INPUT)).to_be_enabled()
-    page.screenshot(path=screenshots_dir / "dialogue.png")
+    screenshot(page, screenshots_dir / "dialogue.png")
 
 
 def test_the_conversation_exports_as_markdown(stack: RunningStack, browser_page: Page, tmp_path: Path) -> None:
@@ -93,7 +93,8 @@ def test_a_new_conversation_starts_empty_and_the_old_one_comes_back(
 
     page.reload()  # a reload shows the stored history, not a blank page
     expect(page.locator(MESSAGE_TEXT).first).to_have_text("Remember the word pineapple.", timeout=60_000)
-    page.screenshot(path=screenshots_dir / "conversations.png")
+    expect(first).to_have_attribute("data-selected", "true")
+    screenshot(page, screenshots_dir / "conversations.png")
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_each_page_opens_from_the_navigation(
     expect(page.get_by_role("heading", name=title)).to_be_visible()
     wait_idle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
-    page.screenshot(path=screenshots_dir / shot)
+    screenshot(page, screenshots_dir / shot)
 
 
 def test_a_stopped_backend_shows_a_banner_with_retry(browser_page: Page, screenshots_dir: Path) -> None:
@@ -147,7 +148,7 @@ def test_a_stopped_backend_shows_a_banner_with_retry(browser_page: Page, screens
         wait_idle(page)
         expect(page.get_by_test_id("stAlert")).to_contain_text("not reachable")
         expect(page.get_by_test_id("stException")).to_have_count(0)
-        page.screenshot(path=screenshots_dir / "backend_down.png")
+        screenshot(page, screenshots_dir / "backend_down.png")
     finally:
         ui.terminate()
         ui.wait(10)

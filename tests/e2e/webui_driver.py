@@ -14,6 +14,13 @@ def wait_idle(page: Page, timeout: float = 120_000) -> None:
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
 
 
+def screenshot(page: Page, path) -> None:
+    """A screenshot of the settled page: script finished and no placeholder skeleton left."""
+    wait_idle(page)
+    expect(page.locator('[data-testid^="stSkeleton"]')).to_have_count(0)
+    page.screenshot(path=path)
+
+
 def open_app(page: Page, url: str, *, new_conversation: bool = True) -> None:
     """Open the Dialogue page; by default in a new conversation (a new tab continues the newest one)."""
     page.goto(url)
