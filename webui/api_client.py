@@ -249,8 +249,18 @@ class ApiClient:
     def update_kb_info(self, name: str, kb_info: str) -> Any:
         return self._data("POST", "/knowledge_base/update_info", json={"knowledge_base_name": name, "kb_info": kb_info})
 
-    def list_files(self, name: str) -> list[Any]:
-        return list(self._data("GET", "/knowledge_base/list_files", params={"knowledge_base_name": name}))
+    def list_files(self, name: str, details: bool = False) -> list[Any]:
+        """File names, or with ``details`` one dict per file (loader, splitter, chunks, size, ...)."""
+        params: dict[str, Any] = {"knowledge_base_name": name}
+        if details:
+            params["details"] = "true"
+        return list(self._data("GET", "/knowledge_base/list_files", params=params))
+
+    def knowledge_base_details(self) -> list[dict[str, Any]]:
+        return list(self._data("GET", "/knowledge_base/list_knowledge_base_details"))
+
+    def embed_models(self) -> list[dict[str, Any]]:
+        return list(self._data("GET", "/knowledge_base/list_embed_models"))
 
     def upload_docs(
         self,

@@ -16,7 +16,7 @@ def _doc_markdown(index: int, doc: Any) -> str:
     url = doc.get("url") or doc.get("download_url")
     title = f"[{name}]({url})" if url else f"`{name}`"
     score_text = f" · score {float(score):.3f}" if isinstance(score, int | float) else ""
-    content = doc.get("page_content") or doc.get("content") or ""
+    content = doc.get("text") or doc.get("page_content") or doc.get("content") or ""
     return f"**[{index}]** {title}{score_text}\n\n{content}"
 
 

@@ -79,8 +79,9 @@ def _answer(api: ApiClient, options: ChatOptions, query: str) -> dict[str, Any]:
                 final = ""
                 for event in events:
                     reply["message_id"] = event.get("message_id") or reply.get("message_id")
-                    if event.get("docs"):
-                        reply["docs"] = list(event["docs"])
+                    if event.get("sources") or event.get("docs"):
+                        # Structured sources (file name, score, link) when the backend sends them.
+                        reply["docs"] = list(event.get("sources") or event["docs"])
                     if event.get("tools"):
                         reply["tools"].extend(event["tools"])
                     if event.get("final_answer"):
