@@ -35,6 +35,7 @@ def kb_names(stack: RunningStack) -> list[str]:
 
 
 def test_create_upload_ask_and_delete_a_knowledge_base(app: AppTest, stack: RunningStack) -> None:
+    assert KB not in kb_names(stack)
     app.run()
     app.switch_page("views/knowledge_base.py").run()
     assert not app.exception
