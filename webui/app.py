@@ -10,11 +10,12 @@ from __future__ import annotations
 import streamlit as st
 
 from webui.api_client import KB_LIST_PATH, RUNNING_MODELS_PATH, ApiClientError, BackendUnreachable
-from webui.session import capabilities, show_error, unreachable_banner
+from webui.session import capabilities, keep_widget_state, show_error, unreachable_banner
 
 
 def main() -> None:
     st.set_page_config(page_title="Chatchat", page_icon="💬", layout="wide")
+    keep_widget_state()
     try:
         paths = capabilities()
     except BackendUnreachable as exc:

@@ -76,3 +76,17 @@ def call(action: Callable[[], T], default: Any = None) -> T | Any:
     except ApiClientError as exc:
         show_error(exc)
         return default
+
+
+# Widgets whose choice should survive a visit to another page (Streamlit drops the state of widgets
+# a run does not draw, so the Dialogue settings would reset after looking at the Models page).
+KEPT_WIDGETS = ("chat_mode", "model_pick", "temperature", "history_turns", "kb_pick", "kb_top_k", "kb_threshold",
+                "engine_pick", "search_top_k", "kb_page_pick", "kb_chunk_size", "kb_chunk_overlap",
+                "kb_title_enhance")
+KEPT_PREFIXES = ("prompt_",)
+
+
+def keep_widget_state() -> None:
+    for key in list(st.session_state.keys()):
+        if key in KEPT_WIDGETS or key.startswith(KEPT_PREFIXES):
+            st.session_state[key] = st.session_state[key]

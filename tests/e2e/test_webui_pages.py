@@ -158,3 +158,16 @@ def test_the_models_page_lists_the_running_model(app: AppTest, stack: RunningSta
     assert list(running["model"]) == ["smollm2"]
     assert app.selectbox(key="models_stop_pick").options == ["smollm2"]
     assert app.button(key="models_stop").disabled  # stopping needs the confirmation box ticked
+
+
+def test_dialogue_settings_survive_a_visit_to_another_page(app: AppTest, stack: RunningStack) -> None:
+    if "/llm_model/list_running_models" not in backend_paths(stack):
+        pytest.skip("this backend has only the Dialogue page")
+    app.run()
+    app.sidebar.slider(key="temperature").set_value(0.2).run()
+    app.sidebar.number_input(key="history_turns").set_value(5).run()
+    app.switch_page("views/models.py").run()
+    app.switch_page("views/dialogue.py").run()
+    assert not app.exception
+    assert app.sidebar.slider(key="temperature").value == pytest.approx(0.2)
+    assert app.sidebar.number_input(key="history_turns").value == 5
