@@ -5,6 +5,7 @@ Each test leaves a 1280x800 screenshot under ``test-artifacts/screenshots/`` (gi
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -124,7 +125,7 @@ def test_a_stopped_backend_shows_a_banner_with_retry(browser_page: Page, screens
     ui = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "webui" / "app.py"),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
          "--", "--api-url", dead_backend],
         cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -152,3 +153,52 @@ def test_a_stopped_backend_shows_a_banner_with_retry(browser_page: Page, screens
     finally:
         ui.terminate()
         ui.wait(10)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def test_a_knowledge_base_answers_with_its_sources(
+    stack: RunningStack, browser_page: Page, screenshots_dir: Path
+) -> None:
+    if "/knowledge_base/list_knowledge_bases" not in backend_paths(stack):
+        pytest.skip("this backend has no knowledge bases")
+    kb = "browser-kb"
+    page = browser_page
+    open_app(page, stack.urls.webui)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Knowledge bases").click()
+    expect(page.get_by_role("heading", name="Knowledge bases")).to_be_visible()
+    wait_idle(page)
+    choose(page, "Knowledge base", "➕ New knowledge base")
+    page.get_by_role("textbox", name="Name").fill(kb)
+    page.get_by_role("button", name="Create").click()
+    wait_idle(page)
+    expect(page.get_by_test_id("stAlert")).to_contain_text(f"Created knowledge base {kb}")
+
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        files=[{"name": "lighthouse.md", "mimeType": "text/markdown",
+                "buffer": b"# Lighthouse log\n\nThe Qarvel lighthouse keeper feeds the seagulls at dawn.\n"}]
+    )
+    wait_idle(page)
+    page.get_by_role("button", name="Add to knowledge base").click()
+    wait_idle(page)
+    expect(page.get_by_test_id("stAlert")).to_contain_text(f"Added 1 file(s) to {kb}")
+    screenshot(page, screenshots_dir / "knowledge_base_files.png")
+
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Dialogue").click()
+    wait_idle(page)
+    choose(page, "Chat mode", "Knowledge-base chat")
+    choose(page, "Knowledge base", kb)
+    answer = send(page, "When does the Qarvel lighthouse keeper feed the seagulls?")
+    sources = answer.get_by_test_id("stExpander").filter(has_text="Sources")
+    expect(sources).to_be_visible()
+    sources.locator("summary").click()
+    expect(sources).to_contain_text("lighthouse.md")
+    expect(sources).to_contain_text("seagulls at dawn")
+    expect(sources.get_by_role("link", name="lighthouse.md")).to_have_attribute("href", re.compile("download_doc"))
+    screenshot(page, screenshots_dir / "knowledge_base_chat.png")
+    httpx.post(f"{stack.urls.api}/knowledge_base/delete_knowledge_base", json=kb, timeout=30)
