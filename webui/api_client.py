@@ -146,7 +146,11 @@ class ApiClient:
                     if not event.data:
                         continue
                     payload = json.loads(event.data)
-                    failed = isinstance(payload, dict) and isinstance(payload.get("code"), int) and payload["code"] >= 400
+                    failed = (
+                        isinstance(payload, dict)
+                        and isinstance(payload.get("code"), int)
+                        and payload["code"] >= 400
+                    )
                     if failed and error_events_raise:
                         raise BackendError(payload["code"], str(payload.get("msg", "")), path)
                     yield payload
@@ -238,7 +242,11 @@ class ApiClient:
     def create_knowledge_base(
         self, name: str, vector_store_type: str, embed_model: str, kb_info: str = ""
     ) -> Any:
-        body = {"knowledge_base_name": name, "vector_store_type": vector_store_type, "embed_model": embed_model}
+        body = {
+            "knowledge_base_name": name,
+            "vector_store_type": vector_store_type,
+            "embed_model": embed_model,
+        }
         if kb_info:
             body["kb_info"] = kb_info
         return self._data("POST", "/knowledge_base/create_knowledge_base", json=body)
@@ -247,7 +255,9 @@ class ApiClient:
         return self._data("POST", "/knowledge_base/delete_knowledge_base", json=name)
 
     def update_kb_info(self, name: str, kb_info: str) -> Any:
-        return self._data("POST", "/knowledge_base/update_info", json={"knowledge_base_name": name, "kb_info": kb_info})
+        return self._data(
+            "POST", "/knowledge_base/update_info", json={"knowledge_base_name": name, "kb_info": kb_info}
+        )
 
     def list_files(self, name: str, details: bool = False) -> list[Any]:
         """File names, or with ``details`` one dict per file (loader, splitter, chunks, size, ...)."""
@@ -282,13 +292,16 @@ class ApiClient:
             "chunk_overlap": str(chunk_overlap),
             "zh_title_enhance": str(zh_title_enhance).lower(),
         }
-        return self._data(
-            "POST",
-            "/knowledge_base/upload_docs",
-            data=form,
-            files=[("files", (filename, content)) for filename, content in files],
-            timeout=httpx.Timeout(timeout, connect=5.0),
-        ) or {}
+        return (
+            self._data(
+                "POST",
+                "/knowledge_base/upload_docs",
+                data=form,
+                files=[("files", (filename, content)) for filename, content in files],
+                timeout=httpx.Timeout(timeout, connect=5.0),
+            )
+            or {}
+        )
 
     def upload_temp_docs(self, files: list[tuple[str, bytes]], prev_id: str | None = None) -> dict[str, Any]:
         form = {"prev_id": prev_id} if prev_id else {}
@@ -306,11 +319,15 @@ class ApiClient:
 
     def update_docs(self, name: str, file_names: list[str], **options: Any) -> Any:
         body = {"knowledge_base_name": name, "file_names": file_names, **options}
-        return self._data("POST", "/knowledge_base/update_docs", json=body, timeout=httpx.Timeout(600.0, connect=5.0))
+        return self._data(
+            "POST", "/knowledge_base/update_docs", json=body, timeout=httpx.Timeout(600.0, connect=5.0)
+        )
 
     def download_doc(self, name: str, file_name: str) -> Download:
         response = self._send(
-            "GET", "/knowledge_base/download_doc", params={"knowledge_base_name": name, "file_name": file_name}
+            "GET",
+            "/knowledge_base/download_doc",
+            params={"knowledge_base_name": name, "file_name": file_name},
         )
         return Download(
             _filename(response, file_name), response.content, response.headers.get("content-type", "")
@@ -323,5 +340,7 @@ class ApiClient:
 
     def recreate_vector_store(self, name: str, **options: Any) -> Iterator[dict[str, Any]]:
         return self.stream_events(
-            "/knowledge_base/recreate_vector_store", {"knowledge_base_name": name, **options}, error_events_raise=False
+            "/knowledge_base/recreate_vector_store",
+            {"knowledge_base_name": name, **options},
+            error_events_raise=False,
         )

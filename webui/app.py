@@ -27,11 +27,19 @@ def main() -> None:
         st.title("Chatchat")
         show_error(exc)
         return
-    pages = [st.Page("views/dialogue.py", title="Dialogue", icon=":material/chat:", url_path="dialogue", default=True)]
+    pages = [
+        st.Page(
+            "views/dialogue.py", title="Dialogue", icon=":material/chat:", url_path="dialogue", default=True
+        )
+    ]
     if KB_LIST_PATH in paths:
         pages.append(
-            st.Page("views/knowledge_base.py", title="Knowledge bases", icon=":material/library_books:",
-                    url_path="knowledge_base")
+            st.Page(
+                "views/knowledge_base.py",
+                title="Knowledge bases",
+                icon=":material/library_books:",
+                url_path="knowledge_base",
+            )
         )
     if RUNNING_MODELS_PATH in paths:
         pages.append(st.Page("views/models.py", title="Models", icon=":material/memory:", url_path="models"))

@@ -68,7 +68,9 @@ def _model_picker(client: ApiClient, configs: dict[str, Any]) -> str | None:
         return None
     current = st.session_state.get("model_current")
     if current not in running:
-        current = configs.get("default_llm") if configs.get("default_llm") in running else (running or [None])[0]
+        current = (
+            configs.get("default_llm") if configs.get("default_llm") in running else (running or [None])[0]
+        )
     choice = st.selectbox(
         "Model",
         options,
@@ -103,14 +105,21 @@ def _prompt_names(configs: dict[str, Any], mode: str) -> list[str]:
 def _mode_options(client: ApiClient, mode: str, options: ChatOptions) -> None:
     if mode in ("knowledge_base_chat", "file_chat"):
         if mode == "knowledge_base_chat":
-            kbs = [kb if isinstance(kb, str) else kb.get("kb_name", kb.get("name", ""))
-                   for kb in (call(client.knowledge_bases, default=[]) if has(KB_LIST_PATH) else [])]
+            kbs = [
+                kb if isinstance(kb, str) else kb.get("kb_name", kb.get("name", ""))
+                for kb in (call(client.knowledge_bases, default=[]) if has(KB_LIST_PATH) else [])
+            ]
             if not kbs:
-                options.ready, options.hint = False, "Create a knowledge base on the Knowledge bases page first."
+                options.ready, options.hint = (
+                    False,
+                    "Create a knowledge base on the Knowledge bases page first.",
+                )
             kb = st.selectbox("Knowledge base", kbs, key="kb_pick")
             options.extra["knowledge_base_name"] = kb
         else:
-            uploads = st.file_uploader("Files to chat with", accept_multiple_files=True, key="file_chat_files")
+            uploads = st.file_uploader(
+                "Files to chat with", accept_multiple_files=True, key="file_chat_files"
+            )
             if uploads and st.button("Use these files", key="file_chat_upload", icon=":material/upload:"):
                 with st.spinner("Reading and indexing the files…"):
                     result = call(lambda: client.upload_temp_docs([(f.name, f.getvalue()) for f in uploads]))
@@ -124,12 +133,19 @@ def _mode_options(client: ApiClient, mode: str, options: ChatOptions) -> None:
             options.extra["knowledge_id"] = knowledge_id
         options.extra["top_k"] = st.number_input("Matched chunks (top_k)", 1, 20, 3, key="kb_top_k")
         options.extra["score_threshold"] = st.slider(
-            "Score threshold", 0.0, 2.0, 1.0, 0.01, key="kb_threshold",
+            "Score threshold",
+            0.0,
+            2.0,
+            1.0,
+            0.01,
+            key="kb_threshold",
             help="A distance: lower keeps only closer matches.",
         )
     elif mode == "search_engine_chat":
         engines = call(client.search_engines, default=[]) if has("/server/list_search_engines") else []
-        options.extra["search_engine_name"] = st.selectbox("Search engine", engines or ["duckduckgo"], key="engine_pick")
+        options.extra["search_engine_name"] = st.selectbox(
+            "Search engine", engines or ["duckduckgo"], key="engine_pick"
+        )
         options.extra["top_k"] = st.number_input("Results (top_k)", 1, 20, 3, key="search_top_k")
 
 
@@ -138,9 +154,17 @@ def sidebar(client: ApiClient) -> ChatOptions:
     mode = st.selectbox("Chat mode", modes, format_func=lambda m: MODE_LABELS.get(m, m), key="chat_mode")
     configs = server_configs(client)
     model_name = _model_picker(client, configs)
-    temperature = st.slider("Temperature", 0.0, 2.0, float(configs.get("temperature", 0.7)), 0.05, key="temperature")
-    history_turns = st.number_input("History turns", 0, 20, 3, key="history_turns",
-                                    help="How many earlier question/answer pairs the model sees.")
+    temperature = st.slider(
+        "Temperature", 0.0, 2.0, float(configs.get("temperature", 0.7)), 0.05, key="temperature"
+    )
+    history_turns = st.number_input(
+        "History turns",
+        0,
+        20,
+        3,
+        key="history_turns",
+        help="How many earlier question/answer pairs the model sees.",
+    )
     names = _prompt_names(configs, mode)
     prompt_name = st.selectbox("Prompt template", names, key=f"prompt_{mode}")
     options = ChatOptions(mode, model_name, temperature, int(history_turns), prompt_name)

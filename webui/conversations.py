@@ -177,11 +177,18 @@ def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:
         key=f"conv_export_{cid}",
         on_click="ignore",
     )
-    if col_clear.button("Clear", icon=":material/mop:", width="stretch", key=f"conv_clear_{cid}",
-                        help="Empty this conversation (it keeps its name)."):
+    if col_clear.button(
+        "Clear",
+        icon=":material/mop:",
+        width="stretch",
+        key=f"conv_clear_{cid}",
+        help="Empty this conversation (it keeps its name).",
+    ):
         try:
             client.delete_conversation(cid)
-            created = client.create_conversation(name=current["name"], chat_type=current.get("chat_type") or "llm_chat")
+            created = client.create_conversation(
+                name=current["name"], chat_type=current.get("chat_type") or "llm_chat"
+            )
         except ApiClientError as exc:
             show_error(exc)
         else:

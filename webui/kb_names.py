@@ -17,8 +17,10 @@ def kb_name_problem(name: str, existing: list[str]) -> str | None:
     if len(name) > 50:
         return "The name is longer than 50 characters."
     if not KB_NAME_RE.match(name):
-        return ("Use letters, digits, Chinese characters, '_' or '-' only, starting with a letter or digit "
-                "(no spaces, dots or slashes).")
+        return (
+            "Use letters, digits, Chinese characters, '_' or '-' only, starting with a letter or digit "
+            "(no spaces, dots or slashes)."
+        )
     if name in existing:
         return f"A knowledge base named {name!r} exists already."
     return None

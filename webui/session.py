@@ -54,7 +54,10 @@ def has(path: str) -> bool:
 
 def unreachable_banner(exc: BackendUnreachable) -> None:
     """A clear message and a retry button instead of a traceback when the backend is down or slow."""
-    st.error(f"{exc} Start it with `python startup.py --all` (or `--api`), then retry.", icon=":material/cloud_off:")
+    st.error(
+        f"{exc} Start it with `python startup.py --all` (or `--api`), then retry.",
+        icon=":material/cloud_off:",
+    )
     if st.button("Retry", type="primary", icon=":material/refresh:", key="retry_backend"):
         st.session_state.pop("_capabilities", None)
         st.rerun()
@@ -80,9 +83,21 @@ def call(action: Callable[[], T], default: Any = None) -> T | Any:
 
 # Widgets whose choice should survive a visit to another page (Streamlit drops the state of widgets
 # a run does not draw, so the Dialogue settings would reset after looking at the Models page).
-KEPT_WIDGETS = ("chat_mode", "model_pick", "temperature", "history_turns", "kb_pick", "kb_top_k", "kb_threshold",
-                "engine_pick", "search_top_k", "kb_page_pick", "kb_chunk_size", "kb_chunk_overlap",
-                "kb_title_enhance")
+KEPT_WIDGETS = (
+    "chat_mode",
+    "model_pick",
+    "temperature",
+    "history_turns",
+    "kb_pick",
+    "kb_top_k",
+    "kb_threshold",
+    "engine_pick",
+    "search_top_k",
+    "kb_page_pick",
+    "kb_chunk_size",
+    "kb_chunk_overlap",
+    "kb_title_enhance",
+)
 KEPT_PREFIXES = ("prompt_",)
 
 

@@ -55,7 +55,7 @@ def history(turns: int) -> list[dict[str, str]]:
     if turns <= 0:
         return []
     pairs = [{"role": m["role"], "content": m["content"]} for m in messages() if m.get("content")]
-    return pairs[-2 * turns:]
+    return pairs[-2 * turns :]
 
 
 def to_markdown(title: str, shown: list[dict[str, Any]]) -> str:

@@ -38,14 +38,16 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """Module-scoped on purpose: Playwright's sync API keeps an event loop running in this thread,
+    and later tests that call ``asyncio.run`` must not see it."""
     import os
 
     from playwright.sync_api import sync_playwright
 
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/setup.sh --test`, which installs Debian's chromium")
+        pytest.fail(f"{CHROMIUM} is missing: `bash scripts/setup.sh --test` installs Debian's chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -54,7 +54,9 @@ def test_a_chat_message_gets_an_answer_that_streams_in(
     screenshot(page, screenshots_dir / "dialogue.png")
 
 
-def test_the_conversation_exports_as_markdown(stack: RunningStack, browser_page: Page, tmp_path: Path) -> None:
+def test_the_conversation_exports_as_markdown(
+    stack: RunningStack, browser_page: Page, tmp_path: Path
+) -> None:
     page = browser_page
     open_app(page, stack.urls.webui)
     send(page, "Name a colour.")
@@ -100,8 +102,10 @@ def test_a_new_conversation_starts_empty_and_the_old_one_comes_back(
 
 @pytest.mark.parametrize(
     ("title", "path", "shot"),
-    [("Models", "/llm_model/list_running_models", "models.png"),
-     ("Knowledge bases", "/knowledge_base/list_knowledge_bases", "knowledge_base.png")],
+    [
+        ("Models", "/llm_model/list_running_models", "models.png"),
+        ("Knowledge bases", "/knowledge_base/list_knowledge_bases", "knowledge_base.png"),
+    ],
 )
 def test_each_page_opens_from_the_navigation(
     stack: RunningStack, browser_page: Page, screenshots_dir: Path, title: str, path: str, shot: str
@@ -123,11 +127,31 @@ def test_a_stopped_backend_shows_a_banner_with_retry(browser_page: Page, screens
     port = free_port()
     dead_backend = f"http://127.0.0.1:{free_port()}"
     ui = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "webui" / "app.py"),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
-         "--", "--api-url", dead_backend],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_ROOT / "webui" / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+            "--client.toolbarMode",
+            "minimal",
+            "--",
+            "--api-url",
+            dead_backend,
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
@@ -180,8 +204,13 @@ def test_a_knowledge_base_answers_with_its_sources(
     expect(page.get_by_test_id("stAlert")).to_contain_text(f"Created knowledge base {kb}")
 
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
-        files=[{"name": "lighthouse.md", "mimeType": "text/markdown",
-                "buffer": b"# Lighthouse log\n\nThe Qarvel lighthouse keeper feeds the seagulls at dawn.\n"}]
+        files=[
+            {
+                "name": "lighthouse.md",
+                "mimeType": "text/markdown",
+                "buffer": b"# Lighthouse log\n\nThe Qarvel lighthouse keeper feeds the seagulls at dawn.\n",
+            }
+        ]
     )
     wait_idle(page)
     page.get_by_role("button", name="Add to knowledge base").click()
@@ -199,6 +228,8 @@ def test_a_knowledge_base_answers_with_its_sources(
     sources.locator("summary").click()
     expect(sources).to_contain_text("lighthouse.md")
     expect(sources).to_contain_text("seagulls at dawn")
-    expect(sources.get_by_role("link", name="lighthouse.md")).to_have_attribute("href", re.compile("download_doc"))
+    expect(sources.get_by_role("link", name="lighthouse.md")).to_have_attribute(
+        "href", re.compile("download_doc")
+    )
     screenshot(page, screenshots_dir / "knowledge_base_chat.png")
     httpx.post(f"{stack.urls.api}/knowledge_base/delete_knowledge_base", json=kb, timeout=30)

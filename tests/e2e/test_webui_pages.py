@@ -55,8 +55,13 @@ def test_only_chat_modes_the_backend_serves_are_offered(app: AppTest, stack: Run
     served = [mode for mode, path in CHAT_MODE_PATHS.items() if path in backend_paths(stack)]
     assert "llm_chat" in served
     assert app.sidebar.selectbox(key="chat_mode").options == [
-        {"llm_chat": "LLM chat", "knowledge_base_chat": "Knowledge-base chat", "file_chat": "File chat",
-         "search_engine_chat": "Search-engine chat", "agent_chat": "Agent chat"}[mode]
+        {
+            "llm_chat": "LLM chat",
+            "knowledge_base_chat": "Knowledge-base chat",
+            "file_chat": "File chat",
+            "search_engine_chat": "Search-engine chat",
+            "agent_chat": "Agent chat",
+        }[mode]
         for mode in served
     ]
 
@@ -87,7 +92,9 @@ def test_a_backend_error_is_shown_with_the_backends_own_message(stack: RunningSt
         from webui.api_client import ApiClient
         from webui.session import call
 
-        call(lambda: list(ApiClient(api_url).chat("llm_chat", {"query": "hi", "model_name": "no-such-model"})))
+        call(
+            lambda: list(ApiClient(api_url).chat("llm_chat", {"query": "hi", "model_name": "no-such-model"}))
+        )
 
     at = AppTest.from_function(page, args=(stack.urls.api,), default_timeout=60).run()
     assert not at.exception
@@ -103,7 +110,9 @@ def test_conversations_persist_so_a_new_session_sees_the_same_history(
     app.chat_input[0].set_value("My favourite fruit is the mango.").run()
     assert not app.exception
     conversation_id = app.session_state["conversation_id"]
-    stored = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()["data"]
+    stored = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()[
+        "data"
+    ]
     assert [m["query"] for m in stored] == ["My favourite fruit is the mango."]
     assert stored[0]["response"] == app.chat_message[1].markdown[0].value
 
@@ -121,7 +130,9 @@ def test_conversations_persist_so_a_new_session_sees_the_same_history(
     rename = reopened.sidebar.text_input(key=f"conv_rename_{conversation_id}")
     rename.set_value("Fruit talk").run()
     reopened.sidebar.button(key=f"conv_rename_save_{conversation_id}").click().run()
-    names = {c["id"]: c["name"] for c in httpx.get(f"{stack.urls.api}/conversations", timeout=10).json()["data"]}
+    names = {
+        c["id"]: c["name"] for c in httpx.get(f"{stack.urls.api}/conversations", timeout=10).json()["data"]
+    }
     assert names[conversation_id] == "Fruit talk"
 
     reopened.sidebar.button(key=f"conv_delete_{conversation_id}").click().run()
@@ -142,7 +153,9 @@ def test_thumbs_feedback_with_a_reason_is_stored_with_the_answer(app: AppTest, s
     app.button(key=f"FormSubmitter:feedback_form_{message_id}-Send feedback").click().run()
     assert not app.exception and not app.error
     conversation_id = app.session_state["conversation_id"]
-    stored = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()["data"]
+    stored = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()[
+        "data"
+    ]
     row = next(m for m in stored if m["id"] == message_id)
     assert (row["feedback_score"], row["feedback_reason"]) == (0, "not funny")
 

@@ -11,7 +11,9 @@ MESSAGE_TEXT = '[data-testid="stChatMessage"] [data-testid="stMarkdownContainer"
 
 def wait_idle(page: Page, timeout: float = 120_000) -> None:
     """Until the current script run has finished (Streamlit marks it on the root element)."""
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
+    expect(page.get_by_test_id("stApp")).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=timeout
+    )
 
 
 def screenshot(page: Page, path) -> None:

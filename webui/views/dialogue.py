@@ -113,8 +113,10 @@ def page() -> None:
     stored = conversations.sync(api)
 
     st.title("Dialogue")
-    st.caption(f"{chat_options.MODE_LABELS.get(options.mode, options.mode)} · "
-               f"model {options.model_name or chat_options.DEFAULT_MODEL_LABEL} · answers stream as they are written")
+    st.caption(
+        f"{chat_options.MODE_LABELS.get(options.mode, options.mode)} · "
+        f"model {options.model_name or chat_options.DEFAULT_MODEL_LABEL} · answers stream as they are written"
+    )
     for index, message in enumerate(transcript.messages()):
         _show(api, message, index)
     if not options.ready:

@@ -31,14 +31,24 @@ def _create_form(api: ApiClient, existing: list[str]) -> None:
     default = next((i for i, m in enumerate(embed_models) if m.get("default")), 0)
     with st.form("kb_create", border=True):
         st.markdown("**New knowledge base**")
-        name = st.text_input("Name", key="kb_new_name", max_chars=50,
-                             help="Letters, digits, Chinese characters, '_' and '-'.")
-        info = st.text_area("Description", key="kb_new_info", max_chars=2000,
-                            placeholder="What it holds; agents read this to decide when to search it.")
+        name = st.text_input(
+            "Name", key="kb_new_name", max_chars=50, help="Letters, digits, Chinese characters, '_' and '-'."
+        )
+        info = st.text_area(
+            "Description",
+            key="kb_new_info",
+            max_chars=2000,
+            placeholder="What it holds; agents read this to decide when to search it.",
+        )
         col_vs, col_embed = st.columns(2)
         vs_type = col_vs.selectbox("Vector store", ["faiss"], key="kb_new_vs")
-        embed = col_embed.selectbox("Embedding model", names, index=default, key="kb_new_embed",
-                                    format_func=lambda n: n or "(backend default)")
+        embed = col_embed.selectbox(
+            "Embedding model",
+            names,
+            index=default,
+            key="kb_new_embed",
+            format_func=lambda n: n or "(backend default)",
+        )
         if st.form_submit_button("Create", type="primary"):
             problem = kb_name_problem(name, existing)
             if problem:
@@ -56,13 +66,17 @@ def _create_form(api: ApiClient, existing: list[str]) -> None:
 def _upload(api: ApiClient, kb: str) -> None:
     with st.expander("Upload files", expanded=True, icon=":material/upload_file:"):
         round_ = st.session_state.setdefault("kb_upload_round", 0)  # a new uploader after each upload
-        files = st.file_uploader("Files", accept_multiple_files=True, key=f"kb_upload_{kb}_{round_}",
-                                 label_visibility="collapsed")
+        files = st.file_uploader(
+            "Files", accept_multiple_files=True, key=f"kb_upload_{kb}_{round_}", label_visibility="collapsed"
+        )
         col_size, col_overlap, col_title = st.columns(3)
         chunk_size = col_size.number_input("Chunk size", 10, 100_000, 250, key="kb_chunk_size")
         overlap = col_overlap.number_input("Chunk overlap", 0, 10_000, 50, key="kb_chunk_overlap")
-        title = col_title.checkbox("Title enhance", key="kb_title_enhance",
-                                   help="Prefix chunks with the title-like line they follow.")
+        title = col_title.checkbox(
+            "Title enhance",
+            key="kb_title_enhance",
+            help="Prefix chunks with the title-like line they follow.",
+        )
         override = col_title.checkbox("Replace files that exist", key="kb_override")
         if st.button("Add to knowledge base", type="primary", disabled=not files, key="kb_upload_go"):
             progress = st.progress(0.0, text="Uploading…")
@@ -70,8 +84,14 @@ def _upload(api: ApiClient, kb: str) -> None:
             for done, upload in enumerate(files or [], start=1):
                 progress.progress((done - 1) / len(files), text=f"({done}/{len(files)}) {upload.name}")
                 try:
-                    result = api.upload_docs(kb, [(upload.name, upload.getvalue())], chunk_size=int(chunk_size),
-                                             chunk_overlap=int(overlap), zh_title_enhance=title, override=override)
+                    result = api.upload_docs(
+                        kb,
+                        [(upload.name, upload.getvalue())],
+                        chunk_size=int(chunk_size),
+                        chunk_overlap=int(overlap),
+                        zh_title_enhance=title,
+                        override=override,
+                    )
                 except ApiClientError as exc:
                     failed[upload.name] = str(exc)
                 else:
@@ -91,15 +111,17 @@ def _file_rows(files: list[Any]) -> list[dict[str, Any]]:
             rows.append({"file": f})
             continue
         mtime = f.get("file_mtime")
-        rows.append({
-            "file": f.get("file_name"),
-            "loader": f.get("document_loader_name"),
-            "splitter": f.get("text_splitter_name"),
-            "chunks": f.get("docs_count"),
-            "in vector store": bool(f.get("in_db")) and (f.get("docs_count") or 0) > 0,
-            "size (KB)": round((f.get("file_size") or 0) / 1024, 1),
-            "modified": datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M") if mtime else "",
-        })
+        rows.append(
+            {
+                "file": f.get("file_name"),
+                "loader": f.get("document_loader_name"),
+                "splitter": f.get("text_splitter_name"),
+                "chunks": f.get("docs_count"),
+                "in vector store": bool(f.get("in_db")) and (f.get("docs_count") or 0) > 0,
+                "size (KB)": round((f.get("file_size") or 0) / 1024, 1),
+                "modified": datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M") if mtime else "",
+            }
+        )
     return rows
 
 
@@ -112,30 +134,50 @@ def _files(api: ApiClient, kb: str) -> None:
         st.info("No files yet: upload some above.", icon=":material/info:")
         return
     rows = _file_rows(files)
-    event = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="multi-row", key=f"kb_files_{kb}")
+    event = st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=f"kb_files_{kb}",
+    )
     selected = [rows[i]["file"] for i in event.selection.rows]
     st.caption(f"{len(selected)} of {len(rows)} selected" if selected else "Select rows to act on files.")
     col_dl, col_add, col_remove, col_delete = st.columns(4)
     if len(selected) == 1:
         col_dl.download_button(
-            "Download", data=_downloader(api, kb, selected[0]), file_name=selected[0],
-            icon=":material/download:", width="stretch", key="kb_download", on_click="ignore",
+            "Download",
+            data=_downloader(api, kb, selected[0]),
+            file_name=selected[0],
+            icon=":material/download:",
+            width="stretch",
+            key="kb_download",
+            on_click="ignore",
         )
     else:
-        col_dl.button("Download", disabled=True, icon=":material/download:", width="stretch",
-                      key="kb_download_off", help="Select one file.")
+        col_dl.button(
+            "Download",
+            disabled=True,
+            icon=":material/download:",
+            width="stretch",
+            key="kb_download_off",
+            help="Select one file.",
+        )
     if col_add.button("Add to vector store", disabled=not selected, width="stretch", key="kb_vs_add"):
         with st.spinner("Re-reading and indexing…"):
             done = call(lambda: api.update_docs(kb, selected), default=None)
         if done is not None:
             _report(done, f"Indexed {len(selected)} file(s).")
-    if col_remove.button("Remove from vector store", disabled=not selected, width="stretch", key="kb_vs_remove"):
+    if col_remove.button(
+        "Remove from vector store", disabled=not selected, width="stretch", key="kb_vs_remove"
+    ):
         done = call(lambda: api.delete_docs(kb, selected, delete_content=False), default=None)
         if done is not None:
             _report(done, f"Removed {len(selected)} file(s) from the vector store (the files stay).")
-    if col_delete.button("Delete files", disabled=not selected, width="stretch", key="kb_files_delete",
-                         type="primary"):
+    if col_delete.button(
+        "Delete files", disabled=not selected, width="stretch", key="kb_files_delete", type="primary"
+    ):
         done = call(lambda: api.delete_docs(kb, selected, delete_content=True), default=None)
         if done is not None:
             _report(done, f"Deleted {len(selected)} file(s).")
@@ -197,7 +239,9 @@ def _maintenance(api: ApiClient, kb: str) -> None:
 def page() -> None:
     api = client()
     st.title("Knowledge bases")
-    st.caption("Documents the assistant can cite: create a knowledge base, upload files, keep its index fresh.")
+    st.caption(
+        "Documents the assistant can cite: create a knowledge base, upload files, keep its index fresh."
+    )
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.success(notice, icon=":material/check_circle:")
     raw = call(api.knowledge_bases, default=None)

@@ -15,8 +15,11 @@ SHOWN_FIELDS = ("engine", "path", "device", "context_length", "remote_model_name
 
 def _rows(models: dict[str, dict[str, Any]], running: set[str]) -> list[dict[str, Any]]:
     return [
-        {"model": name, "running": name in running,
-         **{key: (config or {}).get(key) for key in SHOWN_FIELDS if (config or {}).get(key) is not None}}
+        {
+            "model": name,
+            "running": name in running,
+            **{key: (config or {}).get(key) for key in SHOWN_FIELDS if (config or {}).get(key) is not None},
+        }
         for name, config in models.items()
     ]
 
@@ -44,17 +47,27 @@ def page() -> None:
     st.subheader("Configured")
     everything = {**local, **online}
     if everything:
-        st.dataframe(_rows(everything, set(running)), hide_index=True, width="stretch",
-                     column_config={"running": st.column_config.CheckboxColumn("running")})
+        st.dataframe(
+            _rows(everything, set(running)),
+            hide_index=True,
+            width="stretch",
+            column_config={"running": st.column_config.CheckboxColumn("running")},
+        )
 
     switch_col, stop_col = st.columns(2)
     with switch_col.container(border=True):
         st.markdown("**Switch model**")
         candidates = [name for name in everything if name not in running]
-        old = st.selectbox("Replace", list(running) or [""], key="models_old",
-                           format_func=lambda name: name or "(nothing running)")
+        old = st.selectbox(
+            "Replace",
+            list(running) or [""],
+            key="models_old",
+            format_func=lambda name: name or "(nothing running)",
+        )
         new = st.selectbox("With", candidates, key="models_new", placeholder="No other configured model")
-        if st.button("Switch", type="primary", disabled=not new or not has("/llm_model/change"), key="models_switch"):
+        if st.button(
+            "Switch", type="primary", disabled=not new or not has("/llm_model/change"), key="models_switch"
+        ):
             with st.status(f"Starting {new}…", expanded=True) as status:
                 st.write(f"The backend starts {new}, waits until it serves, then stops {old or 'nothing'}.")
                 try:
@@ -69,9 +82,13 @@ def page() -> None:
                     st.rerun()
     with stop_col.container(border=True):
         st.markdown("**Stop a model**")
-        victim = st.selectbox("Model", list(running), key="models_stop_pick", placeholder="Nothing is running")
+        victim = st.selectbox(
+            "Model", list(running), key="models_stop_pick", placeholder="Nothing is running"
+        )
         confirm = st.checkbox("Yes, stop it (answers in flight finish first)", key="models_stop_confirm")
-        if st.button("Stop", disabled=not victim or not confirm or not has("/llm_model/stop"), key="models_stop"):
+        if st.button(
+            "Stop", disabled=not victim or not confirm or not has("/llm_model/stop"), key="models_stop"
+        ):
             with st.spinner(f"Stopping {victim}…"):
                 try:
                     message = api.stop_model(victim)
