@@ -11,11 +11,13 @@ from fastapi.responses import JSONResponse
 
 from configs import Settings
 from server.api.errors import ApiError
-from server.api.routes import chat, health
+from server.api.routes import chat, health, search_chat, search_engines
 from server.api.schemas.common import BaseResponse
 from server.api.services.chat_service import ChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
+from server.api.services.search_chat_service import SearchChatService
+from server.search import SearchEngines
 from server.version import __version__
 
 
@@ -44,9 +46,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.llm = llm
         app.state.chat_service = ChatService(settings, llm, PromptTemplates(settings.prompt_templates))
+        engines = SearchEngines(settings.search)
+        app.state.search_engines = engines
+        app.state.search_chat_service = SearchChatService(
+            settings, llm, PromptTemplates(settings.prompt_templates), engines
+        )
         try:
             yield
         finally:
+            await engines.aclose()
             await llm.aclose()
 
     app = FastAPI(
@@ -59,4 +67,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(search_chat.router)
+    app.include_router(search_engines.router)
     return app

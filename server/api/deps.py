@@ -8,6 +8,8 @@ from fastapi import Depends, Request
 
 from configs import Settings
 from server.api.services.chat_service import ChatService
+from server.api.services.search_chat_service import SearchChatService
+from server.search import SearchEngines
 
 
 def get_settings(request: Request) -> Settings:
@@ -20,3 +22,15 @@ def get_chat_service(request: Request) -> ChatService:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+def get_search_engines(request: Request) -> SearchEngines:
+    return request.app.state.search_engines
+
+
+def get_search_chat_service(request: Request) -> SearchChatService:
+    return request.app.state.search_chat_service
+
+
+SearchEnginesDep = Annotated[SearchEngines, Depends(get_search_engines)]
+SearchChatServiceDep = Annotated[SearchChatService, Depends(get_search_chat_service)]
