@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 
 from configs import Settings
 from server.api.errors import ApiError
-from server.api.routes import chat, health, search_chat, search_engines
+from server.api.routes import agent_chat, chat, health, search_chat, search_engines
 from server.api.schemas.common import BaseResponse
+from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.search_chat_service = SearchChatService(
             settings, llm, PromptTemplates(settings.prompt_templates), engines
         )
+        app.state.agent_service = AgentService(settings, llm, PromptTemplates(settings.prompt_templates), engines)
         try:
             yield
         finally:
@@ -69,4 +71,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(search_chat.router)
     app.include_router(search_engines.router)
+    app.include_router(agent_chat.router)
     return app

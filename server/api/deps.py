@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from configs import Settings
+from server.agent.tools.knowledge_base import KnowledgeSearcher
+from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.search_chat_service import SearchChatService
 from server.search import SearchEngines
@@ -34,3 +36,17 @@ def get_search_chat_service(request: Request) -> SearchChatService:
 
 SearchEnginesDep = Annotated[SearchEngines, Depends(get_search_engines)]
 SearchChatServiceDep = Annotated[SearchChatService, Depends(get_search_chat_service)]
+
+
+def get_agent_service(request: Request) -> AgentService:
+    return request.app.state.agent_service
+
+
+def get_knowledge_searcher(request: Request) -> KnowledgeSearcher | None:
+    """The knowledge-base service, when the app has one that can search (it is optional for the agent)."""
+    searcher = getattr(request.app.state, "knowledge_searcher", None)
+    return searcher if isinstance(searcher, KnowledgeSearcher) else None
+
+
+AgentServiceDep = Annotated[AgentService, Depends(get_agent_service)]
+KnowledgeSearcherDep = Annotated[KnowledgeSearcher | None, Depends(get_knowledge_searcher)]
