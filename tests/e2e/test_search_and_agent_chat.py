@@ -33,8 +33,8 @@ def search_stack(tmp_path_factory: pytest.TempPathFactory, internet: FakeInterne
         "CHATCHAT_SEARCH__BING__ENDPOINT": f"{internet.url}/v7.0/search",
         "CHATCHAT_SEARCH__TIMEOUT": "5",
         "CHATCHAT_AGENT__MAX_STEPS": "3",
-        "CHATCHAT_AGENT__TIME_LIMIT": "60",
-        "CHATCHAT_AGENT__STEP_MAX_TOKENS": "96",
+        "CHATCHAT_AGENT__TIME_LIMIT": "300",  # generous: a loaded machine must not turn a step limit into a timeout
+        "CHATCHAT_AGENT__STEP_MAX_TOKENS": "48",
     }
     with running_stack(tmp_path_factory.mktemp("search"), ("--all-api",), env) as stack:
         yield stack
@@ -95,8 +95,7 @@ def test_an_unknown_engine_is_refused_naming_the_configured_ones(search_stack: R
 # SmolLM2-135M rarely follows ReAct; what must hold is the shape and the termination of every run.
 
 TOOL_NAMES = {"calculator", "current_datetime", "unit_conversion", "web_search"}
-AGENT_QUESTIONS = ["What is 17 * 23?", "Convert 10 km to miles", "What day is it today?",
-                   "Search the web for renewable energy news"]
+AGENT_QUESTIONS = ["What is 17 * 23?", "What day is it today?", "Search the web for renewable energy news"]
 
 
 def assert_well_formed_run(events: list[dict], max_steps: int = 3) -> None:
@@ -139,7 +138,7 @@ def test_a_model_that_names_no_real_tool_is_told_the_tools_and_stopped_at_the_st
     # At temperature 0 the bundled model answers this with 'Action: I will now answer the question'
     # every time; each step tells it which tools exist, and the third step ends the run.
     events = post_events(search_stack, "/chat/agent_chat", {"query": "Convert 10 km to miles", "stream": True,
-                                                            "temperature": 0, "max_tokens": 96})
+                                                            "temperature": 0})
     steps = [e["step"] for e in events if "tools" in e]
     assert len(steps) == 3 and all(not s["ok"] for s in steps)
     assert "Available tools: calculator, current_datetime, unit_conversion, web_search." in steps[0]["output"]
@@ -172,4 +171,4 @@ def test_the_time_limit_ends_a_run_with_a_clear_final_answer(tmp_path_factory: p
         elapsed = time.monotonic() - started
     message = "Stopped: the time limit of 0.3 s was reached before a final answer."
     assert events[-2:] == [{"answer": message}, {"final_answer": message}]
-    assert elapsed < 5
+    assert elapsed < 10
