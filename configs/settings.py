@@ -52,13 +52,17 @@ AGENT_CHAT_DEFAULT = (
 )
 
 
-def default_prompt_templates() -> dict[str, dict[str, str]]:
-    """Built-in templates per chat type; the settings file adds to or replaces them by name."""
-    return {
-        "llm_chat": {"default": "{{ input }}"},
-        "search_engine_chat": {"default": SEARCH_ENGINE_CHAT_DEFAULT, "search": SEARCH_ENGINE_CHAT_SEARCH},
-        "agent_chat": {"default": AGENT_CHAT_DEFAULT},
-    }
+# Built-in prompt templates per chat type; the settings file adds to them or overrides them by name.
+DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
+    "llm_chat": {
+        "default": "{{ input }}",
+        "concise": "Answer in at most three sentences.\n\n{{ input }}",
+        "py": "You are a coding assistant. Write simple Python code for this task.\n\n{{ input }}",
+    },
+    "completion": {"default": "{{ input }}"},
+    "search_engine_chat": {"default": SEARCH_ENGINE_CHAT_DEFAULT, "search": SEARCH_ENGINE_CHAT_SEARCH},
+    "agent_chat": {"default": AGENT_CHAT_DEFAULT},
+}
 
 
 class ServerAddress(BaseModel):
@@ -177,11 +181,6 @@ class SearchSettings(BaseModel):
 class AgentSettings(BaseModel):
     """The tool-using agent of agent chat."""
 
-    tool_calling: Literal["react", "openai"] = Field(
-        "react",
-        description="react: the Thought/Action text protocol (works with any model, and FastChat's API server); "
-        "openai: native `tools` calling, for a model served by an endpoint that supports it.",
-    )
     max_steps: int = Field(5, ge=1, le=50, description="Tool calls before the agent is stopped.")
     time_limit: float = Field(120.0, gt=0, description="Seconds one agent run may take in total.")
     step_max_tokens: int = Field(256, ge=16, description="Tokens the model may write per step.")
@@ -224,8 +223,9 @@ class Settings(BaseSettings):
         1024, ge=1, description="Answer length when a request sets none; null = up to the context window."
     )
     prompt_templates: dict[str, dict[str, str]] = Field(
-        default_factory=lambda: default_prompt_templates(),
-        description="Jinja2 prompt templates per chat type and name.",
+        default_factory=dict,
+        description="Jinja2 prompt templates per chat type and name, added to (or replacing by name) the "
+        "built-in ones.",
     )
 
     search: SearchSettings = SearchSettings()
@@ -240,8 +240,16 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an internal service.")
     startup_timeout: float = Field(600.0, gt=0, description="Seconds one service may take to become ready.")
     shutdown_timeout: float = Field(10.0, gt=0, description="Seconds to stop every service on Ctrl-C.")
+    worker_drain_timeout: float = Field(
+        60.0, gt=0, description="Seconds a stopped model worker may take to finish the answers in flight."
+    )
 
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Databases, knowledge bases, uploads.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host/db; "
+        "None = SQLite file info.db in data_dir.",
+    )
     log_dir: Path = Field(PROJECT_ROOT / "logs", description="One rotating log file per service.")
     log_level: LogLevel = "INFO"
 
@@ -252,13 +260,12 @@ class Settings(BaseSettings):
         value = value.expanduser()
         return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
 
-    @field_validator("prompt_templates")
+    @field_validator("prompt_templates", mode="after")
     @classmethod
-    def _keep_builtin_templates(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        """A settings file that adds one template keeps the built-in ones of every other name and type."""
-        merged = default_prompt_templates()
-        for chat_type, by_name in value.items():
-            merged.setdefault(chat_type, {}).update(by_name)
+    def _merge_builtin_templates(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        merged = {kind: dict(templates) for kind, templates in DEFAULT_PROMPT_TEMPLATES.items()}
+        for kind, templates in value.items():
+            merged.setdefault(kind, {}).update(templates)
         return merged
 
     @field_validator("log_level", mode="before")
@@ -301,6 +308,10 @@ class Settings(BaseSettings):
         cfg = self.llm_models[model_name]
         port = cfg.port if cfg.port is not None else self.worker_base_port + names.index(model_name)
         return ServerAddress(host=self.worker_host, port=port)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'info.db'}"
 
     def public_dump(self) -> dict[str, Any]:
         """The configuration as JSON-ready data with every secret masked."""

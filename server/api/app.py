@@ -11,13 +11,29 @@ from fastapi.responses import JSONResponse
 
 from configs import Settings
 from server.api.errors import ApiError
-from server.api.routes import agent_chat, chat, health, search_chat, search_engines
+from server.api.routes import (
+    agent_chat,
+    chat,
+    conversations,
+    health,
+    llm_model,
+    other,
+    search_chat,
+    search_engines,
+    server,
+)
 from server.api.schemas.common import BaseResponse
 from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
+from server.api.services.conversation_service import ConversationService
+from server.api.services.model_service import ModelService
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
+from server.core.request_id import RequestIdMiddleware
+from server.db.engine import create_engine, session_factory
+from server.db.migrate import upgrade
+from server.launcher.control import LauncherControl
 from server.search import SearchEngines
 from server.version import __version__
 
@@ -40,24 +56,31 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(BaseResponse(code=exc.status_code, msg=exc.message).model_dump(), status_code=exc.status_code)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, launcher: LauncherControl | None = None) -> FastAPI:
+    """The backend; ``launcher`` is the channel to startup.py, absent when run on its own."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.sqlalchemy_url)
+        await upgrade(engine)
         llm = LLMClient(settings)
         app.state.settings = settings
+        app.state.db = session_factory(engine)
         app.state.llm = llm
-        app.state.chat_service = ChatService(settings, llm, PromptTemplates(settings.prompt_templates))
+        app.state.prompts = PromptTemplates(settings.prompt_templates)
+        app.state.conversations = ConversationService(app.state.db)
+        app.state.chat_service = ChatService(settings, llm, app.state.prompts, app.state.conversations)
+        app.state.models = ModelService(settings, llm, launcher)
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
-        app.state.search_chat_service = SearchChatService(
-            settings, llm, PromptTemplates(settings.prompt_templates), engines
-        )
-        app.state.agent_service = AgentService(settings, llm, PromptTemplates(settings.prompt_templates), engines)
+        app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines)
+        app.state.agent_service = AgentService(settings, llm, app.state.prompts, engines)
         try:
             yield
         finally:
             await engines.aclose()
             await llm.aclose()
+            await engine.dispose()
 
     app = FastAPI(
         title="Chatchat API",
@@ -65,10 +88,15 @@ def create_app(settings: Settings) -> FastAPI:
         description="Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible).",
         lifespan=lifespan,
     )
+    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(conversations.router)
+    app.include_router(llm_model.router)
+    app.include_router(server.router)
+    app.include_router(other.router)
     app.include_router(search_chat.router)
     app.include_router(search_engines.router)
     app.include_router(agent_chat.router)

@@ -10,6 +10,10 @@ from configs import Settings
 from server.agent.tools.knowledge_base import KnowledgeSearcher
 from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
+from server.api.services.conversation_service import ConversationService
+from server.api.services.llm_client import LLMClient
+from server.api.services.model_service import ModelService
+from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
 from server.search import SearchEngines
 
@@ -22,8 +26,28 @@ def get_chat_service(request: Request) -> ChatService:
     return request.app.state.chat_service
 
 
+def get_conversation_service(request: Request) -> ConversationService:
+    return request.app.state.conversations
+
+
+def get_model_service(request: Request) -> ModelService:
+    return request.app.state.models
+
+
+def get_prompts(request: Request) -> PromptTemplates:
+    return request.app.state.prompts
+
+
+def get_llm(request: Request) -> LLMClient:
+    return request.app.state.llm
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+ConversationServiceDep = Annotated[ConversationService, Depends(get_conversation_service)]
+ModelServiceDep = Annotated[ModelService, Depends(get_model_service)]
+PromptsDep = Annotated[PromptTemplates, Depends(get_prompts)]
+LLMClientDep = Annotated[LLMClient, Depends(get_llm)]
 
 
 def get_search_engines(request: Request) -> SearchEngines:

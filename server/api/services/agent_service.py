@@ -1,4 +1,10 @@
-"""Agent chat: the tools this app can offer, the ReAct prompt, and one agent run per request."""
+"""Agent chat: the tools this app can offer, the ReAct prompt, and one agent run per request.
+
+The agent speaks the ReAct text protocol because FastChat's OpenAI API server ignores the
+``tools`` parameter. A native tool-calling agent for servers that support it would be another
+class with ReactAgent's ``start(messages) -> events`` shape, chosen here; the events, the
+toolbox and the route stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,6 @@ from configs import Settings
 from server.agent.loop import Event, Message, ReactAgent
 from server.agent.toolbox import Toolbox, build_toolbox
 from server.agent.tools.knowledge_base import KnowledgeSearcher
-from server.api.errors import BadRequest
 from server.api.schemas.agent_chat import AgentChatRequest
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
@@ -32,11 +37,6 @@ class AgentService:
     async def start(self, request: AgentChatRequest, knowledge: KnowledgeSearcher | None = None
                     ) -> AsyncIterator[Event]:
         """Validate and open the first model step (errors become HTTP statuses), then run the agent."""
-        if self._settings.agent.tool_calling != "react":
-            raise BadRequest(
-                f"agent.tool_calling {self._settings.agent.tool_calling!r} is not available with the "
-                "configured model server; use 'react'"
-            )
         toolbox = self.toolbox(knowledge)
         prompt = self._prompts.render(
             CHAT_TYPE, request.prompt_name,
