@@ -176,6 +176,11 @@ class SearchSettings(BaseModel):
     page_max_bytes: int = Field(2_000_000, ge=1024, description="split_result: largest page read per result.")
     chunk_size: int = Field(500, ge=50, description="split_result: characters per page chunk.")
     chunk_overlap: int = Field(50, ge=0, description="split_result: overlap between page chunks.")
+    fetch_private_pages: bool = Field(
+        False,
+        description="split_result: also read result pages on loopback, private or link-local addresses "
+        "(off: a result link cannot make the server fetch from its own network).",
+    )
 
 
 class AgentSettings(BaseModel):

@@ -102,6 +102,12 @@ def _handler(state: FakeInternet) -> type[BaseHTTPRequestHandler]:
                 ]
                 return self._json({"_type": "SearchResponse", "queryContext": {"originalQuery": q},
                                    "webPages": {"webSearchUrl": "https://www.bing.com/search", "value": value}})
+            if path.startswith("/go/"):  # a redirect to the page, as link shorteners answer
+                self.send_response(302)
+                self.send_header("Location", f"/page/{path[4:]}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
             if path.startswith("/page/") and path[6:] in PAGES:
                 return self._send(200, PAGES[path[6:]][1].encode(), "text/html; charset=utf-8")
             self._send(404, b"not found", "text/plain")

@@ -1,13 +1,18 @@
 """``split_result``: read each result's page and keep the passage that best matches the query.
 
 Snippets are a sentence or two; the page itself often holds the answer. A page that cannot be
-read in time keeps its snippet, so a slow site never fails the whole search.
+read in time keeps its snippet, so a slow site never fails the whole search. Unless
+``search.fetch_private_pages`` is set, only public addresses are read (each redirect hop is
+checked too), so a crafted result cannot make the server fetch from its own network.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
+import socket
+from urllib.parse import urlsplit
 
 import httpx
 from bs4 import BeautifulSoup
@@ -16,28 +21,50 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from configs.settings import SearchSettings
 from server.search.base import SearchResult
 
+MAX_REDIRECTS = 5
 _WORD = re.compile(r"\w+", re.UNICODE)
 _DROPPED_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "form", "svg")
 
 
-async def fetch_text(client: httpx.AsyncClient, url: str, max_bytes: int) -> str | None:
+async def is_public_url(url: str) -> bool:
+    """http(s) to a host whose every address is public: a result link must not reach the server's own network."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
     try:
-        async with client.stream("GET", url) as response:
-            if response.status_code >= 400:
-                return None
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) >= max_bytes:
-                    break
-            content_type = response.headers.get("content-type", "")
-            encoding = response.encoding or "utf-8"
-    except httpx.HTTPError:
-        return None
-    raw = bytes(body[:max_bytes]).decode(encoding, errors="replace")
-    if "html" not in content_type and not raw.lstrip().startswith("<"):
-        return raw
-    return await asyncio.to_thread(html_to_text, raw)
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    return bool(addresses) and all(address.is_global for address in addresses)
+
+
+async def fetch_text(client: httpx.AsyncClient, url: str, max_bytes: int, allow_private: bool) -> str | None:
+    """The page's readable text, or None; redirects are followed by hand so each hop is checked."""
+    for _ in range(MAX_REDIRECTS + 1):
+        if not allow_private and not await is_public_url(url):
+            return None
+        try:
+            async with client.stream("GET", url, follow_redirects=False) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = str(response.url.join(response.headers["location"]))
+                    continue
+                if response.status_code >= 400:
+                    return None
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) >= max_bytes:
+                        break
+                content_type = response.headers.get("content-type", "")
+                encoding = response.encoding or "utf-8"
+        except httpx.HTTPError:
+            return None
+        raw = bytes(body[:max_bytes]).decode(encoding, errors="replace")
+        if "html" not in content_type and not raw.lstrip().startswith("<"):
+            return raw
+        return await asyncio.to_thread(html_to_text, raw)
+    return None
 
 
 def html_to_text(html: str) -> str:
@@ -64,7 +91,10 @@ async def expand_results(
 ) -> list[SearchResult]:
     async def expand(result: SearchResult) -> SearchResult:
         try:
-            text = await asyncio.wait_for(fetch_text(client, result.link, settings.page_max_bytes), settings.timeout)
+            text = await asyncio.wait_for(
+                fetch_text(client, result.link, settings.page_max_bytes, settings.fetch_private_pages),
+                settings.timeout,
+            )
         except TimeoutError:
             return result
         passage = text and best_passage(text, query, settings.chunk_size, settings.chunk_overlap)

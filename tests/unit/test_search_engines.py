@@ -28,6 +28,7 @@ def engines_for(internet: FakeInternet, **overrides: object) -> SearchEngines:
         "bing": {"api_key": "k-123", "endpoint": f"{internet.url}/v7.0/search"},
         "tavily": {"api_key": "tv-1", "endpoint": f"{internet.url}/tavily/search"},
         "timeout": 3,
+        "fetch_private_pages": True,  # the stand-in pages live on 127.0.0.1
         **overrides,
     }
     return SearchEngines(SearchSettings.model_validate(settings))
@@ -130,3 +131,35 @@ def test_html_is_reduced_to_its_readable_text() -> None:
     assert text.startswith("Solar\nPhotovoltaic cells")
     assert "ignored" not in text
     assert best_passage("", "q", 100, 10) is None
+
+
+def test_result_pages_on_the_servers_own_network_are_not_read_by_default(internet: FakeInternet) -> None:
+    results = search(engines_for(internet, fetch_private_pages=False), "searxng", "Zephyrine solar", split=True)
+    assert [r.snippet for r in results] == [r["content"] for r in internet.searxng_results("Zephyrine solar")[:3]]
+
+
+@pytest.mark.parametrize("url, public", [
+    ("http://127.0.0.1:8080/x", False), ("http://localhost/", False), ("http://10.1.2.3/", False),
+    ("http://192.168.0.1/", False), ("http://169.254.169.254/latest/meta-data/", False), ("http://[::1]/", False),
+    ("file:///etc/passwd", False), ("ftp://8.8.8.8/", False), ("https://8.8.8.8/", True), ("http://1.1.1.1:81/", True),
+])
+def test_only_public_http_addresses_count_as_public(url: str, public: bool) -> None:
+    from server.search.pages import is_public_url
+
+    assert asyncio.run(is_public_url(url)) is public
+
+
+def test_redirects_are_followed_to_the_page(internet: FakeInternet) -> None:
+    from server.search import SearchResult
+    from server.search.pages import expand_results
+
+    engines = engines_for(internet)
+    moved = SearchResult(title="moved", link=f"{internet.url}/go/wind", snippet="old")
+
+    async def run():
+        try:
+            return await expand_results(engines.http, engines.settings, "wind", [moved])
+        finally:
+            await engines.aclose()
+
+    assert asyncio.run(run())[0].snippet == "Wind turbines convert kinetic energy of air."
