@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from server.api.schemas.chat import HistoryMessage
+from server.api.schemas.common import NonBlankStr
 
 
 class AgentChatRequest(BaseModel):
@@ -12,21 +13,13 @@ class AgentChatRequest(BaseModel):
         "json_schema_extra": {"examples": [{"query": "What is 17 * 23?", "stream": True, "temperature": 0}]}
     }
 
-    query: str = Field(..., description="The user's question.")
+    query: NonBlankStr = Field(..., description="The user's question.")
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream each step and the answer as Server-Sent Events.")
     model_name: str | None = Field(None, description="A running model; default: the configured default_llm.")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
     max_tokens: int | None = Field(None, ge=1, description="Tokens per model step; null = agent.step_max_tokens.")
     prompt_name: str = Field("default", min_length=1, description="Prompt template name (agent_chat).")
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be empty")
-        return value
-
 
 class StepDetail(BaseModel):
     """The same step as structured data, for clients that do not want to parse the strings."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from server.api.schemas.chat import HistoryMessage
+from server.api.schemas.common import NonBlankStr
 
 
 class SearchEngineChatRequest(BaseModel):
@@ -14,8 +15,8 @@ class SearchEngineChatRequest(BaseModel):
         }
     }
 
-    query: str = Field(..., description="The user's question; also the search query.")
-    search_engine_name: str = Field(..., description="A configured engine (see /server/list_search_engines).")
+    query: NonBlankStr = Field(..., description="The user's question; also the search query.")
+    search_engine_name: NonBlankStr = Field(..., description="A configured engine (see /server/list_search_engines).")
     top_k: int = Field(3, ge=1, le=20, description="Search results used as context.")
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream the answer as Server-Sent Events chunk by chunk.")
@@ -24,14 +25,6 @@ class SearchEngineChatRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1, description="Answer length limit; null = the configured default.")
     prompt_name: str = Field("default", min_length=1, description="Prompt template name (search_engine_chat).")
     split_result: bool = Field(False, description="Read each result's page and use its best-matching passage.")
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be empty")
-        return value
-
 
 class AnswerChunk(BaseModel):
     """``data: {"answer": ...}``: a piece of the answer."""
