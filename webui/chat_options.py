@@ -143,9 +143,9 @@ def _mode_options(client: ApiClient, mode: str, options: ChatOptions) -> None:
         )
     elif mode == "search_engine_chat":
         engines = call(client.search_engines, default=[]) if has("/server/list_search_engines") else []
-        options.extra["search_engine_name"] = st.selectbox(
-            "Search engine", engines or ["duckduckgo"], key="engine_pick"
-        )
+        if not engines:
+            options.ready, options.hint = False, "The backend has no search engine configured."
+        options.extra["search_engine_name"] = st.selectbox("Search engine", engines, key="engine_pick")
         options.extra["top_k"] = st.number_input("Results (top_k)", 1, 20, 3, key="search_top_k")
 
 

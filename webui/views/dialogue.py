@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from webui import chat_options, conversations, sources, transcript
+from webui.answer import absorb
 from webui.api_client import FEEDBACK_PATH, ApiClient, ApiClientError
 from webui.chat_options import ChatOptions
 from webui.session import client, has, show_error
@@ -76,21 +77,12 @@ def _answer(api: ApiClient, options: ChatOptions, query: str) -> dict[str, Any]:
             events = api.chat(options.mode, _request(options, query, conversation_id))
 
             def text() -> Iterator[str]:
-                final = ""
                 for event in events:
-                    reply["message_id"] = event.get("message_id") or reply.get("message_id")
-                    if event.get("sources") or event.get("docs"):
-                        # Structured sources (file name, score, link) when the backend sends them.
-                        reply["docs"] = list(event.get("sources") or event["docs"])
-                    if event.get("tools"):
-                        reply["tools"].extend(event["tools"])
-                    if event.get("final_answer"):
-                        final = str(event["final_answer"])
-                    chunk = event.get("text", event.get("answer"))
+                    chunk = absorb(reply, event)
                     if chunk:
-                        reply["content"] += chunk
                         yield chunk
-                if final and not reply["content"].strip():
+                final = reply.pop("final", "")
+                if final and not reply["content"].strip():  # an agent that streamed no answer chunks
                     reply["content"] = final
                     yield final
 
