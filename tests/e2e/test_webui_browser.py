@@ -95,6 +95,8 @@ def test_a_new_conversation_starts_empty_and_the_old_one_comes_back(
     expect(first).to_have_attribute("data-selected", "true")
 
     page.reload()  # a reload shows the stored history, not a blank page
+    expect(page.locator(CHAT_INPUT)).to_be_visible()
+    wait_idle(page)
     expect(page.locator(MESSAGE_TEXT).first).to_have_text("Remember the word pineapple.", timeout=60_000)
     expect(first).to_have_attribute("data-selected", "true")
     screenshot(page, screenshots_dir / "conversations.png")
