@@ -11,13 +11,15 @@ from fastapi.responses import JSONResponse
 
 from configs import Settings
 from server.api.errors import ApiError
-from server.api.routes import chat, health
+from server.api.routes import chat, health, kb_chat, knowledge_base
 from server.api.schemas.common import BaseResponse
 from server.api.services.chat_service import ChatService
+from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
+from server.knowledge_base.setup import build_services, create_samples
 from server.version import __version__
 
 
@@ -49,9 +51,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.db = session_factory(engine)
         app.state.llm = llm
         app.state.chat_service = ChatService(settings, llm, PromptTemplates(settings.prompt_templates))
+        app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
+        app.state.kb_chat_service = KnowledgeBaseChatService(
+            settings, llm, PromptTemplates(settings.prompt_templates), app.state.kb_service, app.state.temp_kbs
+        )
+        await create_samples(app.state.kb_service, settings)
         try:
             yield
         finally:
+            app.state.temp_kbs.clear()
             await llm.aclose()
             await engine.dispose()
 
@@ -65,4 +73,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(kb_chat.router)
+    app.include_router(knowledge_base.router)
     return app

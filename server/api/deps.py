@@ -20,3 +20,11 @@ def get_chat_service(request: Request) -> ChatService:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+def get_kb_service(request: Request):  # noqa: ANN201 - imported lazily to keep this module light
+    return request.app.state.kb_service
+
+
+def get_temp_kbs(request: Request):  # noqa: ANN201
+    return request.app.state.temp_kbs

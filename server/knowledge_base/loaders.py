@@ -197,13 +197,19 @@ LOADERS: dict[str, tuple[str, Callable[[Path], str]]] = {
 SUPPORTED_EXTENSIONS = tuple(LOADERS)
 
 
+def is_supported(file_name: str) -> bool:
+    return Path(file_name).suffix.lower() in LOADERS
+
+
+def unsupported_reason(file_name: str) -> str:
+    ext = Path(file_name).suffix.lower()
+    return f"unsupported file type {ext or '(no extension)'!r}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
+
+
 def loader_name(path: Path) -> str:
-    ext = path.suffix.lower()
-    if ext not in LOADERS:
-        raise LoaderError(
-            f"unsupported file type {ext or '(no extension)'!r}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
-        )
-    return LOADERS[ext][0]
+    if not is_supported(path.name):
+        raise LoaderError(unsupported_reason(path.name))
+    return LOADERS[path.suffix.lower()][0]
 
 
 def load_file(path: Path) -> LoadedText:

@@ -72,8 +72,16 @@ def split_text(
     else:
         chunks = []
         for start, end, headers in markdown_sections(text):
-            for chunk in _split_recursive(text[start:end], start, chunk_size, chunk_overlap):
+            # The header line is not a chunk of its own: its path prefixes every chunk of the section.
+            body_start = start
+            header = _HEADER.match(text, start)
+            if header is not None and header.start() == start:
+                body_start = header.end()
+            title = " / ".join(headers[k] for k in ("h1", "h2", "h3") if k in headers)
+            for chunk in _split_recursive(text[body_start:end], body_start, chunk_size, chunk_overlap):
                 chunk.metadata.update(headers)
+                if title:
+                    chunk.text = f"{title}\n{chunk.text}"
                 chunks.append(chunk)
         name = MARKDOWN
     if zh_title_enhance:
