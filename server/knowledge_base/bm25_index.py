@@ -23,9 +23,19 @@ IDS_FILE = "ids.json"
 _WORD = re.compile(r"\w", re.UNICODE)
 
 
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 或 及 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 吗 呢 吧 啊 么 什么 怎么 怎样 如何 哪 哪里 哪些 "
+    "多少 几 有 没有 就 也 都 而 并 被 把 对 从 到 为 以 之 于 上 下 中 会 能 可以 要 需要 应该 一个 个 后 前 时 "
+    "a an the and or of to in on at by for with from as is are was were be been being do does did what which "
+    "who whom when where why how i you he she it we they my your our their me us them this that these those "
+    "can could should would will shall may might must not no if then than so".split()
+)
+
+
 def tokenize(text: str) -> list[str]:
-    """jieba search-mode tokens, lower-cased, without whitespace and punctuation."""
-    return [t.lower() for t in jieba.lcut_for_search(text) if _WORD.search(t)]
+    """jieba search-mode tokens, lower-cased, without whitespace, punctuation and stop words."""
+    tokens = (t.lower() for t in jieba.lcut_for_search(text))
+    return [t for t in tokens if _WORD.search(t) and t not in STOPWORDS]
 
 
 class Bm25Index:

@@ -12,7 +12,7 @@ from server.knowledge_base.bm25_index import Bm25Index
 from server.knowledge_base.store import VectorStore
 
 RRF_K = 60  # the usual constant of reciprocal-rank fusion
-CANDIDATES_MIN = 50
+CANDIDATES_MIN = 10  # each ranking contributes at least this many candidates to the fusion
 
 
 @dataclass
@@ -53,7 +53,7 @@ def search(
     when its vector is farther, since matching the exact words is evidence of its own.
     """
     filtered = bool(file_name or metadata)
-    pool = max(CANDIDATES_MIN, top_k * 4) if (filtered or bm25) else top_k
+    pool = max(CANDIDATES_MIN, top_k * 3) if (filtered or bm25) else top_k
     if filtered:
         pool = max(pool, store.count)
     vector_hits = store.search(vector, pool)

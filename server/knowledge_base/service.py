@@ -279,18 +279,33 @@ class KnowledgeBaseService:
         return await asyncio.to_thread(write)
 
     async def _prepare(
-        self, kb: KbSummary, file_name: str, options: SplitOptions, custom: list[dict[str, Any]] | None
-    ) -> PreparedFile:
-        path = self.paths.file_path(kb.kb_name, file_name)
-        if not custom and not path.is_file():
-            raise LoaderError(f"{file_name} is not in knowledge base {kb.kb_name!r}")
-        if not custom:
-            loader_name(path)  # unsupported types fail before any work
-        chunks, loader, splitter = await asyncio.to_thread(prepare_chunks, path, file_name, options, custom)
-        vectors = await self.embeddings.aembed_documents(kb.embed_model, [c.text for c in chunks])
-        stat = path.stat() if path.is_file() else None
-        return PreparedFile(file_name, loader, splitter, chunks, vectors,
-                            stat.st_size if stat else 0, stat.st_mtime if stat else 0.0, bool(custom))
+        self, kb: KbSummary, names: list[str], options: SplitOptions,
+        custom_docs: dict[str, list[dict[str, Any]]], failed: dict[str, str],
+    ) -> list[PreparedFile]:
+        """Load and split each file, then embed all their chunks in one batched pass."""
+        loaded: list[tuple[str, list[Chunk], str, str, os.stat_result | None]] = []
+        for name in names:
+            try:
+                path = self.paths.file_path(kb.kb_name, name)
+                custom = custom_docs.get(name)
+                if not custom and not path.is_file():
+                    raise LoaderError(f"{name} is not in knowledge base {kb.kb_name!r}")
+                if not custom:
+                    loader_name(path)  # unsupported types fail before any work
+                chunks, loader, splitter = await asyncio.to_thread(prepare_chunks, path, name, options, custom)
+                loaded.append((name, chunks, loader, splitter, path.stat() if path.is_file() else None))
+            except (LoaderError, InvalidName) as exc:
+                failed[name] = str(exc)
+        texts = [c.text for _, chunks, *_ in loaded for c in chunks]
+        vectors = await self.embeddings.aembed_documents(kb.embed_model, texts) if texts else None
+        prepared, offset = [], 0
+        for name, chunks, loader, splitter, stat in loaded:
+            assert vectors is not None
+            part = vectors[offset : offset + len(chunks)]
+            offset += len(chunks)
+            prepared.append(PreparedFile(name, loader, splitter, chunks, part, stat.st_size if stat else 0,
+                                         stat.st_mtime if stat else 0.0, name in custom_docs))
+        return prepared
 
     async def add_files(
         self,
@@ -304,13 +319,7 @@ class KnowledgeBaseService:
         """Index files already in the content folder (replacing their old chunks); returns failed files."""
         kb = await self.get(kb_name)
         failed: dict[str, str] = {}
-        prepared: list[PreparedFile] = []
-        for name in file_names:
-            try:
-                safe_file_name(name)
-                prepared.append(await self._prepare(kb, name, options, (custom_docs or {}).get(name)))
-            except (LoaderError, InvalidName) as exc:
-                failed[name] = str(exc)
+        prepared = await self._prepare(kb, file_names, options, custom_docs or {}, failed)
         if prepared:
             async with self._locks[kb_name]:
                 await self._write_prepared(kb, prepared)
