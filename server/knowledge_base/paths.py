@@ -17,6 +17,8 @@ KB_NAME_RE = re.compile(r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_\-\u4e00-\u9fff]{0
 TEMP_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_FILE_NAME = 200
 _FORBIDDEN_FILE_CHARS = re.compile(r'[<>:"|?*\x00-\x1f]')
+# Multipart clients percent-encode what they cannot send raw; an encoded NUL or separator is an attack.
+_ENCODED_SEPARATOR = re.compile(r"%(00|2f|5c)", re.IGNORECASE)
 
 
 def check_kb_name(name: str) -> str:
@@ -40,6 +42,8 @@ def safe_file_name(name: str) -> str:
     name = unicodedata.normalize("NFC", name.strip())
     if "\x00" in name:
         raise InvalidName(f"file name {name!r} contains a NUL character")
+    if _ENCODED_SEPARATOR.search(name):
+        raise InvalidName(f"file name {name!r} contains an encoded NUL or path separator")
     if "/" in name or "\\" in name:
         raise InvalidName(f"file name {name!r} must not contain a path ('/' or '\\\\')")
     if name in (".", "..") or name.startswith("."):

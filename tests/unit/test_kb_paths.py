@@ -23,7 +23,7 @@ def test_bad_knowledge_base_names_are_refused(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["../a.txt", "/etc/passwd", "..\\a.txt", "a\\b.txt", "a/b.txt", "a\x00.txt", "..",
-                                  ".", ".env", "", "  ", "a\nb.txt", "x" * 201 + ".txt"])
+                                  ".", ".env", "", "  ", "a\nb.txt", "x" * 201 + ".txt", "evil%00.txt", "..%2Fa.txt", "a%5cb"])
 def test_bad_file_names_are_refused(name: str) -> None:
     with pytest.raises(InvalidName):
         safe_file_name(name)

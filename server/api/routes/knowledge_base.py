@@ -207,8 +207,8 @@ async def upload_docs(
 
 @router.post("/delete_docs", response_model=BaseResponse, responses=ERRORS)
 async def delete_docs(request: DeleteDocsRequest, service: KbServiceDep) -> BaseResponse:
-    for name in request.file_names:
-        safe_file_name(name)
+    for name in request.file_names:  # every path is checked (symlinks too) before anything is deleted
+        service.paths.file_path(request.knowledge_base_name, name)
     failed = await service.delete_files(request.knowledge_base_name, request.file_names,
                                         delete_content=request.delete_content,
                                         refresh=not request.not_refresh_vs_cache)
@@ -219,7 +219,7 @@ async def delete_docs(request: DeleteDocsRequest, service: KbServiceDep) -> Base
 async def update_docs(request: UpdateDocsRequest, service: KbServiceDep, settings: SettingsDep) -> BaseResponse:
     """Re-read files from the folder and replace their chunks."""
     for name in request.file_names:
-        safe_file_name(name)
+        service.paths.file_path(request.knowledge_base_name, name)
     options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
     failed = await service.update_files(
         request.knowledge_base_name, request.file_names, options,
