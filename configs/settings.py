@@ -27,7 +27,14 @@ Engine = Literal["llama.cpp", "transformers", "vllm", "openai"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-KB_CHAT_TEMPLATES: dict[str, dict[str, str]] = {
+# Built-in prompt templates per chat type; the settings file adds to them or overrides them by name.
+DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
+    "llm_chat": {
+        "default": "{{ input }}",
+        "concise": "Answer in at most three sentences.\n\n{{ input }}",
+        "py": "You are a coding assistant. Write simple Python code for this task.\n\n{{ input }}",
+    },
+    "completion": {"default": "{{ input }}"},
     "knowledge_base_chat": {
         "default": "<指令>根据已知信息，简洁和专业的来回答问题。如果无法从中得到答案，请说 “根据已知信息无法回答该问题”，"
         "不允许在答案中添加编造成分，答案请使用中文。 </指令>\n<已知信息>{{ context }}</已知信息>\n<问题>{{ question }}</问题>\n",
@@ -37,7 +44,7 @@ KB_CHAT_TEMPLATES: dict[str, dict[str, str]] = {
         "text": "<指令>根据已知信息，简洁和专业的来回答问题。</指令>\n<已知信息>{{ context }}</已知信息>\n"
         "<问题>{{ question }}</问题>\n",
         "empty": "请你回答我的问题:\n{{ question }}\n\n",
-    }
+    },
 }
 
 
@@ -193,8 +200,9 @@ class Settings(BaseSettings):
         1024, ge=1, description="Answer length when a request sets none; null = up to the context window."
     )
     prompt_templates: dict[str, dict[str, str]] = Field(
-        default_factory=lambda: {"llm_chat": {"default": "{{ input }}"}, **KB_CHAT_TEMPLATES},
-        description="Jinja2 prompt templates per chat type and name.",
+        default_factory=dict,
+        description="Jinja2 prompt templates per chat type and name, added to (or replacing by name) the "
+        "built-in ones.",
     )
 
     stream_interval: float = Field(
@@ -206,6 +214,9 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an internal service.")
     startup_timeout: float = Field(600.0, gt=0, description="Seconds one service may take to become ready.")
     shutdown_timeout: float = Field(10.0, gt=0, description="Seconds to stop every service on Ctrl-C.")
+    worker_drain_timeout: float = Field(
+        60.0, gt=0, description="Seconds a stopped model worker may take to finish the answers in flight."
+    )
 
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Databases, knowledge bases, uploads.")
     database_url: str | None = Field(
@@ -223,14 +234,12 @@ class Settings(BaseSettings):
         value = value.expanduser()
         return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
 
-    @field_validator("prompt_templates")
+    @field_validator("prompt_templates", mode="after")
     @classmethod
-    def _keep_default_templates(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        """A settings file that overrides one chat type's templates keeps the built-in ones of the others."""
-        merged = {kind: dict(names) for kind, names in value.items()}
-        for kind, names in {"llm_chat": {"default": "{{ input }}"}, **KB_CHAT_TEMPLATES}.items():
-            for name, template in names.items():
-                merged.setdefault(kind, {}).setdefault(name, template)
+    def _merge_builtin_templates(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        merged = {kind: dict(templates) for kind, templates in DEFAULT_PROMPT_TEMPLATES.items()}
+        for kind, templates in value.items():
+            merged.setdefault(kind, {}).update(templates)
         return merged
 
     @field_validator("log_level", mode="before")

@@ -11,15 +11,19 @@ from fastapi.responses import JSONResponse
 
 from configs import Settings
 from server.api.errors import ApiError
-from server.api.routes import chat, health, kb_chat, knowledge_base
+from server.api.routes import chat, conversations, health, kb_chat, knowledge_base, llm_model, other, server
 from server.api.schemas.common import BaseResponse
 from server.api.services.chat_service import ChatService
+from server.api.services.conversation_service import ConversationService
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
+from server.api.services.model_service import ModelService
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
+from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.knowledge_base.setup import build_services, create_samples
+from server.launcher.control import LauncherControl
 from server.version import __version__
 
 
@@ -41,7 +45,9 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(BaseResponse(code=exc.status_code, msg=exc.message).model_dump(), status_code=exc.status_code)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, launcher: LauncherControl | None = None) -> FastAPI:
+    """The backend; ``launcher`` is the channel to startup.py, absent when run on its own."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.sqlalchemy_url)
@@ -50,10 +56,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.db = session_factory(engine)
         app.state.llm = llm
-        app.state.chat_service = ChatService(settings, llm, PromptTemplates(settings.prompt_templates))
+        app.state.prompts = PromptTemplates(settings.prompt_templates)
+        app.state.conversations = ConversationService(app.state.db)
+        app.state.chat_service = ChatService(settings, llm, app.state.prompts, app.state.conversations)
+        app.state.models = ModelService(settings, llm, launcher)
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
         app.state.kb_chat_service = KnowledgeBaseChatService(
-            settings, llm, PromptTemplates(settings.prompt_templates), app.state.kb_service, app.state.temp_kbs
+            settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs
         )
         await create_samples(app.state.kb_service, settings)
         try:
@@ -69,10 +78,15 @@ def create_app(settings: Settings) -> FastAPI:
         description="Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible).",
         lifespan=lifespan,
     )
+    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(conversations.router)
+    app.include_router(llm_model.router)
+    app.include_router(server.router)
+    app.include_router(other.router)
     app.include_router(kb_chat.router)
     app.include_router(knowledge_base.router)
     return app

@@ -8,6 +8,10 @@ from fastapi import Depends, Request
 
 from configs import Settings
 from server.api.services.chat_service import ChatService
+from server.api.services.conversation_service import ConversationService
+from server.api.services.llm_client import LLMClient
+from server.api.services.model_service import ModelService
+from server.api.services.prompts import PromptTemplates
 
 
 def get_settings(request: Request) -> Settings:
@@ -18,8 +22,28 @@ def get_chat_service(request: Request) -> ChatService:
     return request.app.state.chat_service
 
 
+def get_conversation_service(request: Request) -> ConversationService:
+    return request.app.state.conversations
+
+
+def get_model_service(request: Request) -> ModelService:
+    return request.app.state.models
+
+
+def get_prompts(request: Request) -> PromptTemplates:
+    return request.app.state.prompts
+
+
+def get_llm(request: Request) -> LLMClient:
+    return request.app.state.llm
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+ConversationServiceDep = Annotated[ConversationService, Depends(get_conversation_service)]
+ModelServiceDep = Annotated[ModelService, Depends(get_model_service)]
+PromptsDep = Annotated[PromptTemplates, Depends(get_prompts)]
+LLMClientDep = Annotated[LLMClient, Depends(get_llm)]
 
 
 def get_kb_service(request: Request):  # noqa: ANN201 - imported lazily to keep this module light

@@ -20,6 +20,7 @@ from server.core.logging import setup_logging
 from server.launcher import readiness, services
 from server.launcher.services import ServiceContext
 from server.launcher.supervisor import ServiceFailed, Supervisor
+from server.launcher.workers import WorkerManager
 
 logger = logging.getLogger("startup")
 
@@ -89,15 +90,11 @@ def make_plan(args: argparse.Namespace, settings: Settings) -> Plan:
         )
     local = [n for n in names if settings.llm_models[n].is_local]
     remote = [n for n in names if not settings.llm_models[n].is_local]
-    if args.api_worker:
-        remote = list(dict.fromkeys(remote + [n for n, m in settings.llm_models.items() if not m.is_local]))
+    all_remote = [n for n, m in settings.llm_models.items() if not m.is_local]
+    if args.api_worker or llm_stack:  # as in Chatchat: the full stacks start every remote model
+        remote = list(dict.fromkeys(remote + all_remote))
     want_local = (llm_stack or args.model_worker) and not args.lite
     want_remote = llm_stack or args.model_worker or args.api_worker
-    if remote and want_remote:
-        raise SystemExit(
-            f"startup.py: remote models ({', '.join(remote)}) have no worker in this version; "
-            "serve a local model or call the remote endpoint directly"
-        )
     return Plan(
         controller=(llm_stack or args.openai_api) and not args.controller,
         openai_api=llm_stack or args.openai_api,
@@ -132,6 +129,8 @@ def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
 def run(plan: Plan, settings: Settings, controller_address: str, quiet: bool) -> int:
     ctx = ServiceContext(settings=settings, controller_address=controller_address, quiet=quiet)
     supervisor = Supervisor(ctx)
+    workers = WorkerManager(supervisor, settings, controller_address)
+    control = None
     previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if plan.controller:
@@ -139,24 +138,24 @@ def run(plan: Plan, settings: Settings, controller_address: str, quiet: bool) ->
                 "controller", services.run_controller,
                 readiness.controller_ready(controller_address), controller_address))
         for name in plan.models:
-            url = settings.worker_address(name).url
-            supervisor.start(supervisor.service(
-                f"model_worker-{name}", services.run_model_worker,
-                readiness.worker_ready(url, controller_address, name), url, name))
+            workers.start(name)
         if plan.openai_api:
             url = settings.openai_api.url
             supervisor.start(supervisor.service(
                 "openai_api", services.run_openai_api, readiness.openai_api_ready(url, plan.models), url))
         if plan.api:
             url = settings.api.url
-            supervisor.start(supervisor.service("api", services.run_api, readiness.backend_ready(url), url))
+            control, backend_end = supervisor.pipe()
+            supervisor.start(
+                supervisor.service("api", services.run_api, readiness.backend_ready(url), url, backend_end)
+            )
         if plan.webui:
             url = settings.webui.url
             supervisor.start(supervisor.service("webui", services.run_webui, readiness.webui_ready(url), url))
         text = banner(settings, plan, controller_address)
         print(text, flush=True)
         logger.info("all services ready")
-        supervisor.watch()
+        supervisor.watch(control, workers.handle)
         return 0
     except ShutdownRequested as exc:
         logger.info("received %s: stopping", exc)

@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def service_main(service: str, target: ServiceTarget, ctx: ServiceContext, *args
         os._exit(code)
 
 
-def _serve(app: Any, host: str, port: int, *, access_log: bool = False) -> None:
+def _serve(app: Any, host: str, port: int, *, access_log: bool = False, drain: float = GRACEFUL_SHUTDOWN_S) -> None:
     import uvicorn
 
     uvicorn.run(
@@ -80,7 +81,7 @@ def _serve(app: Any, host: str, port: int, *, access_log: bool = False) -> None:
         port=port,
         log_config=None,  # keep our logging configuration
         access_log=access_log,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_graceful_shutdown=drain,
     )
 
 
@@ -111,7 +112,12 @@ def run_model_worker(ctx: ServiceContext, model_name: str) -> None:
     settings = ctx.settings
     cfg = settings.llm_models[model_name]
     address = settings.worker_address(model_name)
-    serve = {"llama.cpp": _serve_llama_cpp, "transformers": _serve_transformers, "vllm": _serve_vllm}
+    serve = {
+        "llama.cpp": _serve_llama_cpp,
+        "transformers": _serve_transformers,
+        "vllm": _serve_vllm,
+        "openai": _serve_remote,
+    }
     if cfg.engine not in serve:
         raise ValueError(f"model {model_name!r}: engine {cfg.engine!r} has no local worker")
     serve[cfg.engine](ctx, model_name, address.host, address.port, address.url)
@@ -140,9 +146,35 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         stream_interval=ctx.settings.stream_interval,
     )
     try:
-        _serve(create_worker_app(worker), host, port)
+        _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
     finally:
         worker.close()
+
+
+def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
+    """A remote OpenAI-compatible model, served through a forwarding worker."""
+    from server.llm.fastchat_compat import route_logging
+
+    route_logging()
+    from server.llm.remote_worker import RemoteOpenAIWorker
+    from server.llm.worker_app import create_worker_app
+
+    cfg = ctx.settings.llm_models[name]
+    if not cfg.api_base_url:
+        raise ValueError(f"model {name!r}: engine 'openai' needs api_base_url")
+    worker = RemoteOpenAIWorker(
+        ctx.controller_address,
+        url,
+        uuid.uuid4().hex[:8],
+        [name],
+        cfg.limit_worker_concurrency,
+        base_url=cfg.api_base_url,
+        api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+        remote_model=cfg.remote_model_name or name,
+        context_length=cfg.context_length,
+        timeout=ctx.settings.request_timeout,
+    )
+    _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
@@ -172,7 +204,7 @@ def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, ur
         load_8bit=cfg.load_8bit,
         conv_template=conv_template_for(model_path, cfg.conv_template),
     )
-    _serve(base_model_worker.app, host, port)
+    _serve(base_model_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
@@ -209,18 +241,20 @@ def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) 
         vllm_worker.engine,
         conv_template_for(model_path, cfg.conv_template),
     )
-    _serve(vllm_worker.app, host, port)
+    _serve(vllm_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 # ---------------------------------------------------------------------------------------------
 # Our services
 
 
-def run_api(ctx: ServiceContext) -> None:
+def run_api(ctx: ServiceContext, control: Connection | None = None) -> None:
     from server.api.app import create_app
+    from server.launcher.control import LauncherControl
 
     address = ctx.settings.api
-    _serve(create_app(ctx.settings), address.host, address.port, access_log=not ctx.quiet)
+    launcher = LauncherControl(control, ctx.settings.startup_timeout + 30) if control is not None else None
+    _serve(create_app(ctx.settings, launcher), address.host, address.port, access_log=not ctx.quiet)
 
 
 def _route_streamlit_logging() -> None:

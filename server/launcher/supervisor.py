@@ -7,6 +7,8 @@ import multiprocessing
 import multiprocessing.connection
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,15 @@ from typing import Any
 import httpx
 
 from server.core.logging import log_file
+from server.launcher.control import ControlReply, ControlRequest
 from server.launcher.readiness import Probe
 from server.launcher.services import ServiceContext, ServiceTarget, service_main
 
 logger = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 0.1
+
+ControlHandler = Callable[[ControlRequest], ControlReply]
 
 
 class ServiceFailed(RuntimeError):
@@ -41,6 +46,7 @@ class Service:
     url: str
     log_path: Path
     process: BaseProcess | None = field(default=None, repr=False)
+    stopping: bool = False  # asked to stop: its exit is expected, not a failure
 
     @property
     def alive(self) -> bool:
@@ -55,6 +61,10 @@ class Supervisor:
         self.services: list[Service] = []
         self._mp = multiprocessing.get_context("spawn")
         self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0), trust_env=False)
+
+    def pipe(self) -> tuple[Connection, Connection]:
+        """A duplex pipe whose second end can be handed to a child process."""
+        return self._mp.Pipe(duplex=True)
 
     def service(self, name: str, target: ServiceTarget, probe: Probe, url: str, *args: Any) -> Service:
         return Service(name, target, args, probe, url, log_file(self.ctx.settings.log_dir, name))
@@ -85,15 +95,62 @@ class Supervisor:
             process.join(PROBE_INTERVAL_S)
         logger.info("%s ready at %s in %.1fs", service.name, service.url, time.monotonic() - started)
 
-    def watch(self) -> None:
-        """Block until a service exits; that is always an error while the launcher runs."""
-        sentinels = {s.process.sentinel: s for s in self.services if s.process is not None}
-        while sentinels:
-            for ready in multiprocessing.connection.wait(list(sentinels)):
+    def find(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name and not s.stopping), None)
+
+    def stop(self, service: Service, wait: float | None) -> None:
+        """SIGTERM one service (it drains its requests); wait for it, or let ``watch`` reap it."""
+        service.stopping = True
+        if service.process is not None and service.process.is_alive():
+            service.process.terminate()
+            if wait is not None:
+                service.process.join(wait)
+                if service.process.is_alive():
+                    service.process.kill()
+                    service.process.join(1)
+        if service.process is None or not service.process.is_alive():
+            self._forget(service)
+
+    def _forget(self, service: Service) -> None:
+        if service in self.services:
+            self.services.remove(service)
+            logger.info("stopped %s", service.name)
+
+    def watch(self, control: Connection | None = None, handle: ControlHandler | None = None) -> None:
+        """Serve control requests until a service exits unexpectedly (then raise)."""
+        while True:
+            sentinels = {s.process.sentinel: s for s in self.services if s.process is not None}
+            waitables: list[Any] = [*sentinels, *([control] if control is not None else [])]
+            for ready in multiprocessing.connection.wait(waitables):
+                if ready is control and control is not None and handle is not None:
+                    self._serve_control(control, handle)
+                    continue
                 service = sentinels[ready]  # type: ignore[index]
                 assert service.process is not None
                 service.process.join()
+                if service.stopping:
+                    self._forget(service)
+                    continue
                 raise ServiceFailed(service, f"exited unexpectedly with code {service.process.exitcode}")
+
+    def _serve_control(self, control: Connection, handle: ControlHandler) -> None:
+        try:
+            request = control.recv()
+        except (EOFError, OSError):
+            return  # the backend went away; its own sentinel reports that
+        try:
+            reply = handle(request)
+        except Exception as exc:  # a bad request must not take the launcher down
+            logger.exception("control request %r failed", request)
+            reply = ControlReply(False, f"{type(exc).__name__}: {exc}")
+        control.send(reply)
+
+    def post(self, url: str) -> None:
+        """Best-effort POST from the launcher (e.g. ask the controller to drop dead workers)."""
+        try:
+            self._http.post(url)
+        except httpx.HTTPError as exc:
+            logger.warning("POST %s failed: %s", url, exc)
 
     def stop_all(self) -> None:
         """SIGTERM each service in reverse start order; SIGKILL whatever is left at the deadline."""

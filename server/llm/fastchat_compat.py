@@ -255,8 +255,8 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
     """Route the API server's internal calls through one keep-alive aiohttp session.
 
     Also remembers a worker's context length (constant for its life) and the controller's
-    model list for ``model_list_ttl`` seconds: a new worker shows up within that time, and a
-    vanished one still fails cleanly at ``get_worker_address``.
+    model list for ``model_list_ttl`` seconds between refreshes: a new worker shows up within
+    that time, and a vanished one still fails cleanly at ``get_worker_address``.
     """
     if not _once("pooled_connections"):
         return
@@ -265,6 +265,8 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
     import aiohttp
     from fastchat.constants import ErrorCode
     from fastchat.serve import openai_api_server as api
+
+    from server.core.request_id import current_headers
 
     sessions: dict[str, aiohttp.ClientSession] = {}
     context_lengths: dict[str, Any] = {}
@@ -284,11 +286,13 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
     async def fetch_remote(url: str, pload: Any = None, name: str | None = None) -> Any:
         if url.endswith("/model_details") and name == "context_length" and url in context_lengths:
             return context_lengths[url]
+        if url.endswith("/refresh_all_workers"):
+            model_lists.clear()  # /v1/models refreshes first: it must always see the truth
         if url.endswith("/list_models") and name == "models":
             cached = model_lists.get(url)
             if cached and time.monotonic() - cached[0] < model_list_ttl:
                 return list(cached[1])
-        async with session().post(url, json=pload) as response:
+        async with session().post(url, json=pload, headers=current_headers()) as response:
             if response.status != 200:
                 return json.dumps({"text": str(response.reason), "error_code": ErrorCode.INTERNAL_ERROR})
             body = await response.read()
@@ -303,7 +307,9 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
         return result
 
     async def generate_completion_stream(payload: dict[str, Any], worker_addr: str) -> AsyncIterator[dict]:
-        async with session().post(worker_addr + "/worker_generate_stream", json=payload) as response:
+        async with session().post(
+            worker_addr + "/worker_generate_stream", json=payload, headers=current_headers()
+        ) as response:
             if response.status != 200:
                 body = (await response.read()).decode(errors="replace")
                 yield {"text": f"worker error {response.status}: {body}", "error_code": ErrorCode.INTERNAL_ERROR}
@@ -338,6 +344,9 @@ def prepare_api_server(controller_address: str, api_keys: list[str] | None = Non
     from fastchat.serve import openai_api_server as api
 
     pool_api_server_connections()
+    from server.core.request_id import RequestIdMiddleware
+
+    api.app.add_middleware(RequestIdMiddleware)
     api.app_settings.controller_address = controller_address
     api.app_settings.api_keys = api_keys
     return api.app

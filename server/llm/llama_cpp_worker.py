@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextvars
 import json
 import logging
 import os
@@ -219,6 +220,9 @@ class LlamaCppWorker(BaseModelWorker):
             )
             return
         max_new = max(0, min(params.max_new_tokens, room))
+        logger.info("generating: %d prompt tokens, up to %d new", len(prompt_ids), max_new)
+        logger.debug("prompt: %r", params.prompt)
+        started = time.perf_counter()
         stop_ids = self._eog_ids | set(params.stop_token_ids)
         if params.seed is not None:
             self.llm.set_seed(int(params.seed))
@@ -229,7 +233,6 @@ class LlamaCppWorker(BaseModelWorker):
         text = ""
         completion = 0
         finish: str | None = "length" if max_new == 0 else None
-        last_frame: dict[str, Any] | None = None
 
         tokens = self.llm.generate(
             prompt_ids,
@@ -261,14 +264,14 @@ class LlamaCppWorker(BaseModelWorker):
                     finish = "length"
                     break
                 hold = _partial_stop_length(text, params.stop)
-                last_frame = self._frame(prefix + (text[:-hold] if hold else text), len(prompt_ids), completion)
-                yield last_frame
+                yield self._frame(prefix + (text[:-hold] if hold else text), len(prompt_ids), completion)
         finally:
             tokens.close()
+        elapsed = time.perf_counter() - started
+        logger.info("%s after %d tokens in %.2fs", finish or "stop", completion, elapsed)
         if finish == "abort":
             return
-        last_frame = self._frame(prefix + text, len(prompt_ids), completion, finish or "stop")
-        yield last_frame
+        yield self._frame(prefix + text, len(prompt_ids), completion, finish or "stop")
 
     @staticmethod
     def _frame(text: str, prompt_tokens: int, completion_tokens: int, finish: str | None = None) -> dict[str, Any]:
@@ -316,7 +319,8 @@ class LlamaCppWorker(BaseModelWorker):
         with self._pending_lock:
             self._pending += 1
         self.call_ct += 1
-        future = loop.run_in_executor(self._generation_thread, produce)
+        # The copied context carries the request id into the generation thread's log lines.
+        future = loop.run_in_executor(self._generation_thread, contextvars.copy_context().run, produce)
         sent: dict[str, Any] | None = None
         try:
             while True:

@@ -9,16 +9,32 @@ built per worker rather than shared through module globals.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from server.llm.llama_cpp_worker import LlamaCppWorker, encode_frame
+from server.core.request_id import RequestIdMiddleware
+from server.llm.llama_cpp_worker import encode_frame
 
 
-def create_worker_app(worker: LlamaCppWorker) -> FastAPI:
+class AsyncWorker(Protocol):
+    """What the app needs from a worker: FastChat's BaseModelWorker plus async generation."""
+
+    model_names: list[str]
+    context_len: int
+
+    def stream(self, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]: ...
+    async def generate(self, params: dict[str, Any]) -> dict[str, Any]: ...
+    def get_embeddings(self, params: dict[str, Any]) -> dict[str, Any]: ...
+    def get_status(self) -> dict[str, Any]: ...
+    def count_token(self, params: dict[str, Any]) -> dict[str, Any]: ...
+    def get_conv_template(self) -> dict[str, Any]: ...
+
+
+def create_worker_app(worker: AsyncWorker) -> FastAPI:
     app = FastAPI(title=f"model worker: {', '.join(worker.model_names)}")
+    app.add_middleware(RequestIdMiddleware)
 
     @app.post("/worker_generate_stream")
     async def generate_stream(request: Request) -> StreamingResponse:

@@ -11,7 +11,8 @@ from server.launcher.harness import RunningStack, start_stack
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), ("--all",))
+    # DEBUG: the worker then logs the prompt it receives, which the history tests read.
+    running = start_stack(tmp_path_factory.mktemp("stack"), ("--all",), env={"CHATCHAT_LOG_LEVEL": "DEBUG"})
     yield running
     running.stop()
 

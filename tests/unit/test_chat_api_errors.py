@@ -43,7 +43,7 @@ def test_invalid_fields_are_named_in_a_422(client: TestClient, body: dict, field
 def test_unknown_prompt_template_lists_the_available_ones(client: TestClient) -> None:
     response = client.post("/chat/chat", json={"query": "hi", "prompt_name": "nope"})
     assert response.status_code == 404
-    assert response.json()["msg"] == "prompt template 'nope' does not exist for llm_chat; available: default"
+    assert response.json()["msg"] == "prompt template 'nope' does not exist for llm_chat; available: default, concise, py"
 
 
 @pytest.mark.parametrize("stream", [True, False])

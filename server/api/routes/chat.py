@@ -2,23 +2,23 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
-from server.api.deps import ChatServiceDep
+from server.api.deps import ChatServiceDep, ConversationServiceDep
 from server.api.errors import ApiError
 from server.api.schemas.chat import ChatChunk, ChatRequest, StreamError
 from server.api.schemas.common import BaseResponse
+from server.api.schemas.conversation import FeedbackRequest
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
 ERROR_RESPONSES = {
-    404: {"model": BaseResponse, "description": "Unknown model or prompt template"},
+    404: {"model": BaseResponse, "description": "Unknown model, prompt template or message"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
     503: {"model": BaseResponse, "description": "The model server is unreachable"},
 }
@@ -34,24 +34,31 @@ def _event(payload: ChatChunk | StreamError) -> str:
     response_class=EventSourceResponse,
 )
 async def chat(request: ChatRequest, service: ChatServiceDep) -> EventSourceResponse:
-    """Chat with a model (no retrieval).
+    """Chat with a model (no retrieval); every exchange is stored.
 
     Answers as Server-Sent Events, each `data: {"text": ..., "message_id": ...}`; with
-    `stream=false` a single event carries the whole answer, as in Langchain-Chatchat.
+    `stream=false` a single event carries the whole answer, as in Langchain-Chatchat. With a
+    `conversation_id` and `history_len` >= 0 the history comes from that stored conversation.
     """
-    message_id = uuid.uuid4().hex
     if not request.stream:
-        text = await service.answer(request)
+        message_id, text = await service.answer(request)
         return EventSourceResponse(iter([_event(ChatChunk(text=text, message_id=message_id))]))
 
-    deltas = await service.stream(request)
+    answer = await service.stream(request)
 
     async def events() -> AsyncIterator[str]:
         try:
-            async for delta in deltas:
-                yield _event(ChatChunk(text=delta, message_id=message_id))
+            async for delta in answer.text:
+                yield _event(ChatChunk(text=delta, message_id=answer.message_id))
         except ApiError as exc:
-            logger.warning("chat stream %s failed: %s", message_id, exc.message)
-            yield _event(StreamError(code=exc.status_code, msg=exc.message, message_id=message_id))
+            logger.warning("chat stream %s failed: %s", answer.message_id, exc.message)
+            yield _event(StreamError(code=exc.status_code, msg=exc.message, message_id=answer.message_id))
 
     return EventSourceResponse(events())
+
+
+@router.post("/feedback", response_model=BaseResponse, responses={404: {"model": BaseResponse}})
+async def feedback(request: FeedbackRequest, conversations: ConversationServiceDep) -> BaseResponse:
+    """Rate an answer (0-100) with an optional reason."""
+    await conversations.feedback(request.message_id, request.score, request.reason)
+    return BaseResponse(msg=f"feedback for message {request.message_id} saved")

@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 
 from configs import Settings
 from server.api.errors import BadRequest, NotFound, ServiceUnavailable
+from server.core.request_id import current_headers
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class LLMClient:
         """Open a streaming chat completion; errors before the first token raise here, not later."""
         try:
             stream = await self._client.chat.completions.create(
-                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=True
+                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=True,
+                extra_headers=current_headers(),
             )
         except openai.APIError as exc:
             raise await self._translate(exc, model) from exc
@@ -89,12 +91,50 @@ class LLMClient:
         finally:
             await stream.close()
 
+    async def completion_stream(
+        self, model: str, prompt: str, temperature: float, max_tokens: int | None, echo: bool
+    ) -> AsyncIterator[str]:
+        """A plain completion (no chat template); errors before the first token raise here."""
+        try:
+            stream = await self._client.completions.create(
+                model=model, prompt=prompt, temperature=temperature, max_tokens=max_tokens, echo=echo,
+                stream=True, extra_headers=current_headers(),
+            )
+        except openai.APIError as exc:
+            raise await self._translate(exc, model) from exc
+        return self._completion_deltas(stream, model)
+
+    async def _completion_deltas(self, stream: Any, model: str) -> AsyncIterator[str]:
+        try:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].text:
+                    yield chunk.choices[0].text
+        except openai.APIError as exc:
+            raise await self._translate(exc, model) from exc
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"model {model!r} stream broke off: {_describe(exc)}") from exc
+        finally:
+            await stream.close()
+
+    async def completion(
+        self, model: str, prompt: str, temperature: float, max_tokens: int | None, echo: bool
+    ) -> str:
+        try:
+            result = await self._client.completions.create(
+                model=model, prompt=prompt, temperature=temperature, max_tokens=max_tokens, echo=echo,
+                stream=False, extra_headers=current_headers(),
+            )
+        except openai.APIError as exc:
+            raise await self._translate(exc, model) from exc
+        return result.choices[0].text if result.choices else ""
+
     async def chat(
         self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
     ) -> str:
         try:
             completion = await self._client.chat.completions.create(
-                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=False
+                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=False,
+                extra_headers=current_headers(),
             )
         except openai.APIError as exc:
             raise await self._translate(exc, model) from exc

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+
+from server.api.deps import ConversationServiceDep
+from server.api.schemas.common import BaseResponse
+from server.api.schemas.conversation import (
+    ID_PATTERN,
+    ConversationCreate,
+    ConversationOut,
+    ConversationRename,
+    MessageOut,
+)
+
+router = APIRouter(prefix="/conversations", tags=["conversations"])
+ConversationId = Path(..., pattern=ID_PATTERN, description="Conversation id")
+NOT_FOUND = {404: {"model": BaseResponse, "description": "Unknown conversation"}}
+
+
+@router.get("", response_model=BaseResponse)
+async def list_conversations(conversations: ConversationServiceDep) -> BaseResponse:
+    """Conversations, most recently active first."""
+    rows = await conversations.list()
+    return BaseResponse(data=[ConversationOut.model_validate(r).model_dump(mode="json") for r in rows])
+
+
+@router.post("", response_model=BaseResponse)
+async def create_conversation(body: ConversationCreate, conversations: ConversationServiceDep) -> BaseResponse:
+    created = await conversations.create(body.name, body.chat_type)
+    return BaseResponse(data=ConversationOut.model_validate(created).model_dump(mode="json"))
+
+
+@router.patch("/{conversation_id}", response_model=BaseResponse, responses=NOT_FOUND)
+async def rename_conversation(
+    body: ConversationRename, conversations: ConversationServiceDep, conversation_id: str = ConversationId
+) -> BaseResponse:
+    renamed = await conversations.rename(conversation_id, body.name)
+    return BaseResponse(data=ConversationOut.model_validate(renamed).model_dump(mode="json"))
+
+
+@router.delete("/{conversation_id}", response_model=BaseResponse, responses=NOT_FOUND)
+async def delete_conversation(
+    conversations: ConversationServiceDep, conversation_id: str = ConversationId
+) -> BaseResponse:
+    await conversations.delete(conversation_id)
+    return BaseResponse(msg=f"conversation {conversation_id} deleted")
+
+
+@router.get("/{conversation_id}/messages", response_model=BaseResponse, responses=NOT_FOUND)
+async def list_messages(conversations: ConversationServiceDep, conversation_id: str = ConversationId) -> BaseResponse:
+    """The conversation's exchanges, oldest first."""
+    rows = await conversations.messages(conversation_id)
+    return BaseResponse(data=[MessageOut.model_validate(r).model_dump(mode="json") for r in rows])
+
+
+@router.get(
+    "/{conversation_id}/export",
+    responses={200: {"content": {"text/markdown": {}}}, **NOT_FOUND},
+    response_class=Response,
+)
+async def export_conversation(
+    conversations: ConversationServiceDep, conversation_id: str = ConversationId
+) -> Response:
+    """The conversation as a Markdown file."""
+    name, markdown = await conversations.export_markdown(conversation_id)
+    filename = quote(f"{name[:80]}.md")
+    return Response(
+        markdown,
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"},
+    )

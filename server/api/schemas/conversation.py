@@ -1,0 +1,63 @@
+"""Wire models of conversations, stored messages and feedback."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ChatType = Literal["llm_chat", "knowledge_base_chat", "file_chat", "search_engine_chat", "agent_chat"]
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("name must not be blank")
+    return value.strip()
+
+
+class ConversationCreate(BaseModel):
+    name: str = Field("New chat", min_length=1, max_length=200)
+    chat_type: ChatType = "llm_chat"
+
+    _name = field_validator("name")(_not_blank)
+
+
+class ConversationRename(BaseModel):
+    name: str = Field(..., min_length=1, max_length=200)
+
+    _name = field_validator("name")(_not_blank)
+
+
+class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    chat_type: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    conversation_id: str | None
+    chat_type: str
+    query: str
+    response: str
+    model_name: str | None
+    meta: dict[str, Any]
+    feedback_score: int | None
+    feedback_reason: str | None
+    created_at: datetime
+
+
+class FeedbackRequest(BaseModel):
+    """``POST /chat/feedback``: a user's rating of one answer (Chatchat's fields)."""
+
+    message_id: str = Field(..., min_length=1, max_length=32)
+    score: int = Field(..., ge=0, le=100, description="0 (bad) to 100 (good)")
+    reason: str = Field("", max_length=4000)

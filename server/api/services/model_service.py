@@ -1,0 +1,73 @@
+"""Which models run, what is configured, and switching between them through the launcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from configs import LLMModelSettings, Settings
+from server.api.errors import BadRequest, NotFound, ServiceUnavailable
+from server.api.services.llm_client import LLMClient
+from server.launcher.control import LauncherControl
+
+
+def public_config(config: LLMModelSettings) -> dict[str, Any]:
+    """A model's settings without its secret."""
+    return config.model_dump(mode="json", exclude={"api_key"})
+
+
+class ModelService:
+    def __init__(self, settings: Settings, llm: LLMClient, launcher: LauncherControl | None) -> None:
+        self._settings = settings
+        self._llm = llm
+        self._launcher = launcher
+
+    def _config(self, name: str) -> LLMModelSettings:
+        if name not in self._settings.llm_models:
+            raise NotFound(
+                f"model {name!r} is not configured; configured: {', '.join(self._settings.llm_models)}"
+            )
+        return self._settings.llm_models[name]
+
+    def config(self, name: str) -> dict[str, Any]:
+        return public_config(self._config(name))
+
+    def configured(self, types: list[str]) -> dict[str, dict[str, Any]]:
+        groups: dict[str, dict[str, Any]] = {"local": {}, "online": {}}
+        for name, config in self._settings.llm_models.items():
+            groups["local" if config.is_local else "online"][name] = public_config(config)
+        return {kind: models for kind, models in groups.items() if kind in types}
+
+    async def running(self) -> dict[str, dict[str, Any]]:
+        """Models the OpenAI API server serves now (also ones registered from other hosts)."""
+        names = await self._llm.list_models()
+        return {
+            name: public_config(self._settings.llm_models[name]) if name in self._settings.llm_models else {}
+            for name in names
+        }
+
+    def _require_launcher(self) -> LauncherControl:
+        if self._launcher is None:
+            raise ServiceUnavailable("model management needs the backend to be started by startup.py")
+        return self._launcher
+
+    async def stop(self, name: str) -> str:
+        self._config(name)
+        reply = await self._require_launcher().call("stop", name)
+        if not reply.ok:
+            raise BadRequest(reply.message)
+        return reply.message
+
+    async def change(self, old: str, new: str) -> str:
+        """Start ``new``, then stop ``old``; ``old`` finishes the answers it is streaming first."""
+        self._config(new)
+        if old:
+            self._config(old)
+        launcher = self._require_launcher()
+        reply = await launcher.call("start", new)
+        if not reply.ok:
+            raise ServiceUnavailable(f"could not start {new!r}: {reply.message}")
+        if old and old != new and old in reply.running:
+            stopped = await launcher.call("stop", old)
+            if not stopped.ok:
+                raise BadRequest(stopped.message)
+        return f"{new} is serving" + (f"; {old} stopped" if old and old != new else "")

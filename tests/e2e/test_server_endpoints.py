@@ -1,0 +1,50 @@
+"""Chatchat's /server and /other endpoints on the running stack."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from server.launcher.harness import RunningStack
+from tests.e2e.conftest import sse_events
+
+pytestmark = pytest.mark.slow
+
+
+def post(stack: RunningStack, path: str, body: dict | None = None) -> httpx.Response:
+    return httpx.post(f"{stack.urls.api}{path}", json=body if body is not None else {}, timeout=60)
+
+
+def test_prompt_templates_by_type_and_name(stack: RunningStack) -> None:
+    assert post(stack, "/server/get_prompt_template", {"type": "llm_chat", "name": "default"}).json()["data"] == (
+        "{{ input }}"
+    )
+    missing = post(stack, "/server/get_prompt_template", {"type": "llm_chat", "name": "nope"})
+    assert missing.status_code == 404 and "available: default, concise, py" in missing.json()["msg"]
+    bad_type = post(stack, "/server/get_prompt_template", {"type": "poetry", "name": "default"})
+    assert bad_type.status_code == 422 and bad_type.json()["msg"].startswith("type:")
+
+
+def test_a_named_prompt_template_shapes_what_the_model_receives(stack: RunningStack) -> None:
+    post(stack, "/chat/chat", {"query": "Why is the sky blue?", "prompt_name": "concise", "max_tokens": 4})
+    log = (stack.log_dir / "model_worker-smollm2.log").read_text()
+    assert "Answer in at most three sentences.\\n\\nWhy is the sky blue?" in log
+
+
+def test_configs_show_models_without_secrets(stack: RunningStack) -> None:
+    data = post(stack, "/server/configs").json()["data"]
+    assert data["default_llm"] == "smollm2" and "smollm2" in data["llm_models"]
+    assert "api_key" not in data["llm_models"]["smollm2"]
+    assert data["api"]["port"] == int(stack.urls.api.rsplit(":", 1)[1])
+
+
+def test_plain_completion_streams_and_matches_the_whole_answer(stack: RunningStack) -> None:
+    body = {"query": "Once upon a time", "temperature": 0, "max_tokens": 16}
+    streamed = post(stack, "/other/completion", {**body, "stream": True})
+    whole = post(stack, "/other/completion", {**body, "stream": False})
+    chunks = [line[len("data: "):] for line in streamed.text.splitlines() if line.startswith("data: ")]
+    assert len(chunks) > 1
+    assert "".join(chunks) == whole.text.split("data: ", 1)[1].strip("\r\n")
+    echoed = post(stack, "/other/completion", {**body, "echo": True})
+    assert "Once upon a time" in echoed.text
+    assert post(stack, "/other/completion", {"query": ""}).status_code == 422
