@@ -1,15 +1,15 @@
 """Create, rebuild and tidy knowledge bases from the command line (Langchain-Chatchat's options).
 
-  python init_database.py --recreate-vs              rebuild every KB from its content folder
-  python init_database.py --create-tables            create or upgrade the database tables
-  python init_database.py --clear-tables             delete every knowledge-base row (files stay)
-  python init_database.py --import-db OLD/info.db    take the knowledge bases of an older info.db
-  python init_database.py -u                         re-index files that are in the database
-  python init_database.py -i                         index files found in folders but not in the database
-  python init_database.py --prune-db                 drop database rows whose files are gone
-  python init_database.py --prune-folder             delete files that are not in the database
-  -n KB [KB ...] limits any of them to these knowledge bases; -e MODEL picks the embedding model of
-  knowledge bases this command creates or rebuilds. Stop the backend first: it caches indexes.
+python init_database.py --recreate-vs              rebuild every KB from its content folder
+python init_database.py --create-tables            create or upgrade the database tables
+python init_database.py --clear-tables             delete every knowledge-base row (files stay)
+python init_database.py --import-db OLD/info.db    take the knowledge bases of an older info.db
+python init_database.py -u                         re-index files that are in the database
+python init_database.py -i                         index files found in folders but not in the database
+python init_database.py --prune-db                 drop database rows whose files are gone
+python init_database.py --prune-folder             delete files that are not in the database
+-n KB [KB ...] limits any of them to these knowledge bases; -e MODEL picks the embedding model of
+knowledge bases this command creates or rebuilds. Stop the backend first: it caches indexes.
 """
 
 from __future__ import annotations
@@ -36,20 +36,40 @@ from server.knowledge_base.setup import create_samples, default_split
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-r", "--recreate-vs", action="store_true", help="rebuild vector stores from the folders")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "-r", "--recreate-vs", action="store_true", help="rebuild vector stores from the folders"
+    )
     parser.add_argument("--create-tables", action="store_true", help="create or upgrade the database tables")
     parser.add_argument("--clear-tables", action="store_true", help="delete all knowledge-base rows")
     parser.add_argument("--import-db", metavar="PATH", help="import knowledge bases from an older info.db")
-    parser.add_argument("-u", "--update-in-db", action="store_true", help="re-index the files in the database")
+    parser.add_argument(
+        "-u", "--update-in-db", action="store_true", help="re-index the files in the database"
+    )
     parser.add_argument("-i", "--increment", action="store_true", help="index files not yet in the database")
     parser.add_argument("--prune-db", action="store_true", help="drop rows of files deleted from the folders")
-    parser.add_argument("--prune-folder", action="store_true", help="delete files that are not in the database")
-    parser.add_argument("-n", "--kb-name", nargs="+", default=[], metavar="KB", help="only these knowledge bases")
+    parser.add_argument(
+        "--prune-folder", action="store_true", help="delete files that are not in the database"
+    )
+    parser.add_argument(
+        "-n", "--kb-name", nargs="+", default=[], metavar="KB", help="only these knowledge bases"
+    )
     parser.add_argument("-e", "--embed-model", help="embedding model for created or rebuilt knowledge bases")
     args = parser.parse_args(argv)
-    if not any((args.recreate_vs, args.create_tables, args.clear_tables, args.import_db, args.update_in_db,
-                args.increment, args.prune_db, args.prune_folder)):
+    if not any(
+        (
+            args.recreate_vs,
+            args.create_tables,
+            args.clear_tables,
+            args.import_db,
+            args.update_in_db,
+            args.increment,
+            args.prune_db,
+            args.prune_folder,
+        )
+    ):
         parser.error("choose at least one action (see --help)")
     return args
 
@@ -83,8 +103,11 @@ def content_files(service: KnowledgeBaseService, name: str) -> list[str]:
     content = service.paths.content_dir(name)
     if not content.is_dir():
         return []
-    return sorted(p.name for p in content.iterdir() if p.is_file() and not p.name.startswith(".")
-                  and is_supported(p.name))
+    return sorted(
+        p.name
+        for p in content.iterdir()
+        if p.is_file() and not p.name.startswith(".") and is_supported(p.name)
+    )
 
 
 async def recreate(service: KnowledgeBaseService, names: list[str], embed_model: str | None) -> None:
@@ -113,13 +136,15 @@ async def update_in_db(service: KnowledgeBaseService, names: list[str]) -> None:
         await index_files(service, name, files, f"updating {name}", update=True)
 
 
-async def index_files(service: KnowledgeBaseService, name: str, files: list[str], label: str,
-                      update: bool = False) -> None:
+async def index_files(
+    service: KnowledgeBaseService, name: str, files: list[str], label: str, update: bool = False
+) -> None:
     options = default_split(service.settings)
     for file_name in tqdm(files, desc=label, unit="file"):
         if update:
-            failed = await service.update_files(name, [file_name], options, override_custom_docs=False,
-                                                custom_docs=None)
+            failed = await service.update_files(
+                name, [file_name], options, override_custom_docs=False, custom_docs=None
+            )
         else:
             failed = await service.add_files(name, [file_name], options)
         for failed_name, reason in failed.items():
@@ -143,7 +168,9 @@ async def prune_folder(service: KnowledgeBaseService, names: list[str]) -> None:
             print(f"{name}: deleted {len(stray)} files that were not in the database")
 
 
-async def import_db(service: KnowledgeBaseService, path: Path, wanted: list[str], embed_model: str | None) -> None:
+async def import_db(
+    service: KnowledgeBaseService, path: Path, wanted: list[str], embed_model: str | None
+) -> None:
     """Take the knowledge bases (name, info, embedding model) of an older database, then rebuild them.
 
     Old FAISS indexes are never loaded (they are pickles); the files in each content folder are
@@ -188,7 +215,9 @@ async def run(args: argparse.Namespace) -> None:
             else:
                 await recreate(service, names, args.embed_model)
         if args.increment:
-            await increment(service, await selected(service, args.kb_name, with_folders=True), args.embed_model)
+            await increment(
+                service, await selected(service, args.kb_name, with_folders=True), args.embed_model
+            )
         if args.update_in_db:
             await update_in_db(service, await selected(service, args.kb_name, with_folders=False))
         if args.prune_db:

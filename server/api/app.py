@@ -16,13 +16,13 @@ from server.api.schemas.common import BaseResponse
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
-from server.api.services.model_service import ModelService
 from server.api.services.llm_client import LLMClient
+from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
-from server.knowledge_base.setup import build_services, create_samples
+from server.knowledge_base.setup import build_services, create_samples_safely
 from server.launcher.control import LauncherControl
 from server.version import __version__
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         app.state.kb_chat_service = KnowledgeBaseChatService(
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs
         )
-        await create_samples(app.state.kb_service, settings)
+        await create_samples_safely(app.state.kb_service, settings)
         try:
             yield
         finally:

@@ -24,8 +24,9 @@ _WORD = re.compile(r"\w", re.UNICODE)
 
 
 STOPWORDS = frozenset(
-    "的 了 是 在 和 与 或 及 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 吗 呢 吧 啊 么 什么 怎么 怎样 如何 哪 哪里 哪些 "
-    "多少 几 有 没有 就 也 都 而 并 被 把 对 从 到 为 以 之 于 上 下 中 会 能 可以 要 需要 应该 一个 个 后 前 时 "
+    "的 了 是 在 和 与 或 及 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 吗 呢 吧 啊 么 "
+    "什么 怎么 怎样 如何 哪 哪里 哪些 多少 几 有 没有 就 也 都 而 并 被 把 对 从 到 为 "
+    "以 之 于 上 下 中 会 能 可以 要 需要 应该 一个 个 后 前 时 "
     "a an the and or of to in on at by for with from as is are was were be been being do does did what which "
     "who whom when where why how i you he she it we they my your our their me us them this that these those "
     "can could should would will shall may might must not no if then than so".split()
@@ -81,7 +82,9 @@ class Bm25Index:
         tokens = [t for t in tokenize(query) if t in vocab]
         if not tokens:
             return []
-        docs, scores = self._retriever.retrieve([tokens], k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        docs, scores = self._retriever.retrieve(
+            [tokens], k=min(k, len(self.ids)), show_progress=False, n_threads=1
+        )
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
 

@@ -101,7 +101,9 @@ class SentenceTransformerEmbedder(Embedder):
         self._model = SentenceTransformer(path, device=config.device)
 
     def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
-        return self._model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+        return self._model.encode(
+            texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+        )
 
 
 class OpenAIEmbedder(Embedder):
@@ -115,8 +117,10 @@ class OpenAIEmbedder(Embedder):
             raise BadRequest(f"embedding model {name!r} (engine openai) needs api_base_url")
         key = config.api_key.get_secret_value() if config.api_key else "EMPTY"
         self._client = httpx.Client(
-            base_url=config.api_base_url.rstrip("/"), headers={"Authorization": f"Bearer {key}"},
-            timeout=120, trust_env=False,
+            base_url=config.api_base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120,
+            trust_env=False,
         )
         self._model = config.remote_model_name or name
 
@@ -149,7 +153,9 @@ class EmbeddingPool:
 
     def check(self, name: str) -> str:
         if name not in self._configs:
-            raise BadRequest(f"embedding model {name!r} is not configured; available: {', '.join(self._configs)}")
+            raise BadRequest(
+                f"embedding model {name!r} is not configured; available: {', '.join(self._configs)}"
+            )
         return name
 
     def get(self, name: str) -> Embedder:

@@ -94,7 +94,9 @@ class FaissStore(VectorStore):
             key = int(doc_id)
             assert self._index is not None
             self._index.remove_ids(np.asarray([key], dtype=np.int64))
-            self._index.add_with_ids(vector.reshape(1, -1).astype(np.float32), np.asarray([key], dtype=np.int64))
+            self._index.add_with_ids(
+                vector.reshape(1, -1).astype(np.float32), np.asarray([key], dtype=np.int64)
+            )
             self._docs[key] = {"text": text, "metadata": metadata}
 
     def get(self, ids: list[str]) -> list[StoredDoc]:
@@ -110,7 +112,9 @@ class FaissStore(VectorStore):
         with self._mutex:
             if self._index is None or self._index.ntotal == 0 or k <= 0:
                 return []
-            sims, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), min(k, self._index.ntotal))
+            sims, ids = self._index.search(
+                vector.reshape(1, -1).astype(np.float32), min(k, self._index.ntotal)
+            )
         return [(str(i), float(1.0 - s)) for s, i in zip(sims[0], ids[0], strict=True) if i >= 0]
 
     def distances(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:

@@ -97,7 +97,9 @@ def load_pptx(path: Path) -> str:
 
     slides = []
     for slide in Presentation(str(path)).slides:
-        texts = [shape.text_frame.text for shape in slide.shapes if shape.has_text_frame and shape.text_frame.text]
+        texts = [
+            shape.text_frame.text for shape in slide.shapes if shape.has_text_frame and shape.text_frame.text
+        ]
         if texts:
             slides.append("\n".join(texts))
     return "\n\n".join(slides)
@@ -167,7 +169,9 @@ def load_epub(path: Path) -> str:
 
     book = epub.read_epub(str(path), options={"ignore_ncx": True})
     return "\n\n".join(
-        text for item in book.get_items_of_type(ebooklib.ITEM_DOCUMENT) if (text := _html_text(item.get_content()))
+        text
+        for item in book.get_items_of_type(ebooklib.ITEM_DOCUMENT)
+        if (text := _html_text(item.get_content()))
     )
 
 
@@ -220,7 +224,9 @@ def load_file(path: Path) -> LoadedText:
     except LoaderError:
         raise
     except Exception as exc:  # every parser has its own exceptions; the user needs the reason, not a 500
-        raise LoaderError(f"could not read {path.name} as {path.suffix.lower()}: {type(exc).__name__}: {exc}") from exc
+        raise LoaderError(
+            f"could not read {path.name} as {path.suffix.lower()}: {type(exc).__name__}: {exc}"
+        ) from exc
     text = text.replace("\r\n", "\n").replace("\x00", "")
     if not text.strip():
         raise LoaderError(f"no text found in {path.name}")

@@ -25,7 +25,8 @@ def check_kb_name(name: str) -> str:
     """Letters, digits, CJK, '_' and '-' only, at most 50 characters, not starting with '_' or '-'."""
     if not isinstance(name, str) or not KB_NAME_RE.fullmatch(name):
         raise InvalidName(
-            f"invalid knowledge base name {name!r}: use 1-50 letters, digits, Chinese characters, '_' or '-', "
+            f"invalid knowledge base name {name!r}: use 1-50 letters, digits, Chinese characters, "
+            "'_' or '-', "
             "starting with a letter, digit or Chinese character"
         )
     return name

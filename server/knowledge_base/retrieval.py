@@ -81,7 +81,9 @@ def search(
     for doc in store.get(ranked):
         if not passes(doc.metadata, file_name, metadata):
             continue
-        by = [name for name, ok in (("vector", doc.id in dict(vector_hits)), ("bm25", doc.id in keyword)) if ok]
+        by = [
+            name for name, ok in (("vector", doc.id in dict(vector_hits)), ("bm25", doc.id in keyword)) if ok
+        ]
         hits.append(SearchHit(doc.id, doc.text, doc.metadata, distance[doc.id], fused.get(doc.id), by))
         if len(hits) >= top_k:
             break

@@ -37,7 +37,7 @@ from server.knowledge_base.errors import (
 )
 from server.knowledge_base.faiss_store import FaissStore
 from server.knowledge_base.loaders import load_file, loader_name
-from server.knowledge_base.paths import KbPaths, check_kb_name, safe_file_name
+from server.knowledge_base.paths import KbPaths, check_kb_name
 from server.knowledge_base.retrieval import SearchHit, passes, search
 from server.knowledge_base.splitter import Chunk, split_text
 from server.knowledge_base.store import VectorStore
@@ -131,7 +131,9 @@ def chunk_metadata(file_name: str, chunk: Chunk) -> dict[str, Any]:
 
 
 class KnowledgeBaseService:
-    def __init__(self, settings: Settings, db: async_sessionmaker[AsyncSession], embeddings: EmbeddingPool) -> None:
+    def __init__(
+        self, settings: Settings, db: async_sessionmaker[AsyncSession], embeddings: EmbeddingPool
+    ) -> None:
         self.settings = settings
         self.db = db
         self.embeddings = embeddings
@@ -153,8 +155,9 @@ class KnowledgeBaseService:
 
     @staticmethod
     def _summary(row: KnowledgeBase) -> KbSummary:
-        return KbSummary(row.kb_name, row.kb_info, row.vs_type, row.embed_model, row.hybrid, row.file_count,
-                         row.created_at)
+        return KbSummary(
+            row.kb_name, row.kb_info, row.vs_type, row.embed_model, row.hybrid, row.file_count, row.created_at
+        )
 
     async def get(self, name: str) -> KbSummary:
         async with self.db() as session:
@@ -170,20 +173,33 @@ class KnowledgeBaseService:
             return [self._summary(r) for r in rows]
 
     async def create(
-        self, name: str, *, vs_type: str | None = None, embed_model: str | None = None, info: str = "",
+        self,
+        name: str,
+        *,
+        vs_type: str | None = None,
+        embed_model: str | None = None,
+        info: str = "",
         hybrid: bool | None = None,
     ) -> KbSummary:
         check_kb_name(name)
         vs_type = vs_type or self.settings.kb.default_vs_type
         if vs_type not in SUPPORTED_VS_TYPES:
-            raise InvalidName(f"vector store {vs_type!r} is not available; available: {', '.join(SUPPORTED_VS_TYPES)}")
+            raise InvalidName(
+                f"vector store {vs_type!r} is not available; available: {', '.join(SUPPORTED_VS_TYPES)}"
+            )
         embed_model = self.embeddings.check(embed_model or self.settings.default_embed_model)
         async with self._locks[name], self.db() as session:
             if await session.scalar(select(func.count()).where(KnowledgeBase.kb_name == name)):
                 raise Conflict(f"knowledge base {name!r} already exists")
             await asyncio.to_thread(self.paths.content_dir(name).mkdir, parents=True, exist_ok=True)
-            row = KnowledgeBase(kb_name=name, kb_info=info, vs_type=vs_type, embed_model=embed_model,
-                                hybrid=self.settings.kb.hybrid if hybrid is None else hybrid, file_count=0)
+            row = KnowledgeBase(
+                kb_name=name,
+                kb_info=info,
+                vs_type=vs_type,
+                embed_model=embed_model,
+                hybrid=self.settings.kb.hybrid if hybrid is None else hybrid,
+                file_count=0,
+            )
             session.add(row)
             await session.commit()
             return self._summary(row)
@@ -243,7 +259,9 @@ class KnowledgeBaseService:
                 ids = store.ids()
                 docs = store.get(ids)
                 directory = self.bm25_dir(name, kb.embed_model)
-                await asyncio.to_thread(self.bm25.rebuild, directory, [d.id for d in docs], [d.text for d in docs])
+                await asyncio.to_thread(
+                    self.bm25.rebuild, directory, [d.id for d in docs], [d.text for d in docs]
+                )
             except KnowledgeBaseNotFound:
                 return
             except Exception:  # a background job must log, not vanish
@@ -279,8 +297,12 @@ class KnowledgeBaseService:
         return await asyncio.to_thread(write)
 
     async def _prepare(
-        self, kb: KbSummary, names: list[str], options: SplitOptions,
-        custom_docs: dict[str, list[dict[str, Any]]], failed: dict[str, str],
+        self,
+        kb: KbSummary,
+        names: list[str],
+        options: SplitOptions,
+        custom_docs: dict[str, list[dict[str, Any]]],
+        failed: dict[str, str],
     ) -> list[PreparedFile]:
         """Load and split each file, then embed all their chunks in one batched pass."""
         loaded: list[tuple[str, list[Chunk], str, str, os.stat_result | None]] = []
@@ -292,7 +314,9 @@ class KnowledgeBaseService:
                     raise LoaderError(f"{name} is not in knowledge base {kb.kb_name!r}")
                 if not custom:
                     loader_name(path)  # unsupported types fail before any work
-                chunks, loader, splitter = await asyncio.to_thread(prepare_chunks, path, name, options, custom)
+                chunks, loader, splitter = await asyncio.to_thread(
+                    prepare_chunks, path, name, options, custom
+                )
                 loaded.append((name, chunks, loader, splitter, path.stat() if path.is_file() else None))
             except (LoaderError, InvalidName) as exc:
                 failed[name] = str(exc)
@@ -303,8 +327,18 @@ class KnowledgeBaseService:
             assert vectors is not None
             part = vectors[offset : offset + len(chunks)]
             offset += len(chunks)
-            prepared.append(PreparedFile(name, loader, splitter, chunks, part, stat.st_size if stat else 0,
-                                         stat.st_mtime if stat else 0.0, name in custom_docs))
+            prepared.append(
+                PreparedFile(
+                    name,
+                    loader,
+                    splitter,
+                    chunks,
+                    part,
+                    stat.st_size if stat else 0,
+                    stat.st_mtime if stat else 0.0,
+                    name in custom_docs,
+                )
+            )
         return prepared
 
     async def add_files(
@@ -333,10 +367,14 @@ class KnowledgeBaseService:
             kb_row = await self._kb_row(session, kb.kb_name)
             for item in prepared:
                 row = await session.scalar(
-                    select(KnowledgeFile).where(KnowledgeFile.kb_id == kb_row.id, KnowledgeFile.file_name == item.name)
+                    select(KnowledgeFile).where(
+                        KnowledgeFile.kb_id == kb_row.id, KnowledgeFile.file_name == item.name
+                    )
                 )
                 if row is not None:
-                    old = (await session.scalars(select(FileDoc.doc_id).where(FileDoc.file_id == row.id))).all()
+                    old = (
+                        await session.scalars(select(FileDoc.doc_id).where(FileDoc.file_id == row.id))
+                    ).all()
                     store.delete(list(old))
                     await session.execute(delete(FileDoc).where(FileDoc.file_id == row.id))
                     row.file_version += 1
@@ -353,10 +391,15 @@ class KnowledgeBaseService:
                 metadatas = [chunk_metadata(item.name, c) for c in item.chunks]
                 ids = store.add([c.text for c in item.chunks], metadatas, item.vectors)
                 await session.flush()
-                session.add_all(FileDoc(file_id=row.id, doc_id=i, meta=m) for i, m in zip(ids, metadatas, strict=True))
-            kb_row.file_count = await session.scalar(
-                select(func.count()).select_from(KnowledgeFile).where(KnowledgeFile.kb_id == kb_row.id)
-            ) or 0
+                session.add_all(
+                    FileDoc(file_id=row.id, doc_id=i, meta=m) for i, m in zip(ids, metadatas, strict=True)
+                )
+            kb_row.file_count = (
+                await session.scalar(
+                    select(func.count()).select_from(KnowledgeFile).where(KnowledgeFile.kb_id == kb_row.id)
+                )
+                or 0
+            )
             await asyncio.to_thread(store.save)
             await session.commit()
 
@@ -376,21 +419,30 @@ class KnowledgeBaseService:
                         failed[name] = str(exc)
                         continue
                     row = await session.scalar(
-                        select(KnowledgeFile).where(KnowledgeFile.kb_id == kb_row.id, KnowledgeFile.file_name == name)
+                        select(KnowledgeFile).where(
+                            KnowledgeFile.kb_id == kb_row.id, KnowledgeFile.file_name == name
+                        )
                     )
                     if row is None and not (delete_content and path.is_file()):
                         failed[name] = f"{name} is not in knowledge base {kb_name!r}"
                         continue
                     if row is not None:
-                        ids = (await session.scalars(select(FileDoc.doc_id).where(FileDoc.file_id == row.id))).all()
+                        ids = (
+                            await session.scalars(select(FileDoc.doc_id).where(FileDoc.file_id == row.id))
+                        ).all()
                         store.delete(list(ids))
                         await session.delete(row)
                     if delete_content:
                         path.unlink(missing_ok=True)
                 await session.flush()
-                kb_row.file_count = await session.scalar(
-                    select(func.count()).select_from(KnowledgeFile).where(KnowledgeFile.kb_id == kb_row.id)
-                ) or 0
+                kb_row.file_count = (
+                    await session.scalar(
+                        select(func.count())
+                        .select_from(KnowledgeFile)
+                        .where(KnowledgeFile.kb_id == kb_row.id)
+                    )
+                    or 0
+                )
                 await asyncio.to_thread(store.save)
                 await session.commit()
         if refresh and kb.hybrid:
@@ -402,51 +454,96 @@ class KnowledgeBaseService:
         content = self.paths.content_dir(kb_name)
         async with self.db() as session:
             kb_row = await self._kb_row(session, kb_name)
-            rows = (await session.scalars(
-                select(KnowledgeFile).where(KnowledgeFile.kb_id == kb_row.id).order_by(KnowledgeFile.file_name)
-            )).all()
-        on_disk = {p.name for p in content.iterdir() if p.is_file() and not p.name.startswith(".")} \
-            if content.is_dir() else set()
+            rows = (
+                await session.scalars(
+                    select(KnowledgeFile)
+                    .where(KnowledgeFile.kb_id == kb_row.id)
+                    .order_by(KnowledgeFile.file_name)
+                )
+            ).all()
+        on_disk = (
+            {p.name for p in content.iterdir() if p.is_file() and not p.name.startswith(".")}
+            if content.is_dir()
+            else set()
+        )
         files = [
-            FileSummary(r.file_name, r.file_ext, r.file_size, r.file_mtime, r.document_loader_name,
-                        r.text_splitter_name, r.file_version, r.docs_count, r.custom_docs, r.file_name in on_disk,
-                        True, r.created_at)
+            FileSummary(
+                r.file_name,
+                r.file_ext,
+                r.file_size,
+                r.file_mtime,
+                r.document_loader_name,
+                r.text_splitter_name,
+                r.file_version,
+                r.docs_count,
+                r.custom_docs,
+                r.file_name in on_disk,
+                True,
+                r.created_at,
+            )
             for r in rows
         ]
         known = {r.file_name for r in rows}
         for name in sorted(on_disk - known):
             stat = (content / name).stat()
-            files.append(FileSummary(name, Path(name).suffix.lower(), stat.st_size, stat.st_mtime, "", "", 0, 0,
-                                     False, True, False))
+            files.append(
+                FileSummary(
+                    name,
+                    Path(name).suffix.lower(),
+                    stat.st_size,
+                    stat.st_mtime,
+                    "",
+                    "",
+                    0,
+                    0,
+                    False,
+                    True,
+                    False,
+                )
+            )
         return files
 
     async def file_doc_ids(self, kb_name: str, file_name: str) -> list[str]:
         async with self.db() as session:
             kb_row = await self._kb_row(session, kb_name)
             row = await session.scalar(
-                select(KnowledgeFile).where(KnowledgeFile.kb_id == kb_row.id, KnowledgeFile.file_name == file_name)
+                select(KnowledgeFile).where(
+                    KnowledgeFile.kb_id == kb_row.id, KnowledgeFile.file_name == file_name
+                )
             )
             if row is None:
                 raise FileNotInKnowledgeBase(f"{file_name} is not in knowledge base {kb_name!r}")
-            return list((await session.scalars(select(FileDoc.doc_id).where(FileDoc.file_id == row.id))).all())
+            return list(
+                (await session.scalars(select(FileDoc.doc_id).where(FileDoc.file_id == row.id))).all()
+            )
 
     async def custom_docs_of(self, kb_name: str, file_name: str) -> list[dict[str, Any]] | None:
         """The stored chunks of a file indexed from custom docs, to keep them on update."""
         async with self.db() as session:
             kb_row = await self._kb_row(session, kb_name)
             row = await session.scalar(
-                select(KnowledgeFile).where(KnowledgeFile.kb_id == kb_row.id, KnowledgeFile.file_name == file_name)
+                select(KnowledgeFile).where(
+                    KnowledgeFile.kb_id == kb_row.id, KnowledgeFile.file_name == file_name
+                )
             )
             if row is None or not row.custom_docs:
                 return None
         kb = await self.get(kb_name)
         store = await self._store(kb)
-        return [{"page_content": d.text, "metadata": d.metadata} for d in store.get(await self.file_doc_ids(kb_name,
-                                                                                                           file_name))]
+        return [
+            {"page_content": d.text, "metadata": d.metadata}
+            for d in store.get(await self.file_doc_ids(kb_name, file_name))
+        ]
 
     async def update_files(
-        self, kb_name: str, file_names: list[str], options: SplitOptions, *, override_custom_docs: bool,
-        custom_docs: dict[str, list[dict[str, Any]]] | None, refresh: bool = True,
+        self,
+        kb_name: str,
+        file_names: list[str],
+        options: SplitOptions,
+        *,
+        override_custom_docs: bool,
+        custom_docs: dict[str, list[dict[str, Any]]] | None,
+        refresh: bool = True,
     ) -> dict[str, str]:
         """Re-read files from the folder and replace their chunks exactly."""
         docs: dict[str, list[dict[str, Any]]] = dict(custom_docs or {})
@@ -490,15 +587,23 @@ class KnowledgeBaseService:
         return missing
 
     async def recreate(
-        self, kb_name: str, options: SplitOptions, *, embed_model: str | None = None, allow_empty_kb: bool = True
+        self,
+        kb_name: str,
+        options: SplitOptions,
+        *,
+        embed_model: str | None = None,
+        allow_empty_kb: bool = True,
     ) -> AsyncIterator[dict[str, Any]]:
         """Rebuild the KB's index from its content folder, one progress event per file."""
         kb = await self.get(kb_name)
         if embed_model and embed_model != kb.embed_model:
             self.embeddings.check(embed_model)
         content = self.paths.content_dir(kb_name)
-        names = sorted(p.name for p in content.iterdir() if p.is_file() and not p.name.startswith(".")) \
-            if content.is_dir() else []
+        names = (
+            sorted(p.name for p in content.iterdir() if p.is_file() and not p.name.startswith("."))
+            if content.is_dir()
+            else []
+        )
         if not names and not allow_empty_kb:
             yield {"code": 404, "msg": f"knowledge base {kb_name!r} has no files to index"}
             return
@@ -517,11 +622,21 @@ class KnowledgeBaseService:
         for i, name in enumerate(names, start=1):
             failed = await self.add_files(kb_name, [name], options, refresh=False)
             if failed:
-                yield {"code": 500, "msg": f"({i} / {len(names)}): {name}: {failed[name]}", "total": len(names),
-                       "finished": i, "doc": name}
+                yield {
+                    "code": 500,
+                    "msg": f"({i} / {len(names)}): {name}: {failed[name]}",
+                    "total": len(names),
+                    "finished": i,
+                    "doc": name,
+                }
             else:
-                yield {"code": 200, "msg": f"({i} / {len(names)}): {name}", "total": len(names), "finished": i,
-                       "doc": name}
+                yield {
+                    "code": 200,
+                    "msg": f"({i} / {len(names)}): {name}",
+                    "total": len(names),
+                    "finished": i,
+                    "doc": name,
+                }
         if kb.hybrid:
             self.schedule_bm25(kb_name)
 
@@ -533,12 +648,22 @@ class KnowledgeBaseService:
         """Every chunk of the KB that matches the filters (search_docs with an empty query)."""
         kb = await self.get(kb_name)
         store = await self._store(kb)
-        return [SearchHit(d.id, d.text, d.metadata, 0.0) for d in store.get(store.ids())
-                if passes(d.metadata, file_name, metadata)]
+        return [
+            SearchHit(d.id, d.text, d.metadata, 0.0)
+            for d in store.get(store.ids())
+            if passes(d.metadata, file_name, metadata)
+        ]
 
     async def search(
-        self, kb_name: str, query: str, *, top_k: int, score_threshold: float, file_name: str | None = None,
-        metadata: dict[str, Any] | None = None, hybrid: bool | None = None,
+        self,
+        kb_name: str,
+        query: str,
+        *,
+        top_k: int,
+        score_threshold: float,
+        file_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        hybrid: bool | None = None,
     ) -> list[SearchHit]:
         kb = await self.get(kb_name)
         store = await self._store(kb)
@@ -553,6 +678,13 @@ class KnowledgeBaseService:
                 await self.wait_bm25(kb_name)
                 bm25 = await asyncio.to_thread(self.bm25.get, directory)
         return await asyncio.to_thread(
-            search, store, vector, query, top_k=top_k, score_threshold=score_threshold, file_name=file_name,
-            metadata=metadata, bm25=bm25,
+            search,
+            store,
+            vector,
+            query,
+            top_k=top_k,
+            score_threshold=score_threshold,
+            file_name=file_name,
+            metadata=metadata,
+            bm25=bm25,
         )

@@ -44,6 +44,14 @@ async def create_samples(service: KnowledgeBaseService, settings: Settings, *, f
     return True
 
 
+async def create_samples_safely(service: KnowledgeBaseService, settings: Settings) -> None:
+    """The samples are a convenience: failing to build them must not keep the backend from starting."""
+    try:
+        await create_samples(service, settings)
+    except Exception:
+        logger.exception("could not create the %r knowledge base", settings.kb.samples_kb)
+
+
 def build_services(
     settings: Settings, db: async_sessionmaker[AsyncSession]
 ) -> tuple[KnowledgeBaseService, TempKnowledgeBases]:

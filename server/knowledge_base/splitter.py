@@ -119,7 +119,9 @@ def markdown_sections(text: str) -> list[tuple[int, int, dict[str, str]]]:
 # ---- Chatchat's zh_title_enhance --------------------------------------------------------------
 
 _ENDS_WITH_PUNCT = re.compile(r"[^\w\s]\Z")
-_NUMERIC_START = re.compile(r"^\s*(\d+(\.\d+)*|[一二三四五六七八九十]+[、.．]|第[一二三四五六七八九十\d]+[章节条部分])")
+_NUMERIC_START = re.compile(
+    r"^\s*(\d+(\.\d+)*|[一二三四五六七八九十]+[、.．]|第[一二三四五六七八九十\d]+[章节条部分])"
+)
 
 
 def is_possible_title(text: str, max_length: int = 20) -> bool:

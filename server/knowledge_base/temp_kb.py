@@ -97,7 +97,9 @@ class TempKnowledgeBases:
     async def search(self, kb_id: str, query: str, *, top_k: int, score_threshold: float) -> list[SearchHit]:
         kb = self.get(kb_id)
         vector = await self.embeddings.aembed_query(kb.embed_model, query)
-        return await asyncio.to_thread(search, kb.store, vector, query, top_k=top_k, score_threshold=score_threshold)
+        return await asyncio.to_thread(
+            search, kb.store, vector, query, top_k=top_k, score_threshold=score_threshold
+        )
 
     def file_path(self, kb_id: str, file_name: str):  # noqa: ANN201
         self.get(kb_id)

@@ -20,28 +20,47 @@ TIMEOUT = 180
 
 
 def api(stack: RunningStack, path: str, **kwargs) -> httpx.Response:
-    method = "GET" if path.split("?")[0] in ("/knowledge_base/list_files", "/knowledge_base/list_knowledge_bases",
-                                              "/knowledge_base/download_doc", "/knowledge_base/list_embed_models",
-                                              "/knowledge_base/list_knowledge_base_details") else "POST"
+    method = (
+        "GET"
+        if path.split("?")[0]
+        in (
+            "/knowledge_base/list_files",
+            "/knowledge_base/list_knowledge_bases",
+            "/knowledge_base/download_doc",
+            "/knowledge_base/list_embed_models",
+            "/knowledge_base/list_knowledge_base_details",
+        )
+        else "POST"
+    )
     return httpx.request(method, f"{stack.urls.api}{path}", timeout=TIMEOUT, **kwargs)
 
 
 def create(stack: RunningStack, name: str, **fields) -> None:
-    response = api(stack, "/knowledge_base/create_knowledge_base", json={"knowledge_base_name": name, **fields})
+    response = api(
+        stack, "/knowledge_base/create_knowledge_base", json={"knowledge_base_name": name, **fields}
+    )
     assert response.status_code == 200, response.text
 
 
 def upload(stack: RunningStack, kb: str, paths: list[Path], **form) -> dict:
     files = [("files", (p.name, p.read_bytes())) for p in paths]
-    response = api(stack, "/knowledge_base/upload_docs", files=files,
-                   data={"knowledge_base_name": kb, **{k: str(v).lower() if isinstance(v, bool) else str(v)
-                                                        for k, v in form.items()}})
+    response = api(
+        stack,
+        "/knowledge_base/upload_docs",
+        files=files,
+        data={
+            "knowledge_base_name": kb,
+            **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in form.items()},
+        },
+    )
     assert response.status_code == 200, response.text
     return response.json()["data"]
 
 
 def search(stack: RunningStack, kb: str, query: str, **fields) -> list[dict]:
-    response = api(stack, "/knowledge_base/search_docs", json={"knowledge_base_name": kb, "query": query, **fields})
+    response = api(
+        stack, "/knowledge_base/search_docs", json={"knowledge_base_name": kb, "query": query, **fields}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -52,9 +71,16 @@ def db_rows(stack: RunningStack, sql: str, *args) -> list[tuple]:
 
 
 def chunk_ids_in_db(stack: RunningStack, kb: str, file_name: str) -> set[str]:
-    return {row[0] for row in db_rows(
-        stack, "SELECT d.doc_id FROM file_doc d JOIN knowledge_file f ON d.file_id = f.id "
-               "JOIN knowledge_base k ON f.kb_id = k.id WHERE k.kb_name = ? AND f.file_name = ?", kb, file_name)}
+    return {
+        row[0]
+        for row in db_rows(
+            stack,
+            "SELECT d.doc_id FROM file_doc d JOIN knowledge_file f ON d.file_id = f.id "
+            "JOIN knowledge_base k ON f.kb_id = k.id WHERE k.kb_name = ? AND f.file_name = ?",
+            kb,
+            file_name,
+        )
+    }
 
 
 def chunks_of(stack: RunningStack, kb: str, file_name: str) -> list[dict]:
@@ -78,12 +104,24 @@ def test_upload_search_chat_and_delete_a_document(stack: RunningStack, tmp_path:
     assert hits and hits[0]["metadata"]["source"] == "notes.txt"
     assert "cabinet seven" in "".join(h["page_content"] for h in hits)
     first = hits[0]
-    assert notes.read_text(encoding="utf-8")[first["metadata"]["start"]:first["metadata"]["end"]] == \
-        first["page_content"]
+    assert (
+        notes.read_text(encoding="utf-8")[first["metadata"]["start"] : first["metadata"]["end"]]
+        == first["page_content"]
+    )
 
-    with httpx.stream("POST", f"{stack.urls.api}/chat/knowledge_base_chat", timeout=TIMEOUT, json={
-            "query": "Where is the lighthouse ledger kept?", "knowledge_base_name": "story", "stream": True,
-            "max_tokens": 24, "temperature": 0, "prompt_name": "english"}) as response:
+    with httpx.stream(
+        "POST",
+        f"{stack.urls.api}/chat/knowledge_base_chat",
+        timeout=TIMEOUT,
+        json={
+            "query": "Where is the lighthouse ledger kept?",
+            "knowledge_base_name": "story",
+            "stream": True,
+            "max_tokens": 24,
+            "temperature": 0,
+            "prompt_name": "english",
+        },
+    ) as response:
         assert response.status_code == 200
         events = sse_events(response.iter_lines())
     answers, final = events[:-1], events[-1]
@@ -99,28 +137,47 @@ def test_upload_search_chat_and_delete_a_document(stack: RunningStack, tmp_path:
 
     ids = chunk_ids_in_db(stack, "story", "notes.txt")
     assert ids and ids == {h["id"] for h in chunks_of(stack, "story", "notes.txt")}
-    response = api(stack, "/knowledge_base/delete_docs", json={
-        "knowledge_base_name": "story", "file_names": ["notes.txt"], "delete_content": True})
+    response = api(
+        stack,
+        "/knowledge_base/delete_docs",
+        json={"knowledge_base_name": "story", "file_names": ["notes.txt"], "delete_content": True},
+    )
     assert response.json()["data"]["failed_files"] == {}
     assert chunks_of(stack, "story", "notes.txt") == []
     assert all(h["metadata"]["source"] != "notes.txt" for h in search(stack, "story", "lighthouse ledger"))
     assert chunk_ids_in_db(stack, "story", "notes.txt") == set()
-    assert api(stack, "/knowledge_base/list_files", params={"knowledge_base_name": "story"}).json()["data"] == []
+    assert (
+        api(stack, "/knowledge_base/list_files", params={"knowledge_base_name": "story"}).json()["data"] == []
+    )
     assert not (stack.data_dir / "knowledge_base" / "story" / "content" / "notes.txt").exists()
 
 
 def test_nothing_matched_says_so_instead_of_inventing_context(stack: RunningStack) -> None:
-    response = api(stack, "/chat/knowledge_base_chat", json={
-        "query": "What is the airspeed of an unladen swallow?", "knowledge_base_name": "samples",
-        "score_threshold": 0.01, "max_tokens": 8})
+    response = api(
+        stack,
+        "/chat/knowledge_base_chat",
+        json={
+            "query": "What is the airspeed of an unladen swallow?",
+            "knowledge_base_name": "samples",
+            "score_threshold": 0.01,
+            "max_tokens": 8,
+        },
+    )
     event = sse_events(response.text.splitlines())[-1]
     assert event["sources"] == []
     assert "未找到相关文档" in event["docs"][0]
 
 
 def test_return_direct_gives_the_chunks_without_the_model(stack: RunningStack) -> None:
-    response = api(stack, "/chat/knowledge_base_chat", json={
-        "query": "How long are database backups kept?", "knowledge_base_name": "samples", "return_direct": True})
+    response = api(
+        stack,
+        "/chat/knowledge_base_chat",
+        json={
+            "query": "How long are database backups kept?",
+            "knowledge_base_name": "samples",
+            "return_direct": True,
+        },
+    )
     events = sse_events(response.text.splitlines())
     assert len(events) == 1 and "answer" not in events[0]
     assert "ninety days" in events[0]["sources"][0]["text"]
@@ -143,7 +200,9 @@ def test_every_supported_type_is_indexed_and_ocr_reads_an_image(stack: RunningSt
     failed = upload(stack, "formats", [*paths, broken, unsupported])["failed_files"]
     assert set(failed) == {"broken.pdf", "program.exe"}
     assert "unsupported file type '.exe'" in failed["program.exe"]
-    listed = api(stack, "/knowledge_base/list_files", params={"knowledge_base_name": "formats"}).json()["data"]
+    listed = api(stack, "/knowledge_base/list_files", params={"knowledge_base_name": "formats"}).json()[
+        "data"
+    ]
     assert set(listed) == {p.name for p in paths}
     for path in paths:
         assert chunks_of(stack, "formats", path.name), path.name
@@ -154,26 +213,39 @@ def test_every_supported_type_is_indexed_and_ocr_reads_an_image(stack: RunningSt
 def test_update_replaces_a_files_chunks_exactly(stack: RunningStack, tmp_path: Path) -> None:
     create(stack, "updates")
     doc = tmp_path / "policy.md"
-    doc.write_text("# 政策\n\n旧规定：午餐时间是十二点。\n\n## Old\n\nThe old rule says lunch is at noon.\n", encoding="utf-8")
+    doc.write_text(
+        "# 政策\n\n旧规定：午餐时间是十二点。\n\n## Old\n\nThe old rule says lunch is at noon.\n",
+        encoding="utf-8",
+    )
     upload(stack, "updates", [doc])
     before = {h["id"] for h in chunks_of(stack, "updates", "policy.md")}
     doc.write_text("# 政策\n\n新规定：午餐时间改为一点。\n", encoding="utf-8")
     upload(stack, "updates", [doc], override=True, to_vector_store=False)
-    response = api(stack, "/knowledge_base/update_docs", json={"knowledge_base_name": "updates",
-                                                              "file_names": ["policy.md"]})
+    response = api(
+        stack,
+        "/knowledge_base/update_docs",
+        json={"knowledge_base_name": "updates", "file_names": ["policy.md"]},
+    )
     assert response.json()["data"]["failed_files"] == {}
     after = chunks_of(stack, "updates", "policy.md")
     assert [h["page_content"] for h in after] == ["政策\n新规定：午餐时间改为一点。"]
     assert not before & {h["id"] for h in after}
     assert chunk_ids_in_db(stack, "updates", "policy.md") == {h["id"] for h in after}
     assert all("noon" not in h["page_content"] for h in search(stack, "updates", "lunch at noon", top_k=5))
-    details = api(stack, "/knowledge_base/list_files",
-                  params={"knowledge_base_name": "updates", "details": True}).json()["data"]
+    details = api(
+        stack, "/knowledge_base/list_files", params={"knowledge_base_name": "updates", "details": True}
+    ).json()["data"]
     assert details[0]["file_version"] == 2 and details[0]["docs_count"] == 1
 
     chunk_id = after[0]["id"]
-    response = api(stack, "/knowledge_base/update_docs_by_id", json={
-        "knowledge_base_name": "updates", "docs": {chunk_id: {"page_content": "午餐改到两点", "metadata": {}}}})
+    response = api(
+        stack,
+        "/knowledge_base/update_docs_by_id",
+        json={
+            "knowledge_base_name": "updates",
+            "docs": {chunk_id: {"page_content": "午餐改到两点", "metadata": {}}},
+        },
+    )
     assert response.status_code == 200, response.text
     assert [h["page_content"] for h in chunks_of(stack, "updates", "policy.md")] == ["午餐改到两点"]
 
@@ -185,8 +257,10 @@ def test_two_concurrent_uploads_into_one_kb_lose_nothing(stack: RunningStack, tm
         batch = []
         for i in range(4):
             path = tmp_path / f"b{b}-{i}.txt"
-            path.write_text(f"批次{b}文件{i}：这是第{b * 4 + i}号测试文档。Document {b}-{i} body text.\n" * 3,
-                            encoding="utf-8")
+            path.write_text(
+                f"批次{b}文件{i}：这是第{b * 4 + i}号测试文档。Document {b}-{i} body text.\n" * 3,
+                encoding="utf-8",
+            )
             batch.append(path)
         batches.append(batch)
     results: list[dict] = []
@@ -197,20 +271,29 @@ def test_two_concurrent_uploads_into_one_kb_lose_nothing(stack: RunningStack, tm
         thread.join()
     assert results == [{"failed_files": {}}] * 2
     names = {p.name for batch in batches for p in batch}
-    assert set(api(stack, "/knowledge_base/list_files", params={"knowledge_base_name": "busy"}).json()["data"]) == names
+    assert (
+        set(api(stack, "/knowledge_base/list_files", params={"knowledge_base_name": "busy"}).json()["data"])
+        == names
+    )
     stored = search(stack, "busy", "")
     assert {h["metadata"]["source"] for h in stored} == names
     db_ids = {i for name in names for i in chunk_ids_in_db(stack, "busy", name)}
     assert db_ids == {h["id"] for h in stored}
 
 
-def test_recreate_vector_store_streams_progress_and_ends_consistent(stack: RunningStack, tmp_path: Path) -> None:
+def test_recreate_vector_store_streams_progress_and_ends_consistent(
+    stack: RunningStack, tmp_path: Path
+) -> None:
     create(stack, "rebuild", hybrid=True)
     paths = [fx.write_txt(tmp_path), fx.write_md(tmp_path), fx.write_csv(tmp_path)]
     upload(stack, "rebuild", paths)
     before = {h["page_content"] for h in search(stack, "rebuild", "")}
-    with httpx.stream("POST", f"{stack.urls.api}/knowledge_base/recreate_vector_store", timeout=TIMEOUT,
-                      json={"knowledge_base_name": "rebuild"}) as response:
+    with httpx.stream(
+        "POST",
+        f"{stack.urls.api}/knowledge_base/recreate_vector_store",
+        timeout=TIMEOUT,
+        json={"knowledge_base_name": "rebuild"},
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = sse_events(response.iter_lines())
     assert [(e["code"], e["finished"], e["total"]) for e in events] == [(200, i, 3) for i in (1, 2, 3)]
@@ -221,15 +304,27 @@ def test_recreate_vector_store_streams_progress_and_ends_consistent(stack: Runni
     assert db_ids == {h["id"] for h in stored}
     hybrid = search(stack, "rebuild", "蓝鲸档案馆", hybrid=True)
     assert hybrid and "蓝鲸档案馆" in hybrid[0]["page_content"]
-    assert (stack.data_dir / "knowledge_base" / "rebuild" / "vector_store" / "usem3-multilingual" / "bm25").is_dir()
+    assert (
+        stack.data_dir / "knowledge_base" / "rebuild" / "vector_store" / "usem3-multilingual" / "bm25"
+    ).is_dir()
 
 
 def test_file_chat_answers_from_a_temporary_upload(stack: RunningStack, tmp_path: Path) -> None:
     notes = fx.write_txt(tmp_path)
-    response = api(stack, "/knowledge_base/upload_temp_docs", files=[("files", (notes.name, notes.read_bytes()))])
+    response = api(
+        stack, "/knowledge_base/upload_temp_docs", files=[("files", (notes.name, notes.read_bytes()))]
+    )
     knowledge_id = response.json()["data"]["id"]
-    response = api(stack, "/chat/file_chat", json={"query": "Where is the lighthouse ledger?", "knowledge_id":
-                                                   knowledge_id, "max_tokens": 8, "prompt_name": "english"})
+    response = api(
+        stack,
+        "/chat/file_chat",
+        json={
+            "query": "Where is the lighthouse ledger?",
+            "knowledge_id": knowledge_id,
+            "max_tokens": 8,
+            "prompt_name": "english",
+        },
+    )
     final = sse_events(response.text.splitlines())[-1]
     assert final["sources"][0]["file_name"] == "notes.txt"
     missing = api(stack, "/chat/file_chat", json={"query": "x", "knowledge_id": "0" * 32})
@@ -239,23 +334,35 @@ def test_file_chat_answers_from_a_temporary_upload(stack: RunningStack, tmp_path
 def test_unknown_kb_model_and_embedder_are_clear_errors(stack: RunningStack) -> None:
     response = api(stack, "/chat/knowledge_base_chat", json={"query": "hi", "knowledge_base_name": "nope"})
     assert response.status_code == 404 and "nope" in response.json()["msg"]
-    response = api(stack, "/knowledge_base/search_docs", json={"knowledge_base_name": "samples", "query": "x",
-                                                             "embed_model": "all-minilm-l6-v2"})
+    response = api(
+        stack,
+        "/knowledge_base/search_docs",
+        json={"knowledge_base_name": "samples", "query": "x", "embed_model": "all-minilm-l6-v2"},
+    )
     assert response.status_code == 400 and "usem3-multilingual" in response.json()["msg"]
     response = api(stack, "/knowledge_base/create_knowledge_base", json={"knowledge_base_name": "samples"})
     assert response.status_code == 409
-    response = api(stack, "/knowledge_base/create_knowledge_base", json={"knowledge_base_name": "x",
-                                                                        "embed_model": "gpt-embed"})
+    response = api(
+        stack,
+        "/knowledge_base/create_knowledge_base",
+        json={"knowledge_base_name": "x", "embed_model": "gpt-embed"},
+    )
     assert response.status_code == 400 and "gpt-embed" in response.json()["msg"]
 
 
-@pytest.mark.parametrize("bad_name", ["../evil.txt", "/etc/passwd", "..\\evil.txt", "sub/evil.txt", "evil\x00.txt"])
+@pytest.mark.parametrize(
+    "bad_name", ["../evil.txt", "/etc/passwd", "..\\evil.txt", "sub/evil.txt", "evil\x00.txt"]
+)
 def test_traversal_in_upload_names_is_refused_and_nothing_written(stack: RunningStack, bad_name: str) -> None:
     create(stack, f"guard{abs(hash(bad_name)) % 10_000}")
     kb = f"guard{abs(hash(bad_name)) % 10_000}"
     before = sorted(p for p in stack.data_dir.rglob("*") if "evil" in p.name)
-    response = api(stack, "/knowledge_base/upload_docs", data={"knowledge_base_name": kb},
-                   files=[("files", ("ok.txt", b"fine")), ("files", (bad_name, b"evil"))])
+    response = api(
+        stack,
+        "/knowledge_base/upload_docs",
+        data={"knowledge_base_name": kb},
+        files=[("files", ("ok.txt", b"fine")), ("files", (bad_name, b"evil"))],
+    )
     assert 400 <= response.status_code < 500, response.text
     assert sorted(p for p in stack.data_dir.rglob("*") if "evil" in p.name) == before
     assert not (stack.data_dir / "knowledge_base" / kb / "content" / "ok.txt").exists()
@@ -263,9 +370,11 @@ def test_traversal_in_upload_names_is_refused_and_nothing_written(stack: Running
 
 @pytest.mark.parametrize("kb_name", ["../samples", "..", "a/b", "/tmp", "x\\y"])
 def test_traversal_in_kb_names_is_refused(stack: RunningStack, kb_name: str) -> None:
-    for path, body in (("/knowledge_base/create_knowledge_base", {"knowledge_base_name": kb_name}),
-                       ("/knowledge_base/delete_knowledge_base", kb_name),
-                       ("/knowledge_base/search_docs", {"knowledge_base_name": kb_name, "query": "x"})):
+    for path, body in (
+        ("/knowledge_base/create_knowledge_base", {"knowledge_base_name": kb_name}),
+        ("/knowledge_base/delete_knowledge_base", kb_name),
+        ("/knowledge_base/search_docs", {"knowledge_base_name": kb_name, "query": "x"}),
+    ):
         response = api(stack, path, json=body)
         assert response.status_code == 400, (path, response.text)
     response = api(stack, "/knowledge_base/list_files", params={"knowledge_base_name": kb_name})
@@ -280,11 +389,17 @@ def test_downloads_and_deletes_stay_inside_the_kb(stack: RunningStack, tmp_path:
     (content / "link.txt").symlink_to(secret)
     try:
         for name in ("../../info.db", "/etc/passwd", "..\\info.db", "link.txt", "x\x00.txt"):
-            response = api(stack, "/knowledge_base/download_doc",
-                           params={"knowledge_base_name": "samples", "file_name": name})
+            response = api(
+                stack,
+                "/knowledge_base/download_doc",
+                params={"knowledge_base_name": "samples", "file_name": name},
+            )
             assert 400 <= response.status_code < 500 and b"secret" not in response.content, name
-            response = api(stack, "/knowledge_base/delete_docs", json={
-                "knowledge_base_name": "samples", "file_names": [name], "delete_content": True})
+            response = api(
+                stack,
+                "/knowledge_base/delete_docs",
+                json={"knowledge_base_name": "samples", "file_names": [name], "delete_content": True},
+            )
             assert 400 <= response.status_code < 500, name
         assert secret.read_text() == "top secret"
     finally:
@@ -293,12 +408,20 @@ def test_downloads_and_deletes_stay_inside_the_kb(stack: RunningStack, tmp_path:
 
 def test_delete_knowledge_base_accepts_a_bare_string(stack: RunningStack) -> None:
     create(stack, "short-lived")
-    response = api(stack, "/knowledge_base/delete_knowledge_base", content=json.dumps("short-lived"),
-                   headers={"content-type": "application/json"})
+    response = api(
+        stack,
+        "/knowledge_base/delete_knowledge_base",
+        content=json.dumps("short-lived"),
+        headers={"content-type": "application/json"},
+    )
     assert response.json()["code"] == 200
     create(stack, "short-lived2")
-    assert api(stack, "/knowledge_base/delete_knowledge_base",
-               json={"knowledge_base_name": "short-lived2"}).json()["code"] == 200
+    assert (
+        api(
+            stack, "/knowledge_base/delete_knowledge_base", json={"knowledge_base_name": "short-lived2"}
+        ).json()["code"]
+        == 200
+    )
     names = api(stack, "/knowledge_base/list_knowledge_bases").json()["data"]
     assert "short-lived" not in names and "short-lived2" not in names
     assert not (stack.data_dir / "knowledge_base" / "short-lived").exists()

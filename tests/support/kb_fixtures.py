@@ -1,4 +1,4 @@
-"""Documents of every supported type, generated on the spot, each holding a Chinese and an English sentence."""
+"""Documents of every supported type, generated on the spot, each with a Chinese and an English sentence."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def write_md(directory: Path) -> Path:
 def write_csv(directory: Path) -> Path:
     zh, en = _sentences("csv")
     path = directory / "table.csv"
-    path.write_text(f"语言,句子\nzh,{zh}\nen,\"{en}\"\n", encoding="utf-8")
+    path.write_text(f'语言,句子\nzh,{zh}\nen,"{en}"\n', encoding="utf-8")
     return path
 
 
@@ -47,16 +47,21 @@ def write_json(directory: Path) -> Path:
 def write_jsonl(directory: Path) -> Path:
     zh, en = _sentences("jsonl")
     path = directory / "lines.jsonl"
-    path.write_text(json.dumps({"text": zh}, ensure_ascii=False) + "\n" + json.dumps({"text": en}) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps({"text": zh}, ensure_ascii=False) + "\n" + json.dumps({"text": en}) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
 def write_html(directory: Path) -> Path:
     zh, en = _sentences("html")
     path = directory / "page.html"
-    path.write_text(f"<html><head><script>var secret = 'script text';</script><style>p{{}}</style></head>"
-                    f"<body><h1>标题</h1><p>{zh}</p><p>{en}</p></body></html>", encoding="utf-8")
+    path.write_text(
+        f"<html><head><script>var secret = 'script text';</script><style>p{{}}</style></head>"
+        f"<body><h1>标题</h1><p>{zh}</p><p>{en}</p></body></html>",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -160,12 +165,24 @@ def write_png(directory: Path) -> Path:
 def write_scanned_pdf(directory: Path) -> Path:
     """A PDF page that is only a picture of text, as a scanner makes it."""
     path = directory / "scanned.pdf"
-    text_image(["扫描页面上的会议在周五举行", "The scanned meeting is on Friday"]).save(path, "PDF", resolution=100)
+    text_image(["扫描页面上的会议在周五举行", "The scanned meeting is on Friday"]).save(
+        path, "PDF", resolution=100
+    )
     return path
 
 
-TEXT_WRITERS = [write_txt, write_md, write_csv, write_json, write_jsonl, write_html, write_docx, write_pptx,
-                write_xlsx, write_epub]
+TEXT_WRITERS = [
+    write_txt,
+    write_md,
+    write_csv,
+    write_json,
+    write_jsonl,
+    write_html,
+    write_docx,
+    write_pptx,
+    write_xlsx,
+    write_epub,
+]
 FONT_WRITERS = [write_pdf]  # need the CJK font to draw Chinese
 OCR_WRITERS = [write_png, write_scanned_pdf]
 

@@ -14,15 +14,26 @@ from configs import PROJECT_ROOT
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATCHAT_")}
     env["CHATCHAT_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, str(PROJECT_ROOT / "init_database.py"), *args], env=env, cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "init_database.py"), *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def files_in_db(data_dir: Path, kb: str) -> set[str]:
     with sqlite3.connect(data_dir / "info.db") as db:
-        return {r[0] for r in db.execute(
-            "SELECT f.file_name FROM knowledge_file f JOIN knowledge_base k ON f.kb_id = k.id WHERE k.kb_name = ?",
-            (kb,))}
+        return {
+            r[0]
+            for r in db.execute(
+                "SELECT f.file_name FROM knowledge_file f JOIN knowledge_base k ON f.kb_id = k.id "
+                "WHERE k.kb_name = ?",
+                (kb,),
+            )
+        }
 
 
 def test_folders_become_knowledge_bases_and_stay_in_step(tmp_path: Path) -> None:
@@ -35,7 +46,9 @@ def test_folders_become_knowledge_bases_and_stay_in_step(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert "rebuilding 手册" in result.stderr  # the progress bar
     assert files_in_db(data, "手册") == {"a.txt"}
-    assert (data / "knowledge_base" / "手册" / "vector_store" / "usem3-multilingual" / "index.faiss").is_file()
+    assert (
+        data / "knowledge_base" / "手册" / "vector_store" / "usem3-multilingual" / "index.faiss"
+    ).is_file()
 
     (content / "b.md").write_text("# 新\n\n第二份。", encoding="utf-8")
     assert run(data, "-i").returncode == 0

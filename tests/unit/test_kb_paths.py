@@ -15,15 +15,35 @@ def test_good_knowledge_base_names(name: str) -> None:
     assert check_kb_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "..", "../x", "a/b", "a\\b", "/etc", "a\x00b", "-x", "_x", "a b", "x" * 51,
-                                  ".hidden", "a.b"])
+@pytest.mark.parametrize(
+    "name", ["", "..", "../x", "a/b", "a\\b", "/etc", "a\x00b", "-x", "_x", "a b", "x" * 51, ".hidden", "a.b"]
+)
 def test_bad_knowledge_base_names_are_refused(name: str) -> None:
     with pytest.raises(InvalidName):
         check_kb_name(name)
 
 
-@pytest.mark.parametrize("name", ["../a.txt", "/etc/passwd", "..\\a.txt", "a\\b.txt", "a/b.txt", "a\x00.txt", "..",
-                                  ".", ".env", "", "  ", "a\nb.txt", "x" * 201 + ".txt", "evil%00.txt", "..%2Fa.txt", "a%5cb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../a.txt",
+        "/etc/passwd",
+        "..\\a.txt",
+        "a\\b.txt",
+        "a/b.txt",
+        "a\x00.txt",
+        "..",
+        ".",
+        ".env",
+        "",
+        "  ",
+        "a\nb.txt",
+        "x" * 201 + ".txt",
+        "evil%00.txt",
+        "..%2Fa.txt",
+        "a%5cb",
+    ],
+)
 def test_bad_file_names_are_refused(name: str) -> None:
     with pytest.raises(InvalidName):
         safe_file_name(name)

@@ -20,7 +20,10 @@ def test_chinese_text_is_cut_at_sentence_ends_with_exact_spans() -> None:
 
 
 def test_markdown_sections_carry_their_headers() -> None:
-    text = "# 手册\n\n总述。\n\n## 年假\n\n每年十五天。\n\n```\n# 不是标题\n```\n\n## Backups\n\nKept for ninety days.\n"
+    text = (
+        "# 手册\n\n总述。\n\n## 年假\n\n每年十五天。\n\n```\n# 不是标题\n```\n\n"
+        "## Backups\n\nKept for ninety days.\n"
+    )
     chunks, name = split_text(text, markdown=True, chunk_size=100, chunk_overlap=0)
     assert name == MARKDOWN
     by_body = {text[c.start : c.end].strip(): c for c in chunks}

@@ -1,4 +1,4 @@
-"""``/chat/knowledge_base_chat`` and ``/chat/file_chat``: answers as ``{"answer"}`` events, then ``{"docs"}``."""
+"""``/chat/knowledge_base_chat`` and ``/chat/file_chat``: ``{"answer"}`` events, then ``{"docs"}``."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def _event(payload: dict[str, Any]) -> str:
 
 
 async def _respond(
-    service: KnowledgeBaseChatService, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer,
+    service: KnowledgeBaseChatService,
+    request: KnowledgeBaseChatRequest | FileChatRequest,
+    found: RetrievalAnswer,
     return_direct: bool = False,
 ) -> EventSourceResponse:
     if return_direct:
@@ -61,17 +63,27 @@ async def _respond(
     return EventSourceResponse(events())
 
 
-@router.post("/knowledge_base_chat", response_class=EventSourceResponse,
-             responses={200: {"content": {"text/event-stream": {}}}, **ERRORS})
-async def knowledge_base_chat(request: KnowledgeBaseChatRequest, http: Request, service: KbChatDep
-                              ) -> EventSourceResponse:
-    """Answer from a knowledge base: `data: {"answer": ...}` events, then `data: {"docs": [...], "sources": [...]}`."""
+@router.post(
+    "/knowledge_base_chat",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
+)
+async def knowledge_base_chat(
+    request: KnowledgeBaseChatRequest, http: Request, service: KbChatDep
+) -> EventSourceResponse:
+    """Answer from a knowledge base.
+
+    Streams `data: {"answer": ...}` events, then `data: {"docs": [...], "sources": [...]}`.
+    """
     found = await service.retrieve_kb(request, str(http.base_url))
     return await _respond(service, request, found, request.return_direct)
 
 
-@router.post("/file_chat", response_class=EventSourceResponse,
-             responses={200: {"content": {"text/event-stream": {}}}, **ERRORS})
+@router.post(
+    "/file_chat",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
+)
 async def file_chat(request: FileChatRequest, http: Request, service: KbChatDep) -> EventSourceResponse:
     """Answer from the files of an ``upload_temp_docs`` upload; events as knowledge_base_chat."""
     found = await service.retrieve_file(request, str(http.base_url))

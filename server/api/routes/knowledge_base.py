@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse
 
 from configs import Settings
 from server.api.deps import SettingsDep, get_kb_service, get_temp_kbs
-from server.api.errors import BadRequest
+from server.api.errors import ApiError, BadRequest
 from server.api.schemas.common import BaseResponse
 from server.api.schemas.knowledge_base import (
     CreateKnowledgeBaseRequest,
@@ -47,7 +47,9 @@ ERRORS = {
 UPLOAD_READ = 1024 * 1024
 
 
-def split_options(settings: Settings, size: int | None, overlap: int | None, title: bool | None) -> SplitOptions:
+def split_options(
+    settings: Settings, size: int | None, overlap: int | None, title: bool | None
+) -> SplitOptions:
     size = size or settings.kb.chunk_size
     overlap = settings.kb.chunk_overlap if overlap is None else overlap
     if overlap >= size:
@@ -64,12 +66,16 @@ async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tupl
     out = []
     for name, upload in zip(names, files, strict=True):
         if upload.size is not None and upload.size > limit:
-            raise PayloadTooLarge(f"{name} is larger than the upload limit of {settings.kb.max_upload_mb:g} MB")
+            raise PayloadTooLarge(
+                f"{name} is larger than the upload limit of {settings.kb.max_upload_mb:g} MB"
+            )
         parts, total = [], 0
         while chunk := await upload.read(UPLOAD_READ):
             total += len(chunk)
             if total > limit:
-                raise PayloadTooLarge(f"{name} is larger than the upload limit of {settings.kb.max_upload_mb:g} MB")
+                raise PayloadTooLarge(
+                    f"{name} is larger than the upload limit of {settings.kb.max_upload_mb:g} MB"
+                )
             parts.append(chunk)
         out.append((name, b"".join(parts)))
     return out
@@ -89,28 +95,42 @@ async def list_knowledge_base_details(service: KbServiceDep) -> BaseResponse:
 @router.get("/list_embed_models", response_model=BaseResponse)
 async def list_embed_models(settings: SettingsDep) -> BaseResponse:
     """The embedding models a new knowledge base can use."""
-    return BaseResponse(data=[
-        EmbedModelInfo(name=name, engine=cfg.engine, default=name == settings.default_embed_model)
-        for name, cfg in settings.embed_models.items()
-    ])
+    return BaseResponse(
+        data=[
+            EmbedModelInfo(name=name, engine=cfg.engine, default=name == settings.default_embed_model)
+            for name, cfg in settings.embed_models.items()
+        ]
+    )
 
 
 @router.post("/create_knowledge_base", response_model=BaseResponse, responses=ERRORS)
 async def create_knowledge_base(request: CreateKnowledgeBaseRequest, service: KbServiceDep) -> BaseResponse:
-    kb = await service.create(request.knowledge_base_name, vs_type=request.vector_store_type,
-                              embed_model=request.embed_model, info=request.kb_info, hybrid=request.hybrid)
+    kb = await service.create(
+        request.knowledge_base_name,
+        vs_type=request.vector_store_type,
+        embed_model=request.embed_model,
+        info=request.kb_info,
+        hybrid=request.hybrid,
+    )
     return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**vars(kb)))
 
 
 @router.post("/delete_knowledge_base", response_model=BaseResponse, responses=ERRORS)
 async def delete_knowledge_base(
     service: KbServiceDep,
-    body: Annotated[Any, Body(description='The name as a bare JSON string, or {"knowledge_base_name": ...}.',
-                              examples=["samples"])],
+    body: Annotated[
+        Any,
+        Body(
+            description='The name as a bare JSON string, or {"knowledge_base_name": ...}.',
+            examples=["samples"],
+        ),
+    ],
 ) -> BaseResponse:
     name = body.get("knowledge_base_name") if isinstance(body, dict) else body
     if not isinstance(name, str):
-        raise BadRequest('body must be the knowledge base name as a JSON string or {"knowledge_base_name": "..."}')
+        raise BadRequest(
+            'body must be the knowledge base name as a JSON string or {"knowledge_base_name": "..."}'
+        )
     await service.drop(check_kb_name(name))
     return BaseResponse(msg=f"deleted knowledge base {name}")
 
@@ -123,13 +143,16 @@ async def update_info(request: UpdateInfoRequest, service: KbServiceDep) -> Base
 
 @router.get("/list_files", response_model=BaseResponse, responses=ERRORS)
 async def list_files(
-    service: KbServiceDep, knowledge_base_name: Annotated[str, Query(examples=["samples"])],
+    service: KbServiceDep,
+    knowledge_base_name: Annotated[str, Query(examples=["samples"])],
     details: bool = False,
 ) -> BaseResponse:
     """File names in the knowledge base's database; ``details=true`` adds size, loader, chunk count, ..."""
     files = [f for f in await service.list_files(knowledge_base_name) if f.in_db or details]
     if details:
-        return BaseResponse(data=[FileInfo(**{k: v for k, v in vars(f).items() if k != "doc_ids"}) for f in files])
+        return BaseResponse(
+            data=[FileInfo(**{k: v for k, v in vars(f).items() if k != "doc_ids"}) for f in files]
+        )
     return BaseResponse(data=[f.file_name for f in files])
 
 
@@ -145,13 +168,22 @@ async def search_docs(
             f"not {request.embed_model!r}; recreate its vector store to change it"
         )
     if not request.query.strip():
-        hits = await service.list_docs(kb.kb_name, file_name=request.file_name or None,
-                                       metadata=request.metadata or None)
-        return [DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits]
+        hits = await service.list_docs(
+            kb.kb_name, file_name=request.file_name or None, metadata=request.metadata or None
+        )
+        return [
+            DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits
+        ]
     hits = await service.search(
-        kb.kb_name, request.query, top_k=request.top_k or settings.kb.top_k,
-        score_threshold=settings.kb.score_threshold if request.score_threshold is None else request.score_threshold,
-        file_name=request.file_name or None, metadata=request.metadata or None, hybrid=request.hybrid,
+        kb.kb_name,
+        request.query,
+        top_k=request.top_k or settings.kb.top_k,
+        score_threshold=settings.kb.score_threshold
+        if request.score_threshold is None
+        else request.score_threshold,
+        file_name=request.file_name or None,
+        metadata=request.metadata or None,
+        hybrid=request.hybrid,
     )
     return [DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits]
 
@@ -162,7 +194,9 @@ async def update_docs_by_id(request: UpdateDocsByIdRequest, service: KbServiceDe
         request.knowledge_base_name, {k: v.model_dump() for k, v in request.docs.items()}
     )
     if missing and len(missing) == len(request.docs):
-        raise FileNotInKnowledgeBase(f"no chunk with id {', '.join(missing)} in {request.knowledge_base_name!r}")
+        raise FileNotInKnowledgeBase(
+            f"no chunk with id {', '.join(missing)} in {request.knowledge_base_name!r}"
+        )
     return BaseResponse(msg="chunks updated", data={"missing_ids": missing})
 
 
@@ -199,30 +233,41 @@ async def upload_docs(
         else:
             failed[name] = f"{name} already exists; set override=true to replace it"
     if to_vector_store:
-        failed.update(await service.add_files(knowledge_base_name, saved, options, custom,
-                                              refresh=not not_refresh_vs_cache))
-    return BaseResponse(msg="files uploaded" + (" and indexed" if to_vector_store else ""),
-                        data={"failed_files": failed})
+        failed.update(
+            await service.add_files(
+                knowledge_base_name, saved, options, custom, refresh=not not_refresh_vs_cache
+            )
+        )
+    return BaseResponse(
+        msg="files uploaded" + (" and indexed" if to_vector_store else ""), data={"failed_files": failed}
+    )
 
 
 @router.post("/delete_docs", response_model=BaseResponse, responses=ERRORS)
 async def delete_docs(request: DeleteDocsRequest, service: KbServiceDep) -> BaseResponse:
     for name in request.file_names:  # every path is checked (symlinks too) before anything is deleted
         service.paths.file_path(request.knowledge_base_name, name)
-    failed = await service.delete_files(request.knowledge_base_name, request.file_names,
-                                        delete_content=request.delete_content,
-                                        refresh=not request.not_refresh_vs_cache)
+    failed = await service.delete_files(
+        request.knowledge_base_name,
+        request.file_names,
+        delete_content=request.delete_content,
+        refresh=not request.not_refresh_vs_cache,
+    )
     return BaseResponse(msg="files deleted", data={"failed_files": failed})
 
 
 @router.post("/update_docs", response_model=BaseResponse, responses=ERRORS)
-async def update_docs(request: UpdateDocsRequest, service: KbServiceDep, settings: SettingsDep) -> BaseResponse:
+async def update_docs(
+    request: UpdateDocsRequest, service: KbServiceDep, settings: SettingsDep
+) -> BaseResponse:
     """Re-read files from the folder and replace their chunks."""
     for name in request.file_names:
         service.paths.file_path(request.knowledge_base_name, name)
     options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
     failed = await service.update_files(
-        request.knowledge_base_name, request.file_names, options,
+        request.knowledge_base_name,
+        request.file_names,
+        options,
         override_custom_docs=request.override_custom_docs,
         custom_docs={k: [d.model_dump() for d in v] for k, v in request.docs.items()},
         refresh=not request.not_refresh_vs_cache,
@@ -241,18 +286,24 @@ async def download_doc(
     path = service.paths.file_path(knowledge_base_name, file_name)
     if not path.is_file():
         raise FileNotInKnowledgeBase(f"{file_name} is not in knowledge base {knowledge_base_name!r}")
-    return FileResponse(path, filename=path.name, content_disposition_type="inline" if preview else "attachment")
+    return FileResponse(
+        path, filename=path.name, content_disposition_type="inline" if preview else "attachment"
+    )
 
 
 @router.get("/download_temp_doc", responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS})
 async def download_temp_doc(
-    temp_kbs: TempKbsDep, knowledge_id: Annotated[str, Query()], file_name: Annotated[str, Query()],
+    temp_kbs: TempKbsDep,
+    knowledge_id: Annotated[str, Query()],
+    file_name: Annotated[str, Query()],
     preview: bool = False,
 ) -> FileResponse:
     path = temp_kbs.file_path(knowledge_id, file_name)
     if not path.is_file():
         raise FileNotInKnowledgeBase(f"{file_name} is not in temporary knowledge {knowledge_id!r}")
-    return FileResponse(path, filename=path.name, content_disposition_type="inline" if preview else "attachment")
+    return FileResponse(
+        path, filename=path.name, content_disposition_type="inline" if preview else "attachment"
+    )
 
 
 @router.post("/recreate_vector_store", response_class=EventSourceResponse, responses=ERRORS)
@@ -268,9 +319,16 @@ async def recreate_vector_store(
     options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
 
     async def events() -> AsyncIterator[str]:
-        async for event in service.recreate(request.knowledge_base_name, options, embed_model=request.embed_model,
-                                            allow_empty_kb=request.allow_empty_kb):
-            yield json.dumps(event, ensure_ascii=False)
+        try:
+            async for event in service.recreate(
+                request.knowledge_base_name,
+                options,
+                embed_model=request.embed_model,
+                allow_empty_kb=request.allow_empty_kb,
+            ):
+                yield json.dumps(event, ensure_ascii=False)
+        except ApiError as exc:  # e.g. the KB was deleted while it was being rebuilt
+            yield json.dumps({"code": exc.status_code, "msg": exc.message}, ensure_ascii=False)
 
     return EventSourceResponse(events())
 

@@ -27,9 +27,15 @@ def _json_object(value: Any) -> Any:
 
 
 class ChunkOptions(BaseModel):
-    chunk_size: int | None = Field(None, ge=10, le=100_000, description="Characters per chunk (default: kb.chunk_size).")
-    chunk_overlap: int | None = Field(None, ge=0, le=10_000, description="Overlap (default: kb.chunk_overlap).")
-    zh_title_enhance: bool | None = Field(None, description="Chinese title enhancement (default: kb.zh_title_enhance).")
+    chunk_size: int | None = Field(
+        None, ge=10, le=100_000, description="Characters per chunk (default: kb.chunk_size)."
+    )
+    chunk_overlap: int | None = Field(
+        None, ge=0, le=10_000, description="Overlap (default: kb.chunk_overlap)."
+    )
+    zh_title_enhance: bool | None = Field(
+        None, description="Chinese title enhancement (default: kb.zh_title_enhance)."
+    )
 
 
 class DocumentIn(BaseModel):
@@ -76,9 +82,13 @@ class SearchDocsRequest(BaseModel):
     query: str = Field("", description="Question; empty lists the chunks matching file_name/metadata.")
     knowledge_base_name: str = KB_NAME
     top_k: int | None = Field(None, ge=1, le=1000, description="Chunks to return (default: kb.top_k).")
-    score_threshold: float | None = Field(None, ge=0.0, le=2.0, description="Largest distance (default: kb.score_threshold).")
+    score_threshold: float | None = Field(
+        None, ge=0.0, le=2.0, description="Largest distance (default: kb.score_threshold)."
+    )
     file_name: str = Field("", description="SQL LIKE pattern on the source file name.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="First-level metadata keys that must match.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="First-level metadata keys that must match."
+    )
     hybrid: bool | None = Field(None, description="BM25 + vectors fused by rank (default: the KB's setting).")
     embed_model: str | None = Field(None, description="If given, must be the KB's embedding model.")
 
@@ -99,7 +109,9 @@ class UpdateDocsRequest(ChunkOptions):
     knowledge_base_name: str = KB_NAME
     file_names: list[str] = Field(..., min_length=1)
     override_custom_docs: bool = Field(False, description="Re-read files that were indexed from custom docs.")
-    docs: dict[str, list[DocumentIn]] = Field(default_factory=dict, description="Custom chunks per file name.")
+    docs: dict[str, list[DocumentIn]] = Field(
+        default_factory=dict, description="Custom chunks per file name."
+    )
     not_refresh_vs_cache: bool = False
 
     _docs = field_validator("docs", mode="before")(_json_object)
@@ -109,7 +121,9 @@ class RecreateVectorStoreRequest(ChunkOptions):
     knowledge_base_name: str = KB_NAME
     allow_empty_kb: bool = True
     vs_type: str | None = None
-    embed_model: str | None = Field(None, description="Rebuild with this embedding model (recorded with the KB).")
+    embed_model: str | None = Field(
+        None, description="Rebuild with this embedding model (recorded with the KB)."
+    )
     not_refresh_vs_cache: bool = False
 
 

@@ -44,16 +44,29 @@ class RetrievalAnswer:
 
 def _sources(hits: list[SearchHit], link) -> list[Source]:  # noqa: ANN001 - link(file_name) -> url
     return [
-        Source(index=i, file_name=str(h.metadata.get("source", "")), url=link(str(h.metadata.get("source", ""))),
-               text=h.text, score=round(h.score, 6), id=h.id, start=h.metadata.get("start"),
-               end=h.metadata.get("end"))
+        Source(
+            index=i,
+            file_name=str(h.metadata.get("source", "")),
+            url=link(str(h.metadata.get("source", ""))),
+            text=h.text,
+            score=round(h.score, 6),
+            id=h.id,
+            start=h.metadata.get("start"),
+            end=h.metadata.get("end"),
+        )
         for i, h in enumerate(hits, start=1)
     ]
 
 
 class KnowledgeBaseChatService:
-    def __init__(self, settings: Settings, llm: LLMClient, prompts: PromptTemplates, kbs: KnowledgeBaseService,
-                 temp_kbs: TempKnowledgeBases) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        llm: LLMClient,
+        prompts: PromptTemplates,
+        kbs: KnowledgeBaseService,
+        temp_kbs: TempKnowledgeBases,
+    ) -> None:
         self._settings = settings
         self._llm = llm
         self._prompts = prompts
@@ -68,8 +81,13 @@ class KnowledgeBaseChatService:
     async def retrieve_kb(self, request: KnowledgeBaseChatRequest, base_url: str) -> RetrievalAnswer:
         self._prompts.get(CHAT_TYPE, request.prompt_name)  # an unknown template is a 404 before any work
         top_k, threshold = self._limits(request)
-        hits = await self._kbs.search(request.knowledge_base_name, request.query, top_k=top_k,
-                                      score_threshold=threshold, hybrid=request.hybrid)
+        hits = await self._kbs.search(
+            request.knowledge_base_name,
+            request.query,
+            top_k=top_k,
+            score_threshold=threshold,
+            hybrid=request.hybrid,
+        )
 
         def link(file_name: str) -> str:
             query = urlencode({"knowledge_base_name": request.knowledge_base_name, "file_name": file_name})
@@ -80,7 +98,9 @@ class KnowledgeBaseChatService:
     async def retrieve_file(self, request: FileChatRequest, base_url: str) -> RetrievalAnswer:
         self._prompts.get(CHAT_TYPE, request.prompt_name)
         top_k, threshold = self._limits(request)
-        hits = await self._temp.search(request.knowledge_id, request.query, top_k=top_k, score_threshold=threshold)
+        hits = await self._temp.search(
+            request.knowledge_id, request.query, top_k=top_k, score_threshold=threshold
+        )
 
         def link(file_name: str) -> str:
             query = urlencode({"knowledge_id": request.knowledge_id, "file_name": file_name})
@@ -88,7 +108,9 @@ class KnowledgeBaseChatService:
 
         return RetrievalAnswer(hits, _sources(hits, link), request.prompt_name if hits else EMPTY_PROMPT)
 
-    def messages(self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer) -> list[dict]:
+    def messages(
+        self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
+    ) -> list[dict]:
         context = "\n".join(h.text for h in found.hits)
         prompt = self._prompts.render(CHAT_TYPE, found.prompt_name, context=context, question=request.query)
         history = [{"role": m.role, "content": m.content} for m in request.history]
@@ -97,11 +119,22 @@ class KnowledgeBaseChatService:
     def _model(self, request: KnowledgeBaseChatRequest | FileChatRequest) -> str:
         return request.model_name or self._settings.default_llm
 
-    async def stream(self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
-                     ) -> AsyncIterator[str]:
-        return await self._llm.chat_stream(self._model(request), self.messages(request, found), request.temperature,
-                                           request.max_tokens or self._settings.max_tokens)
+    async def stream(
+        self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
+    ) -> AsyncIterator[str]:
+        return await self._llm.chat_stream(
+            self._model(request),
+            self.messages(request, found),
+            request.temperature,
+            request.max_tokens or self._settings.max_tokens,
+        )
 
-    async def answer(self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer) -> str:
-        return await self._llm.chat(self._model(request), self.messages(request, found), request.temperature,
-                                    request.max_tokens or self._settings.max_tokens)
+    async def answer(
+        self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
+    ) -> str:
+        return await self._llm.chat(
+            self._model(request),
+            self.messages(request, found),
+            request.temperature,
+            request.max_tokens or self._settings.max_tokens,
+        )

@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.Column(
             "kb_id",
             sa.Integer(),
-            sa.ForeignKey("knowledge_base.id", ondelete="CASCADE", name="fk_knowledge_file_kb_id_knowledge_base"),
+            sa.ForeignKey(
+                "knowledge_base.id", ondelete="CASCADE", name="fk_knowledge_file_kb_id_knowledge_base"
+            ),
             nullable=False,
         ),
         sa.Column("file_name", sa.String(255), nullable=False),
