@@ -209,7 +209,7 @@ class Settings(BaseSettings):
         0.05, ge=0.0, le=1.0, description="Seconds between stream frames a worker sends (tokens are batched)."
     )
     request_timeout: float = Field(
-        120.0, gt=0, description="Seconds the backend waits for the next chunk from a model before giving up."
+        600.0, gt=0, description="Seconds the backend waits for the next chunk from a model (queueing included)."
     )
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an internal service.")
     startup_timeout: float = Field(600.0, gt=0, description="Seconds one service may take to become ready.")

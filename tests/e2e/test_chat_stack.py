@@ -76,7 +76,7 @@ def test_a_dead_worker_is_a_503_within_seconds(stack: RunningStack) -> None:
     for stream in (True, False):
         started = time.monotonic()
         response = chat(stack, model_name="ghost", stream=stream)
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 10
         assert response.status_code == 503, response.text
         assert "ghost" in response.json()["msg"]
 

@@ -48,3 +48,29 @@ def test_plain_completion_streams_and_matches_the_whole_answer(stack: RunningSta
     echoed = post(stack, "/other/completion", {**body, "echo": True})
     assert "Once upon a time" in echoed.text
     assert post(stack, "/other/completion", {"query": ""}).status_code == 422
+
+
+def test_prometheus_metrics_count_requests_latency_tokens_and_errors(stack: RunningStack) -> None:
+    import time
+
+    answer = post(stack, "/chat/chat", {"query": "Name a colour.", "stream": True, "max_tokens": 8})
+    assert answer.status_code == 200
+    assert post(stack, "/chat/chat", {"query": "hi", "model_name": "nope"}).status_code == 404
+
+    def metrics() -> dict[str, float]:
+        values = {}
+        for line in httpx.get(f"{stack.urls.api}/metrics", timeout=10).text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    deadline = time.monotonic() + 10  # tokens are counted just after the answer
+    while metrics().get('chat_generated_tokens_total{model="smollm2"}', 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    values = metrics()
+    assert values['chat_generated_tokens_total{model="smollm2"}'] >= 1
+    assert values['chat_time_to_first_token_seconds_count{model="smollm2"}'] >= 1
+    assert values['chat_errors_total{model="nope",status="404"}'] == 1
+    assert any(k.startswith("http_requests_total{") and 'handler="/chat/chat"' in k for k in values)
+    assert any(k.startswith("http_request_duration_seconds_count{") for k in values)

@@ -50,7 +50,7 @@ def test_unknown_prompt_template_lists_the_available_ones(client: TestClient) ->
 def test_unreachable_model_server_is_a_503_within_seconds(client: TestClient, stream: bool) -> None:
     started = time.monotonic()
     response = client.post("/chat/chat", json={"query": "hi", "stream": stream})
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10
     assert response.status_code == 503
     assert "unavailable" in response.json()["msg"]
 

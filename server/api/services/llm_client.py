@@ -29,6 +29,7 @@ class LLMClient:
             trust_env=False,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
+        self._api_root = settings.openai_api.url
         self._client = AsyncOpenAI(
             base_url=f"{settings.openai_api.url}/v1",
             api_key="EMPTY",
@@ -46,6 +47,17 @@ class LLMClient:
         except openai.APIError as exc:
             raise ServiceUnavailable(f"the OpenAI API server is unavailable: {exc}") from exc
         return [model.id for model in page.data]
+
+    async def count_tokens(self, model: str, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer (FastChat's token_check)."""
+        response = await self._http.post(
+            f"{self._api_root}/api/v1/token_check",
+            json={"prompts": [{"model": model, "prompt": text, "max_tokens": 0}]},
+            headers=current_headers(),
+            timeout=10,
+        )
+        response.raise_for_status()
+        return int(response.json()["prompts"][0]["tokenCount"])
 
     async def _translate(self, exc: openai.APIError, model: str) -> Exception:
         body = exc.body if isinstance(exc.body, dict) else {}
