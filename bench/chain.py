@@ -64,6 +64,7 @@ def timed(chunks: Iterator[str]) -> tuple[float, float, str]:
 
 
 def in_process(prompt: str, max_tokens: int) -> Callable[[], tuple[float, float, str]]:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the worker runs it
     from llama_cpp import Llama
 
     llm = Llama(str(bundled_smollm2_path()), n_ctx=8192, n_threads=os.cpu_count(), verbose=False)

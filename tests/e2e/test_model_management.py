@@ -61,7 +61,7 @@ def test_change_keeps_a_running_answer_alive_then_stop(two_model_stack: RunningS
     reader.join(120)
 
     events = answer["events"]
-    assert all("text" in e for e in events), "the answer in flight was cut off"
+    assert all("text" in e for e in events), f"the answer in flight was cut off: {events[-1]}"
     check = httpx.post(f"{stack.urls.openai_api}/api/v1/token_check", timeout=10, json={"prompts": [
         {"model": "smollm2b", "prompt": "".join(e["text"] for e in events), "max_tokens": 0}]})
     assert check.json()["prompts"][0]["tokenCount"] > 300  # all ~400 tokens arrived (re-tokenised)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from server.api.schemas.common import NonBlankStr
 
 
 class HistoryMessage(BaseModel):
@@ -30,7 +32,7 @@ class ChatRequest(BaseModel):
         }
     }
 
-    query: str = Field(..., description="The user's message.")
+    query: NonBlankStr = Field(..., description="The user's message.")
     conversation_id: str = Field("", max_length=64, description="Conversation the message belongs to.")
     history_len: int = Field(-1, ge=-1, description="-1: use `history`; n: take the last n turns from storage.")
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
@@ -39,13 +41,6 @@ class ChatRequest(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
     max_tokens: int | None = Field(None, ge=1, description="Answer length limit; null = what the context allows.")
     prompt_name: str = Field("default", min_length=1, description="Prompt template name (llm_chat).")
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be empty")
-        return value
 
 
 class ChatChunk(BaseModel):

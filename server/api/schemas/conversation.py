@@ -5,29 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.api.schemas.common import NonBlankStr
 
 ChatType = Literal["llm_chat", "knowledge_base_chat", "file_chat", "search_engine_chat", "agent_chat"]
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("name must not be blank")
-    return value.strip()
-
-
 class ConversationCreate(BaseModel):
-    name: str = Field("New chat", min_length=1, max_length=200)
+    name: NonBlankStr = Field("New chat", max_length=200)
     chat_type: ChatType = "llm_chat"
-
-    _name = field_validator("name")(_not_blank)
 
 
 class ConversationRename(BaseModel):
-    name: str = Field(..., min_length=1, max_length=200)
-
-    _name = field_validator("name")(_not_blank)
+    name: NonBlankStr = Field(..., max_length=200)
 
 
 class ConversationOut(BaseModel):

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
+
+from server.api.schemas.common import NonBlankStr
 
 
 class CompletionRequest(BaseModel):
     """``POST /other/completion``: continue a text, no chat template (Chatchat's fields)."""
 
-    query: str = Field(..., description="The text to continue (rendered into the completion template).")
+    query: NonBlankStr = Field(..., description="The text to continue (rendered into the completion template).")
     stream: bool = False
     echo: bool = Field(False, description="Return the prompt before the continuation.")
     model_name: str | None = None
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int | None = Field(1024, ge=1)
     prompt_name: str = Field("default", min_length=1)
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be empty")
-        return value

@@ -7,8 +7,8 @@ becomes a 404 that names the running ones, anything unreachable a 503, within se
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -21,6 +21,7 @@ from server.core.request_id import current_headers
 logger = logging.getLogger(__name__)
 
 INVALID_MODEL = 40301  # FastChat's ErrorCode.INVALID_MODEL
+T = TypeVar("T")
 
 
 class LLMClient:
@@ -71,88 +72,71 @@ class LLMClient:
             return BadRequest(str(body.get("message") or exc))
         return ServiceUnavailable(f"model {model!r} is unavailable: {_describe(exc)}")
 
-    async def chat_stream(
-        self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
-    ) -> AsyncIterator[str]:
-        """Open a streaming chat completion; errors before the first token raise here, not later."""
+    async def _call(self, model: str, request: Awaitable[T]) -> T:
+        """Await an OpenAI call, translating its failure into the error a client should see."""
         try:
-            stream = await self._client.chat.completions.create(
-                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=True,
-                extra_headers=current_headers(),
-            )
+            return await request
         except openai.APIError as exc:
             raise await self._translate(exc, model) from exc
-        return self._deltas(stream, model)
 
-    async def _deltas(self, stream: Any, model: str) -> AsyncIterator[str]:
+    async def _pieces(self, stream: Any, model: str, piece: Callable[[Any], str | None]) -> AsyncIterator[str]:
+        """The text pieces of an open stream; a failure mid-stream raises the same errors."""
         try:
             async for chunk in stream:
-                choices = getattr(chunk, "choices", None)
-                if not choices:
-                    error = (chunk.model_extra or {}).get("text") if chunk.model_extra else None
+                if not getattr(chunk, "choices", None):
+                    error = (chunk.model_extra or {}).get("text")  # FastChat's error frame
                     if error:
                         raise ServiceUnavailable(f"model {model!r} failed: {error}")
                     continue
-                content = choices[0].delta.content
-                if content:
-                    yield content
+                text = piece(chunk.choices[0])
+                if text:
+                    yield text
         except openai.APIError as exc:
             raise await self._translate(exc, model) from exc
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"model {model!r} stream broke off: {_describe(exc)}") from exc
         finally:
             await stream.close()
+
+    async def chat_stream(
+        self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
+    ) -> AsyncIterator[str]:
+        """Open a streaming chat completion; errors before the first token raise here, not later."""
+        stream = await self._call(model, self._client.chat.completions.create(
+            model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=True,
+            extra_headers=current_headers(),
+        ))
+        return self._pieces(stream, model, lambda choice: choice.delta.content)
+
+    async def chat(
+        self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
+    ) -> str:
+        completion = await self._call(model, self._client.chat.completions.create(
+            model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=False,
+            extra_headers=current_headers(),
+        ))
+        if not completion.choices:
+            raise ServiceUnavailable(f"model {model!r} returned no answer")
+        return completion.choices[0].message.content or ""
 
     async def completion_stream(
         self, model: str, prompt: str, temperature: float, max_tokens: int | None, echo: bool
     ) -> AsyncIterator[str]:
         """A plain completion (no chat template); errors before the first token raise here."""
-        try:
-            stream = await self._client.completions.create(
-                model=model, prompt=prompt, temperature=temperature, max_tokens=max_tokens, echo=echo,
-                stream=True, extra_headers=current_headers(),
-            )
-        except openai.APIError as exc:
-            raise await self._translate(exc, model) from exc
-        return self._completion_deltas(stream, model)
-
-    async def _completion_deltas(self, stream: Any, model: str) -> AsyncIterator[str]:
-        try:
-            async for chunk in stream:
-                if chunk.choices and chunk.choices[0].text:
-                    yield chunk.choices[0].text
-        except openai.APIError as exc:
-            raise await self._translate(exc, model) from exc
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"model {model!r} stream broke off: {_describe(exc)}") from exc
-        finally:
-            await stream.close()
+        stream = await self._call(model, self._client.completions.create(
+            model=model, prompt=prompt, temperature=temperature, max_tokens=max_tokens, echo=echo,
+            stream=True, extra_headers=current_headers(),
+        ))
+        return self._pieces(stream, model, lambda choice: choice.text)
 
     async def completion(
         self, model: str, prompt: str, temperature: float, max_tokens: int | None, echo: bool
     ) -> str:
-        try:
-            result = await self._client.completions.create(
-                model=model, prompt=prompt, temperature=temperature, max_tokens=max_tokens, echo=echo,
-                stream=False, extra_headers=current_headers(),
-            )
-        except openai.APIError as exc:
-            raise await self._translate(exc, model) from exc
+        result = await self._call(model, self._client.completions.create(
+            model=model, prompt=prompt, temperature=temperature, max_tokens=max_tokens, echo=echo,
+            stream=False, extra_headers=current_headers(),
+        ))
         return result.choices[0].text if result.choices else ""
-
-    async def chat(
-        self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
-    ) -> str:
-        try:
-            completion = await self._client.chat.completions.create(
-                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=False,
-                extra_headers=current_headers(),
-            )
-        except openai.APIError as exc:
-            raise await self._translate(exc, model) from exc
-        if not completion.choices:
-            raise ServiceUnavailable(f"model {model!r} returned no answer")
-        return completion.choices[0].message.content or ""
 
 
 def _describe(exc: BaseException) -> str:
