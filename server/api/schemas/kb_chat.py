@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from server.api.schemas.chat import HistoryMessage
+from server.api.schemas.common import NonBlankStr
 
 
 class _RetrievalChat(BaseModel):
-    query: str = Field(..., description="The user's question.")
+    query: NonBlankStr = Field(..., description="The user's question.")
     top_k: int | None = Field(None, ge=1, le=100, description="Chunks to retrieve (default: kb.top_k).")
     score_threshold: float | None = Field(
         None, ge=0.0, le=2.0, description="Largest distance, 1 - cosine (default: kb.score_threshold)."
@@ -19,13 +20,6 @@ class _RetrievalChat(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int | None = Field(None, ge=1)
     prompt_name: str = Field("default", min_length=1, description="Prompt template (knowledge_base_chat).")
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be empty")
-        return value
 
 
 class KnowledgeBaseChatRequest(_RetrievalChat):
