@@ -27,6 +27,31 @@ Engine = Literal["llama.cpp", "transformers", "vllm", "openai"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
+SEARCH_ENGINE_CHAT_DEFAULT = (
+    "Answer the question using the web search results below. Cite the results you use as [n]. "
+    "If they do not contain the answer, say that the search found nothing that answers it.\n\n"
+    "Search results:\n{{ context }}\n\nQuestion: {{ question }}\n"
+)
+SEARCH_ENGINE_CHAT_SEARCH = (
+    '<指令>这是我搜索到的互联网信息，请你根据这些信息进行提取并有调理，简洁的回答问题。'
+    '如果无法从中得到答案，请你回答"无法搜索到能回答问题的内容"。 </指令>\n'
+    "<已知信息>{{ context }}</已知信息>\n<问题>{{ question }}</问题>\n"
+)
+AGENT_CHAT_DEFAULT = (
+    "Answer the question as well as you can. You have these tools:\n\n{{ tools }}\n\n"
+    "Use this format:\n\n"
+    "Question: the question you must answer\n"
+    "Thought: what to do next\n"
+    "Action: one tool name, exactly one of [{{ tool_names }}]\n"
+    "Action Input: the input for the tool\n"
+    "Observation: the result of the tool\n"
+    "... (Thought/Action/Action Input/Observation can repeat)\n"
+    "Thought: I now know the final answer\n"
+    "Final Answer: the answer to the question\n\n"
+    "Begin!\n\nQuestion: {{ input }}\n"
+)
+
+
 # Built-in prompt templates per chat type; the settings file adds to them or overrides them by name.
 DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
     "llm_chat": {
@@ -45,6 +70,8 @@ DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
         "<问题>{{ question }}</问题>\n",
         "empty": "请你回答我的问题:\n{{ question }}\n\n",
     },
+    "search_engine_chat": {"default": SEARCH_ENGINE_CHAT_DEFAULT, "search": SEARCH_ENGINE_CHAT_SEARCH},
+    "agent_chat": {"default": AGENT_CHAT_DEFAULT},
 }
 
 
@@ -163,6 +190,75 @@ class KnowledgeBaseSettings(BaseModel):
         return self
 
 
+class SearxngSettings(BaseModel):
+    """A self-hosted SearXNG instance; its settings.yml must list ``json`` under ``search.formats``."""
+
+    base_url: str | None = Field(
+        "http://127.0.0.1:8080", description="Root URL of the instance; null = not configured."
+    )
+    language: str = Field("auto", description="Search language sent as `language` (e.g. en-US, zh-CN).")
+    safesearch: Literal[0, 1, 2] = Field(1, description="0 off, 1 moderate, 2 strict.")
+    categories: str = Field("general", description="Comma-separated SearXNG categories.")
+
+
+class DuckDuckGoSettings(BaseModel):
+    """DuckDuckGo (and the other backends of the ddgs library); needs no key but reaches the internet."""
+
+    enabled: bool = Field(True, description="Offer the engine.")
+    region: str = Field("us-en", description="Region code, e.g. us-en, cn-zh, de-de.")
+    safesearch: Literal["on", "moderate", "off"] = "moderate"
+    backend: str = Field("auto", description="ddgs backend(s): auto, duckduckgo, bing, brave, ... (comma list).")
+
+
+class KeyedEngineSettings(BaseModel):
+    """A hosted search API that needs a key; without one the engine is not offered."""
+
+    api_key: SecretStr | None = Field(None, description="API key; never logged or shown.")
+    endpoint: str = Field(..., description="API URL (override for a proxy or a regional endpoint).")
+
+
+class BingSettings(KeyedEngineSettings):
+    endpoint: str = "https://api.bing.microsoft.com/v7.0/search"
+    market: str = Field("en-US", description="Bing `mkt` parameter.")
+
+
+class TavilySettings(KeyedEngineSettings):
+    endpoint: str = "https://api.tavily.com/search"
+    search_depth: Literal["basic", "advanced"] = "basic"
+
+
+class SearchSettings(BaseModel):
+    """Web search engines for search-engine chat and the agent's web search tool."""
+
+    default_engine: str = Field("searxng", description="Engine used when a request or tool names none.")
+    timeout: float = Field(10.0, gt=0, description="Seconds one search (or one page fetch) may take.")
+    proxy: str | None = Field(None, description="HTTP(S) proxy for engines and page fetches; null = direct.")
+    searxng: SearxngSettings = SearxngSettings()
+    duckduckgo: DuckDuckGoSettings = DuckDuckGoSettings()
+    bing: BingSettings = BingSettings()
+    tavily: TavilySettings = TavilySettings()
+    page_max_bytes: int = Field(2_000_000, ge=1024, description="split_result: largest page read per result.")
+    chunk_size: int = Field(500, ge=50, description="split_result: characters per page chunk.")
+    chunk_overlap: int = Field(50, ge=0, description="split_result: overlap between page chunks.")
+    fetch_private_pages: bool = Field(
+        False,
+        description="split_result: also read result pages on loopback, private or link-local addresses "
+        "(off: a result link cannot make the server fetch from its own network).",
+    )
+
+
+class AgentSettings(BaseModel):
+    """The tool-using agent of agent chat."""
+
+    max_steps: int = Field(5, ge=1, le=50, description="Tool calls before the agent is stopped.")
+    time_limit: float = Field(120.0, gt=0, description="Seconds one agent run may take in total.")
+    step_max_tokens: int = Field(256, ge=16, description="Tokens the model may write per step.")
+    observation_max_chars: int = Field(2000, ge=100, description="Tool output longer than this is cut.")
+    web_search_top_k: int = Field(3, ge=1, le=20, description="Results the web search tool returns.")
+    shell_enabled: bool = Field(False, description="Offer a shell tool (runs commands on this machine!).")
+    shell_timeout: float = Field(10.0, gt=0, description="Seconds one shell command may run.")
+
+
 class Settings(BaseSettings):
     """Every knob of the stack. Ports and hosts follow Langchain-Chatchat 0.2, bound to loopback."""
 
@@ -204,6 +300,9 @@ class Settings(BaseSettings):
         description="Jinja2 prompt templates per chat type and name, added to (or replacing by name) the "
         "built-in ones.",
     )
+
+    search: SearchSettings = SearchSettings()
+    agent: AgentSettings = AgentSettings()
 
     stream_interval: float = Field(
         0.05, ge=0.0, le=1.0, description="Seconds between stream frames a worker sends (tokens are batched)."

@@ -12,19 +12,34 @@ from fastapi.responses import JSONResponse
 from configs import Settings
 from server.api.errors import ApiError
 from server.api.metrics import instrument
-from server.api.routes import chat, conversations, health, kb_chat, knowledge_base, llm_model, other, server
+from server.api.routes import (
+    agent_chat,
+    chat,
+    conversations,
+    health,
+    kb_chat,
+    knowledge_base,
+    llm_model,
+    other,
+    search_chat,
+    search_engines,
+    server,
+)
 from server.api.schemas.common import BaseResponse
+from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
+from server.api.services.search_chat_service import SearchChatService
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.knowledge_base.setup import build_services, create_samples_safely
 from server.launcher.control import LauncherControl
+from server.search import SearchEngines
 from server.version import __version__
 
 
@@ -68,10 +83,16 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs
         )
         await create_samples_safely(app.state.kb_service, settings)
+        app.state.knowledge_searcher = app.state.kb_service
+        engines = SearchEngines(settings.search)
+        app.state.search_engines = engines
+        app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines)
+        app.state.agent_service = AgentService(settings, llm, app.state.prompts, engines)
         try:
             yield
         finally:
             app.state.temp_kbs.clear()
+            await engines.aclose()
             await llm.aclose()
             await engine.dispose()
 
@@ -91,6 +112,9 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
     app.include_router(llm_model.router)
     app.include_router(server.router)
     app.include_router(other.router)
+    app.include_router(search_chat.router)
+    app.include_router(search_engines.router)
+    app.include_router(agent_chat.router)
     app.include_router(kb_chat.router)
     app.include_router(knowledge_base.router)
     return app

@@ -7,11 +7,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from configs import Settings
+from server.agent.tools.knowledge_base import KnowledgeSearcher
+from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
+from server.api.services.search_chat_service import SearchChatService
+from server.search import SearchEngines
 
 
 def get_settings(request: Request) -> Settings:
@@ -44,6 +48,32 @@ ConversationServiceDep = Annotated[ConversationService, Depends(get_conversation
 ModelServiceDep = Annotated[ModelService, Depends(get_model_service)]
 PromptsDep = Annotated[PromptTemplates, Depends(get_prompts)]
 LLMClientDep = Annotated[LLMClient, Depends(get_llm)]
+
+
+def get_search_engines(request: Request) -> SearchEngines:
+    return request.app.state.search_engines
+
+
+def get_search_chat_service(request: Request) -> SearchChatService:
+    return request.app.state.search_chat_service
+
+
+SearchEnginesDep = Annotated[SearchEngines, Depends(get_search_engines)]
+SearchChatServiceDep = Annotated[SearchChatService, Depends(get_search_chat_service)]
+
+
+def get_agent_service(request: Request) -> AgentService:
+    return request.app.state.agent_service
+
+
+def get_knowledge_searcher(request: Request) -> KnowledgeSearcher | None:
+    """The knowledge-base service, when the app has one that can search (it is optional for the agent)."""
+    searcher = getattr(request.app.state, "knowledge_searcher", None)
+    return searcher if isinstance(searcher, KnowledgeSearcher) else None
+
+
+AgentServiceDep = Annotated[AgentService, Depends(get_agent_service)]
+KnowledgeSearcherDep = Annotated[KnowledgeSearcher | None, Depends(get_knowledge_searcher)]
 
 
 def get_kb_service(request: Request):  # noqa: ANN201 - imported lazily to keep this module light

@@ -688,3 +688,13 @@ class KnowledgeBaseService:
             metadata=metadata,
             bm25=bm25,
         )
+
+    async def search_knowledge(self, query: str, top_k: int) -> list[tuple[str, str]]:
+        """``(kb/file, chunk)`` pairs from every knowledge base, nearest first (the agent's tool)."""
+        hits: list[tuple[float, str, str]] = []
+        for kb in await self.list():
+            for hit in await self.search(
+                kb.kb_name, query, top_k=top_k, score_threshold=self.settings.kb.score_threshold
+            ):
+                hits.append((hit.score, f"{kb.kb_name}/{hit.metadata.get('source', '')}", hit.text))
+        return [(source, text) for _, source, text in sorted(hits, key=lambda h: h[0])[:top_k]]

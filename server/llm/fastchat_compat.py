@@ -58,10 +58,19 @@ def _plain_logger(logger_name: str, logger_filename: str | None = None) -> loggi
 
 
 def route_logging() -> None:
-    """Must run before any ``fastchat.serve`` module is imported (they build loggers at import)."""
+    """Run before ``fastchat.serve`` modules build their loggers (most do at import).
+
+    Modules imported earlier keep their own reference to ``build_logger``; those are patched
+    too, which covers the ones that build lazily (``base_model_worker`` does, per worker).
+    """
+    import sys
+
     import fastchat.utils
 
     fastchat.utils.build_logger = _plain_logger
+    for name, module in list(sys.modules.items()):
+        if name.startswith("fastchat.") and getattr(module, "build_logger", None) is not None:
+            module.build_logger = _plain_logger
 
 
 # ---------------------------------------------------------------------------------------------

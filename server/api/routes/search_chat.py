@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse
+
+from server.api.deps import SearchChatServiceDep
+from server.api.errors import ApiError
+from server.api.schemas.chat import StreamError
+from server.api.schemas.common import BaseResponse
+from server.api.schemas.search_chat import AnswerChunk, DocsEvent, SearchEngineChatRequest, WholeAnswer
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+ERROR_RESPONSES = {
+    400: {"model": BaseResponse, "description": "Unknown or unconfigured search engine"},
+    404: {"model": BaseResponse, "description": "Unknown model or prompt template"},
+    422: {"model": BaseResponse, "description": "Invalid request field"},
+    429: {"model": BaseResponse, "description": "The search engine is rate-limiting"},
+    503: {"model": BaseResponse, "description": "The search engine or the model server is unreachable"},
+}
+
+
+def _event(payload: BaseModel) -> str:
+    return json.dumps(payload.model_dump(exclude_none=True), ensure_ascii=False)
+
+
+@router.post(
+    "/search_engine_chat",
+    responses={200: {"content": {"text/event-stream": {}}, "model": AnswerChunk}, **ERROR_RESPONSES},
+    response_class=EventSourceResponse,
+)
+async def search_engine_chat(request: SearchEngineChatRequest, service: SearchChatServiceDep) -> EventSourceResponse:
+    """Answer from web search results.
+
+    Searches first (an unreachable engine is a 503, a rate limit a 429, before any event), then
+    streams `data: {"answer": ...}` events and ends with `data: {"docs": [...]}`, the sources as
+    `出处 [n] [title](link)\\n\\nsnippet`. With `stream=false` one event holds both.
+    """
+    if not request.stream:
+        text, docs = await service.answer(request)
+        return EventSourceResponse(iter([_event(WholeAnswer(answer=text, docs=docs))]))
+
+    prepared = await service.stream(request)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for delta in prepared.deltas:
+                yield _event(AnswerChunk(answer=delta))
+        except ApiError as exc:
+            logger.warning("search chat stream failed: %s", exc.message)
+            yield _event(StreamError(code=exc.status_code, msg=exc.message))
+            return
+        yield _event(DocsEvent(docs=prepared.docs))
+
+    return EventSourceResponse(events())

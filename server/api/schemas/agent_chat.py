@@ -1,0 +1,52 @@
+"""Wire models of ``/chat/agent_chat`` (Langchain-Chatchat 0.2's fields and events)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from server.api.schemas.chat import HistoryMessage
+from server.api.schemas.common import NonBlankStr
+
+
+class AgentChatRequest(BaseModel):
+    model_config = {
+        "json_schema_extra": {"examples": [{"query": "What is 17 * 23?", "stream": True, "temperature": 0}]}
+    }
+
+    query: NonBlankStr = Field(..., description="The user's question.")
+    history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
+    stream: bool = Field(False, description="Stream each step and the answer as Server-Sent Events.")
+    model_name: str | None = Field(None, description="A running model; default: the configured default_llm.")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
+    max_tokens: int | None = Field(None, ge=1, description="Tokens per model step; null = agent.step_max_tokens.")
+    prompt_name: str = Field("default", min_length=1, description="Prompt template name (agent_chat).")
+
+class StepDetail(BaseModel):
+    """The same step as structured data, for clients that do not want to parse the strings."""
+
+    index: int
+    tool: str | None = Field(description="The tool called; null when the reply was not a valid call.")
+    input: str
+    output: str
+    ok: bool
+
+
+class ToolsEvent(BaseModel):
+    """``data: {"tools": [...]}``: one tool step, as Chatchat's lines (name, status, input, output)."""
+
+    tools: list[str]
+    step: StepDetail
+
+
+class FinalAnswerEvent(BaseModel):
+    """``data: {"final_answer": ...}``: always the last event of a run."""
+
+    final_answer: str
+
+
+class WholeAgentAnswer(BaseModel):
+    """The single event of ``stream=false``."""
+
+    tools: list[str]
+    answer: str
+    final_answer: str

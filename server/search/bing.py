@@ -1,0 +1,34 @@
+"""Bing Web Search API v7 (``webPages.value``), with an Azure subscription key."""
+
+from __future__ import annotations
+
+import httpx
+
+from configs.settings import BingSettings
+from server.search.base import SearchResult
+from server.search.http import request_json
+
+
+class BingEngine:
+    name = "bing"
+
+    def __init__(self, settings: BingSettings, client: httpx.AsyncClient) -> None:
+        assert settings.api_key
+        self._settings = settings
+        self._client = client
+
+    async def search(self, query: str, top_k: int) -> list[SearchResult]:
+        data = await request_json(
+            self._client,
+            self.name,
+            "GET",
+            self._settings.endpoint,
+            params={"q": query, "count": top_k, "mkt": self._settings.market, "textFormat": "Raw"},
+            headers={"Ocp-Apim-Subscription-Key": self._settings.api_key.get_secret_value()},
+        )
+        pages = (data.get("webPages") or {}).get("value") or [] if isinstance(data, dict) else []
+        return [
+            SearchResult(title=p.get("name") or p["url"], link=p["url"], snippet=p.get("snippet") or "")
+            for p in pages
+            if isinstance(p, dict) and p.get("url")
+        ][:top_k]
