@@ -83,7 +83,6 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs
         )
         await create_samples_safely(app.state.kb_service, settings)
-        app.state.knowledge_searcher = app.state.kb_service
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
         app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines)
