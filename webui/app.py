@@ -1,33 +1,49 @@
-"""Streamlit web UI. It talks to the backend only over HTTP; the backend URL comes as ``--api-url``."""
+"""Streamlit web UI entry point: ``streamlit run webui/app.py -- --api-url http://127.0.0.1:7861``.
+
+It talks to the backend only over HTTP (``webui/api_client.py``). Pages whose backend endpoints
+are missing are not shown, so a backend without knowledge bases or model management still gets a
+working UI.
+"""
 
 from __future__ import annotations
 
-import argparse
-
-import httpx
 import streamlit as st
 
-
-def api_url() -> str:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--api-url", default="http://127.0.0.1:7861")
-    args, _ = parser.parse_known_args()
-    return args.api_url.rstrip("/")
+from webui.api_client import KB_LIST_PATH, RUNNING_MODELS_PATH, ApiClientError, BackendUnreachable
+from webui.session import capabilities, keep_widget_state, show_error, unreachable_banner
 
 
 def main() -> None:
     st.set_page_config(page_title="Chatchat", page_icon="💬", layout="wide")
-    st.title("Chatchat")
-    st.caption("Local LLM chat with your own knowledge bases.")
-    base = api_url()
+    keep_widget_state()
     try:
-        health = httpx.get(f"{base}/health", timeout=5).json()
-    except (httpx.HTTPError, ValueError) as exc:
-        st.error(f"The backend at {base} is not reachable: {exc}")
-        if st.button("Retry"):
-            st.rerun()
+        paths = capabilities()
+    except BackendUnreachable as exc:
+        st.title("Chatchat")
+        st.caption("Local LLM chat with your own knowledge bases.")
+        unreachable_banner(exc)
         return
-    st.success(f"Backend {health.get('status', '?')} at {base}")
+    except ApiClientError as exc:
+        st.title("Chatchat")
+        show_error(exc)
+        return
+    pages = [
+        st.Page(
+            "views/dialogue.py", title="Dialogue", icon=":material/chat:", url_path="dialogue", default=True
+        )
+    ]
+    if KB_LIST_PATH in paths:
+        pages.append(
+            st.Page(
+                "views/knowledge_base.py",
+                title="Knowledge bases",
+                icon=":material/library_books:",
+                url_path="knowledge_base",
+            )
+        )
+    if RUNNING_MODELS_PATH in paths:
+        pages.append(st.Page("views/models.py", title="Models", icon=":material/memory:", url_path="models"))
+    st.navigation(pages).run()
 
 
 main()

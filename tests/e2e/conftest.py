@@ -22,3 +22,54 @@ def sse_events(lines) -> list[dict]:
     import json
 
     return [json.loads(line[len("data: "):]) for line in lines if line.startswith("data: ")]
+
+
+# ---- real headless Chromium for the web UI (Debian's chromium; Playwright downloads nothing) ------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Module-scoped on purpose: Playwright's sync API keeps an event loop running in this thread,
+    and later tests that call ``asyncio.run`` must not see it."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `bash scripts/setup.sh --test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # a busy 2-core machine: rendering can take seconds
+    context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir():
+    from configs import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "test-artifacts" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,186 @@
+"""The web UI's page logic against the real backend, run headless with Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from server.launcher.harness import RunningStack
+from webui.api_client import CHAT_MODE_PATHS, ApiClient, BackendError
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[2] / "webui" / "app.py")
+
+
+@pytest.fixture
+def app(stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The app as the launcher starts it: ``webui/app.py -- --api-url <backend>``."""
+    monkeypatch.setattr(sys, "argv", ["app.py", "--api-url", stack.urls.api])
+    return AppTest.from_file(APP, default_timeout=180)
+
+
+def start_fresh(app: AppTest) -> AppTest:
+    """Open the app in a new conversation (a new session otherwise continues the newest one)."""
+    app.run()
+    new = [button for button in app.sidebar.button if button.key == "conv_new"]
+    if new:
+        new[0].click().run()
+    assert not app.chat_message
+    return app
+
+
+def backend_paths(stack: RunningStack) -> set[str]:
+    return set(httpx.get(f"{stack.urls.api}/openapi.json", timeout=10).json()["paths"])
+
+
+def test_the_dialogue_page_opens_with_a_title_and_sensible_defaults(app: AppTest) -> None:
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Dialogue"
+    assert "LLM chat" in app.caption[0].value
+    assert app.sidebar.selectbox(key="chat_mode").value == "llm_chat"
+    assert app.sidebar.slider(key="temperature").value == pytest.approx(0.7)
+    assert app.sidebar.number_input(key="history_turns").value == 3
+    assert app.sidebar.selectbox(key="prompt_llm_chat").value == "default"
+    assert len(app.chat_input) == 1
+
+
+def test_only_chat_modes_the_backend_serves_are_offered(app: AppTest, stack: RunningStack) -> None:
+    app.run()
+    served = [mode for mode, path in CHAT_MODE_PATHS.items() if path in backend_paths(stack)]
+    assert "llm_chat" in served
+    assert app.sidebar.selectbox(key="chat_mode").options == [
+        {
+            "llm_chat": "LLM chat",
+            "knowledge_base_chat": "Knowledge-base chat",
+            "file_chat": "File chat",
+            "search_engine_chat": "Search-engine chat",
+            "agent_chat": "Agent chat",
+        }[mode]
+        for mode in served
+    ]
+
+
+def test_a_question_gets_an_answer_from_the_model_and_history_grows(app: AppTest) -> None:
+    start_fresh(app)
+    app.chat_input[0].set_value("What is the capital of France?").run()
+    assert not app.exception and not app.error
+    roles = [message.name for message in app.chat_message]
+    assert roles == ["user", "assistant"]
+    assert app.chat_message[0].markdown[0].value == "What is the capital of France?"
+    answer = app.chat_message[1].markdown[0].value
+    assert answer.strip()
+
+    app.chat_input[0].set_value("And of Italy?").run()
+    assert [message.name for message in app.chat_message] == ["user", "assistant"] * 2
+    assert app.chat_message[1].markdown[0].value == answer  # the first answer is kept as it was
+
+
+def test_a_backend_error_is_shown_with_the_backends_own_message(stack: RunningStack) -> None:
+    client = ApiClient(stack.urls.api)
+    with pytest.raises(BackendError) as caught:
+        list(client.chat("llm_chat", {"query": "hi", "model_name": "no-such-model"}))
+    assert caught.value.status == 404
+    assert "no-such-model" in caught.value.message
+
+    def page(api_url: str) -> None:
+        from webui.api_client import ApiClient
+        from webui.session import call
+
+        call(
+            lambda: list(ApiClient(api_url).chat("llm_chat", {"query": "hi", "model_name": "no-such-model"}))
+        )
+
+    at = AppTest.from_function(page, args=(stack.urls.api,), default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [caught.value.message]
+
+
+def test_conversations_persist_so_a_new_session_sees_the_same_history(
+    app: AppTest, stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if "/conversations" not in backend_paths(stack):
+        pytest.skip("this backend stores no conversations")
+    start_fresh(app)
+    app.chat_input[0].set_value("My favourite fruit is the mango.").run()
+    assert not app.exception
+    conversation_id = app.session_state["conversation_id"]
+    stored = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()[
+        "data"
+    ]
+    assert [m["query"] for m in stored] == ["My favourite fruit is the mango."]
+    assert stored[0]["response"] == app.chat_message[1].markdown[0].value
+
+    reopened = AppTest.from_file(APP, default_timeout=180).run()  # a reload: a fresh browser session
+    assert reopened.session_state["conversation_id"] == conversation_id
+    assert [m.markdown[0].value for m in reopened.chat_message][0] == "My favourite fruit is the mango."
+
+    reopened.sidebar.button(key="conv_new").click().run()
+    assert len(reopened.chat_message) == 0
+    new_id = reopened.session_state["conversation_id"]
+    assert new_id != conversation_id
+    reopened.sidebar.radio[0].set_value(conversation_id).run()
+    assert reopened.chat_message[0].markdown[0].value == "My favourite fruit is the mango."
+
+    rename = reopened.sidebar.text_input(key=f"conv_rename_{conversation_id}")
+    rename.set_value("Fruit talk").run()
+    reopened.sidebar.button(key=f"conv_rename_save_{conversation_id}").click().run()
+    names = {
+        c["id"]: c["name"] for c in httpx.get(f"{stack.urls.api}/conversations", timeout=10).json()["data"]
+    }
+    assert names[conversation_id] == "Fruit talk"
+
+    reopened.sidebar.button(key=f"conv_delete_{conversation_id}").click().run()
+    assert not reopened.exception
+    ids = [c["id"] for c in httpx.get(f"{stack.urls.api}/conversations", timeout=10).json()["data"]]
+    assert conversation_id not in ids and new_id in ids
+
+
+def test_thumbs_feedback_with_a_reason_is_stored_with_the_answer(app: AppTest, stack: RunningStack) -> None:
+    if "/chat/feedback" not in backend_paths(stack):
+        pytest.skip("this backend takes no feedback")
+    start_fresh(app)
+    app.chat_input[0].set_value("Tell me a short joke.").run()
+    message_id = app.chat_message[1].get("feedback")[0].key.removeprefix("feedback_")
+    app.run()
+    app.get("feedback")[0].set_value(0).run()
+    app.text_input(key=f"feedback_reason_{message_id}").set_value("not funny")  # typed, then submitted
+    app.button(key=f"FormSubmitter:feedback_form_{message_id}-Send feedback").click().run()
+    assert not app.exception and not app.error
+    conversation_id = app.session_state["conversation_id"]
+    stored = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()[
+        "data"
+    ]
+    row = next(m for m in stored if m["id"] == message_id)
+    assert (row["feedback_score"], row["feedback_reason"]) == (0, "not funny")
+
+
+def test_the_models_page_lists_the_running_model(app: AppTest, stack: RunningStack) -> None:
+    if "/llm_model/list_running_models" not in backend_paths(stack):
+        pytest.skip("this backend has no model management")
+    app.run()
+    app.switch_page("views/models.py").run()
+    assert not app.exception and not app.error
+    assert app.title[0].value == "Models"
+    running = app.dataframe[0].value
+    assert list(running["model"]) == ["smollm2"]
+    assert app.selectbox(key="models_stop_pick").options == ["smollm2"]
+    assert app.button(key="models_stop").disabled  # stopping needs the confirmation box ticked
+
+
+def test_dialogue_settings_survive_a_visit_to_another_page(app: AppTest, stack: RunningStack) -> None:
+    if "/llm_model/list_running_models" not in backend_paths(stack):
+        pytest.skip("this backend has only the Dialogue page")
+    app.run()
+    app.sidebar.slider(key="temperature").set_value(0.2).run()
+    app.sidebar.number_input(key="history_turns").set_value(5).run()
+    app.switch_page("views/models.py").run()
+    app.switch_page("views/dialogue.py").run()
+    assert not app.exception
+    assert app.sidebar.slider(key="temperature").value == pytest.approx(0.2)
+    assert app.sidebar.number_input(key="history_turns").value == 5

@@ -1,0 +1,172 @@
+"""The Dialogue sidebar's chat settings: mode, model, sampling, history and the per-mode options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from webui.api_client import CHAT_MODE_PATHS, KB_LIST_PATH, RUNNING_MODELS_PATH, ApiClient, ApiClientError
+from webui.session import call, capabilities, has, show_error
+
+MODE_LABELS = {
+    "llm_chat": "LLM chat",
+    "knowledge_base_chat": "Knowledge-base chat",
+    "file_chat": "File chat",
+    "search_engine_chat": "Search-engine chat",
+    "agent_chat": "Agent chat",
+}
+DEFAULT_MODEL_LABEL = "(backend default)"
+
+
+@dataclass
+class ChatOptions:
+    mode: str
+    model_name: str | None
+    temperature: float
+    history_turns: int
+    prompt_name: str
+    extra: dict[str, Any] = field(default_factory=dict)  # per-mode request fields
+    ready: bool = True  # False when the mode lacks a choice it needs (e.g. no KB yet)
+    hint: str = ""
+
+
+def available_modes() -> list[str]:
+    paths = capabilities()
+    return [mode for mode, path in CHAT_MODE_PATHS.items() if path in paths]
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _server_configs(base_url: str, _client: ApiClient) -> dict[str, Any]:
+    return _client.server_configs()
+
+
+def server_configs(client: ApiClient) -> dict[str, Any]:
+    if not has("/server/configs"):
+        return {}
+    try:
+        return _server_configs(client.base_url, client) or {}
+    except ApiClientError:
+        return {}
+
+
+def _model_picker(client: ApiClient, configs: dict[str, Any]) -> str | None:
+    if not has(RUNNING_MODELS_PATH):
+        default = configs.get("default_llm")
+        options = [default] if default else [DEFAULT_MODEL_LABEL]
+        choice = st.selectbox("Model", options, key="model_pick", disabled=len(options) == 1)
+        return None if choice == DEFAULT_MODEL_LABEL else choice
+    running = list(call(client.running_models, default={}) or {})
+    switchable: list[str] = []
+    if has("/llm_model/change") and has("/llm_model/list_config_models"):
+        configured = call(client.config_models, default={}) or {}
+        switchable = [name for name in (configured.get("local") or {}) if name not in running]
+    options = running + switchable
+    if not options:
+        st.warning("No model is running.")
+        return None
+    current = st.session_state.get("model_current")
+    if current not in running:
+        current = (
+            configs.get("default_llm") if configs.get("default_llm") in running else (running or [None])[0]
+        )
+    choice = st.selectbox(
+        "Model",
+        options,
+        index=options.index(current) if current in options else 0,
+        format_func=lambda name: name if name in running else f"{name} (not running: switch to it)",
+        key="model_pick",
+        help="Models served right now; picking a configured one that is not running switches to it.",
+    )
+    if choice in switchable and current:
+        with st.status(f"Switching from {current} to {choice}…", expanded=True) as status:
+            st.write("The backend stops the current model and waits until the new one serves.")
+            try:
+                client.change_model(current, choice)
+            except ApiClientError as exc:
+                status.update(label=f"Could not switch to {choice}", state="error")
+                show_error(exc)
+                return current
+            status.update(label=f"{choice} is serving", state="complete", expanded=False)
+        st.session_state["model_current"] = choice
+        st.rerun()
+    st.session_state["model_current"] = choice
+    return choice
+
+
+def _prompt_names(configs: dict[str, Any], mode: str) -> list[str]:
+    templates = configs.get("prompt_templates")
+    if isinstance(templates, dict) and isinstance(templates.get(mode), dict) and templates[mode]:
+        return list(templates[mode])
+    return ["default"]
+
+
+def _mode_options(client: ApiClient, mode: str, options: ChatOptions) -> None:
+    if mode in ("knowledge_base_chat", "file_chat"):
+        if mode == "knowledge_base_chat":
+            kbs = [
+                kb if isinstance(kb, str) else kb.get("kb_name", kb.get("name", ""))
+                for kb in (call(client.knowledge_bases, default=[]) if has(KB_LIST_PATH) else [])
+            ]
+            if not kbs:
+                options.ready, options.hint = (
+                    False,
+                    "Create a knowledge base on the Knowledge bases page first.",
+                )
+            kb = st.selectbox("Knowledge base", kbs, key="kb_pick")
+            options.extra["knowledge_base_name"] = kb
+        else:
+            uploads = st.file_uploader(
+                "Files to chat with", accept_multiple_files=True, key="file_chat_files"
+            )
+            if uploads and st.button("Use these files", key="file_chat_upload", icon=":material/upload:"):
+                with st.spinner("Reading and indexing the files…"):
+                    result = call(lambda: client.upload_temp_docs([(f.name, f.getvalue()) for f in uploads]))
+                if result:
+                    st.session_state["file_chat_id"] = result.get("id")
+                    for name, reason in (result.get("failed_files") or {}).items():
+                        st.warning(f"{name}: {reason}")
+            knowledge_id = st.session_state.get("file_chat_id")
+            if not knowledge_id:
+                options.ready, options.hint = False, "Upload files in the sidebar first."
+            options.extra["knowledge_id"] = knowledge_id
+        options.extra["top_k"] = st.number_input("Matched chunks (top_k)", 1, 20, 3, key="kb_top_k")
+        options.extra["score_threshold"] = st.slider(
+            "Score threshold",
+            0.0,
+            2.0,
+            1.0,
+            0.01,
+            key="kb_threshold",
+            help="A distance: lower keeps only closer matches.",
+        )
+    elif mode == "search_engine_chat":
+        engines = call(client.search_engines, default=[]) if has("/server/list_search_engines") else []
+        if not engines:
+            options.ready, options.hint = False, "The backend has no search engine configured."
+        options.extra["search_engine_name"] = st.selectbox("Search engine", engines, key="engine_pick")
+        options.extra["top_k"] = st.number_input("Results (top_k)", 1, 20, 3, key="search_top_k")
+
+
+def sidebar(client: ApiClient) -> ChatOptions:
+    modes = available_modes()
+    mode = st.selectbox("Chat mode", modes, format_func=lambda m: MODE_LABELS.get(m, m), key="chat_mode")
+    configs = server_configs(client)
+    model_name = _model_picker(client, configs)
+    temperature = st.slider(
+        "Temperature", 0.0, 2.0, float(configs.get("temperature", 0.7)), 0.05, key="temperature"
+    )
+    history_turns = st.number_input(
+        "History turns",
+        0,
+        20,
+        3,
+        key="history_turns",
+        help="How many earlier question/answer pairs the model sees.",
+    )
+    names = _prompt_names(configs, mode)
+    prompt_name = st.selectbox("Prompt template", names, key=f"prompt_{mode}")
+    options = ChatOptions(mode, model_name, temperature, int(history_turns), prompt_name)
+    _mode_options(client, mode, options)
+    return options

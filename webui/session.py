@@ -1,0 +1,107 @@
+"""What every page shares: the backend URL, the API client, the backend's capabilities, error display.
+
+The backend URL comes from the command line (``streamlit run webui/app.py -- --api-url URL``), as
+the launcher starts it; nothing is read from module globals or configuration files here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from webui.api_client import ApiClient, ApiClientError, BackendError, BackendUnreachable
+
+DEFAULT_API_URL = "http://127.0.0.1:7861"
+CAPABILITIES_TTL_S = 30.0
+
+T = TypeVar("T")
+
+
+def api_url(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--api-url", default=DEFAULT_API_URL)
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return str(args.api_url).rstrip("/")
+
+
+@st.cache_resource(show_spinner=False)
+def _client_for(base_url: str) -> ApiClient:
+    """One pooled HTTP client per backend URL, shared by all browser sessions (httpx is thread-safe)."""
+    return ApiClient(base_url)
+
+
+def client() -> ApiClient:
+    return _client_for(api_url())
+
+
+def capabilities(refresh: bool = False) -> set[str]:
+    """The backend's paths, re-read every 30 s so endpoints of an upgraded backend appear by themselves."""
+    cached: tuple[float, set[str]] | None = st.session_state.get("_capabilities")
+    if refresh or cached is None or time.monotonic() - cached[0] > CAPABILITIES_TTL_S:
+        cached = (time.monotonic(), client().paths())
+        st.session_state["_capabilities"] = cached
+    return cached[1]
+
+
+def has(path: str) -> bool:
+    return path in capabilities()
+
+
+def unreachable_banner(exc: BackendUnreachable) -> None:
+    """A clear message and a retry button instead of a traceback when the backend is down or slow."""
+    st.error(
+        f"{exc} Start it with `python startup.py --all` (or `--api`), then retry.",
+        icon=":material/cloud_off:",
+    )
+    if st.button("Retry", type="primary", icon=":material/refresh:", key="retry_backend"):
+        st.session_state.pop("_capabilities", None)
+        st.rerun()
+
+
+def show_error(exc: ApiClientError) -> None:
+    if isinstance(exc, BackendUnreachable):
+        unreachable_banner(exc)
+    elif isinstance(exc, BackendError):
+        st.error(exc.message, icon=":material/error:")
+    else:
+        st.error(str(exc), icon=":material/error:")
+
+
+def call(action: Callable[[], T], default: Any = None) -> T | Any:
+    """Run one backend call; on failure show why on the page and return ``default``."""
+    try:
+        return action()
+    except ApiClientError as exc:
+        show_error(exc)
+        return default
+
+
+# Widgets whose choice should survive a visit to another page (Streamlit drops the state of widgets
+# a run does not draw, so the Dialogue settings would reset after looking at the Models page).
+KEPT_WIDGETS = (
+    "chat_mode",
+    "model_pick",
+    "temperature",
+    "history_turns",
+    "kb_pick",
+    "kb_top_k",
+    "kb_threshold",
+    "engine_pick",
+    "search_top_k",
+    "kb_page_pick",
+    "kb_chunk_size",
+    "kb_chunk_overlap",
+    "kb_title_enhance",
+)
+KEPT_PREFIXES = ("prompt_",)
+
+
+def keep_widget_state() -> None:
+    for key in list(st.session_state.keys()):
+        if key in KEPT_WIDGETS or key.startswith(KEPT_PREFIXES):
+            st.session_state[key] = st.session_state[key]

@@ -1,0 +1,266 @@
+"""Knowledge-base page: create and delete knowledge bases, upload and manage their files, rebuild."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import streamlit as st
+
+from webui.api_client import ApiClient, ApiClientError
+from webui.kb_names import kb_name_problem
+from webui.session import call, client, has, show_error
+
+NEW_KB = "➕ New knowledge base"
+NOTICE_KEY = "kb_notice"
+PICK_KEY = "kb_page_pick"
+PENDING_KEY = "_kb_page_pending"
+
+
+def _notice(text: str) -> None:
+    """A success message that survives the rerun that refreshes the page."""
+    st.session_state[NOTICE_KEY] = text
+    st.rerun()
+
+
+def _create_form(api: ApiClient, existing: list[str]) -> None:
+    embed_models = []
+    if has("/knowledge_base/list_embed_models"):
+        embed_models = call(api.embed_models, default=[]) or []
+    names = [m["name"] for m in embed_models] or [""]
+    default = next((i for i, m in enumerate(embed_models) if m.get("default")), 0)
+    with st.form("kb_create", border=True):
+        st.markdown("**New knowledge base**")
+        name = st.text_input(
+            "Name", key="kb_new_name", max_chars=50, help="Letters, digits, Chinese characters, '_' and '-'."
+        )
+        info = st.text_area(
+            "Description",
+            key="kb_new_info",
+            max_chars=2000,
+            placeholder="What it holds; agents read this to decide when to search it.",
+        )
+        col_vs, col_embed = st.columns(2)
+        vs_type = col_vs.selectbox("Vector store", ["faiss"], key="kb_new_vs")
+        embed = col_embed.selectbox(
+            "Embedding model",
+            names,
+            index=default,
+            key="kb_new_embed",
+            format_func=lambda n: n or "(backend default)",
+        )
+        if st.form_submit_button("Create", type="primary"):
+            problem = kb_name_problem(name, existing)
+            if problem:
+                st.error(problem, icon=":material/error:")
+                return
+            try:
+                api.create_knowledge_base(name, vs_type, embed, info)
+            except ApiClientError as exc:
+                show_error(exc)
+                return
+            st.session_state[PENDING_KEY] = name
+            _notice(f"Created knowledge base {name}.")
+
+
+def _upload(api: ApiClient, kb: str) -> None:
+    with st.expander("Upload files", expanded=True, icon=":material/upload_file:"):
+        round_ = st.session_state.setdefault("kb_upload_round", 0)  # a new uploader after each upload
+        files = st.file_uploader(
+            "Files", accept_multiple_files=True, key=f"kb_upload_{kb}_{round_}", label_visibility="collapsed"
+        )
+        col_size, col_overlap, col_title = st.columns(3)
+        chunk_size = col_size.number_input("Chunk size", 10, 100_000, 250, key="kb_chunk_size")
+        overlap = col_overlap.number_input("Chunk overlap", 0, 10_000, 50, key="kb_chunk_overlap")
+        title = col_title.checkbox(
+            "Title enhance",
+            key="kb_title_enhance",
+            help="Prefix chunks with the title-like line they follow.",
+        )
+        override = col_title.checkbox("Replace files that exist", key="kb_override")
+        if st.button("Add to knowledge base", type="primary", disabled=not files, key="kb_upload_go"):
+            progress = st.progress(0.0, text="Uploading…")
+            failed: dict[str, str] = {}
+            for done, upload in enumerate(files or [], start=1):
+                progress.progress((done - 1) / len(files), text=f"({done}/{len(files)}) {upload.name}")
+                try:
+                    result = api.upload_docs(
+                        kb,
+                        [(upload.name, upload.getvalue())],
+                        chunk_size=int(chunk_size),
+                        chunk_overlap=int(overlap),
+                        zh_title_enhance=title,
+                        override=override,
+                    )
+                except ApiClientError as exc:
+                    failed[upload.name] = str(exc)
+                else:
+                    failed.update((result or {}).get("failed_files") or {})
+            progress.progress(1.0, text="Done")
+            for name, reason in failed.items():
+                st.error(f"{name}: {reason}", icon=":material/error:")
+            if not failed:
+                st.session_state["kb_upload_round"] = round_ + 1
+                _notice(f"Added {len(files)} file(s) to {kb}.")
+
+
+def _file_rows(files: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for f in files:
+        if isinstance(f, str):
+            rows.append({"file": f})
+            continue
+        mtime = f.get("file_mtime")
+        rows.append(
+            {
+                "file": f.get("file_name"),
+                "loader": f.get("document_loader_name"),
+                "splitter": f.get("text_splitter_name"),
+                "chunks": f.get("docs_count"),
+                "in vector store": bool(f.get("in_db")) and (f.get("docs_count") or 0) > 0,
+                "size (KB)": round((f.get("file_size") or 0) / 1024, 1),
+                "modified": datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M") if mtime else "",
+            }
+        )
+    return rows
+
+
+def _files(api: ApiClient, kb: str) -> None:
+    st.subheader("Files")
+    files = call(lambda: api.list_files(kb, details=True), default=None)
+    if files is None:
+        return
+    if not files:
+        st.info("No files yet: upload some above.", icon=":material/info:")
+        return
+    rows = _file_rows(files)
+    event = st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=f"kb_files_{kb}",
+    )
+    selected = [rows[i]["file"] for i in event.selection.rows]
+    st.caption(f"{len(selected)} of {len(rows)} selected" if selected else "Select rows to act on files.")
+    col_dl, col_add, col_remove, col_delete = st.columns(4)
+    if len(selected) == 1:
+        col_dl.download_button(
+            "Download",
+            data=_downloader(api, kb, selected[0]),
+            file_name=selected[0],
+            icon=":material/download:",
+            width="stretch",
+            key="kb_download",
+            on_click="ignore",
+        )
+    else:
+        col_dl.button(
+            "Download",
+            disabled=True,
+            icon=":material/download:",
+            width="stretch",
+            key="kb_download_off",
+            help="Select one file.",
+        )
+    if col_add.button("Add to vector store", disabled=not selected, width="stretch", key="kb_vs_add"):
+        with st.spinner("Re-reading and indexing…"):
+            done = call(lambda: api.update_docs(kb, selected), default=None)
+        if done is not None:
+            _report(done, f"Indexed {len(selected)} file(s).")
+    if col_remove.button(
+        "Remove from vector store", disabled=not selected, width="stretch", key="kb_vs_remove"
+    ):
+        done = call(lambda: api.delete_docs(kb, selected, delete_content=False), default=None)
+        if done is not None:
+            _report(done, f"Removed {len(selected)} file(s) from the vector store (the files stay).")
+    if col_delete.button(
+        "Delete files", disabled=not selected, width="stretch", key="kb_files_delete", type="primary"
+    ):
+        done = call(lambda: api.delete_docs(kb, selected, delete_content=True), default=None)
+        if done is not None:
+            _report(done, f"Deleted {len(selected)} file(s).")
+
+
+def _downloader(api: ApiClient, kb: str, file_name: str):  # noqa: ANN202 - a deferred download callback
+    def fetch() -> bytes:
+        return api.download_doc(kb, file_name).content
+
+    return fetch
+
+
+def _report(result: Any, success: str) -> None:
+    failed = (result or {}).get("failed_files") if isinstance(result, dict) else None
+    if failed:
+        for name, reason in failed.items():
+            st.error(f"{name}: {reason}", icon=":material/error:")
+    else:
+        _notice(success)
+
+
+def _maintenance(api: ApiClient, kb: str) -> None:
+    st.subheader("Maintenance")
+    col_rebuild, col_delete = st.columns(2)
+    with col_rebuild.container(border=True):
+        st.markdown("**Rebuild vector store**")
+        st.caption("Re-reads every file in the folder and indexes it again.")
+        if st.button("Rebuild", key="kb_rebuild", icon=":material/autorenew:"):
+            bar = st.progress(0.0, text="Starting…")
+            errors: list[str] = []
+            try:
+                for event in api.recreate_vector_store(kb):
+                    total, finished = event.get("total") or 0, event.get("finished") or 0
+                    if event.get("code", 200) >= 400:
+                        errors.append(str(event.get("msg")))
+                    if total:
+                        bar.progress(min(finished / total, 1.0), text=str(event.get("msg", "")))
+            except ApiClientError as exc:
+                show_error(exc)
+                return
+            bar.progress(1.0, text="Done")
+            for error in errors:
+                st.error(error, icon=":material/error:")
+            if not errors:
+                _notice(f"Rebuilt the vector store of {kb}.")
+    with col_delete.container(border=True):
+        st.markdown("**Delete knowledge base**")
+        confirm = st.checkbox(f"Yes, delete {kb} with all its files", key=f"kb_delete_confirm_{kb}")
+        if st.button("Delete knowledge base", disabled=not confirm, type="primary", key="kb_delete"):
+            try:
+                api.delete_knowledge_base(kb)
+            except ApiClientError as exc:
+                show_error(exc)
+            else:
+                st.session_state[PENDING_KEY] = None
+                _notice(f"Deleted knowledge base {kb}.")
+
+
+def page() -> None:
+    api = client()
+    st.title("Knowledge bases")
+    st.caption(
+        "Documents the assistant can cite: create a knowledge base, upload files, keep its index fresh."
+    )
+    if notice := st.session_state.pop(NOTICE_KEY, None):
+        st.success(notice, icon=":material/check_circle:")
+    raw = call(api.knowledge_bases, default=None)
+    if raw is None:
+        return
+    names = [kb if isinstance(kb, str) else kb.get("kb_name", "") for kb in raw]
+    options = [*names, NEW_KB]
+    # A knowledge base just created (or deleted) becomes the choice; set before the widget exists.
+    if PENDING_KEY in st.session_state:
+        st.session_state[PICK_KEY] = st.session_state.pop(PENDING_KEY)
+    if st.session_state.get(PICK_KEY) not in options:
+        st.session_state[PICK_KEY] = options[0]
+    choice = st.selectbox("Knowledge base", options, key=PICK_KEY)
+    if choice == NEW_KB:
+        _create_form(api, names)
+        return
+    _upload(api, choice)
+    _files(api, choice)
+    _maintenance(api, choice)
+
+
+page()
