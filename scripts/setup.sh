@@ -43,6 +43,8 @@ if [ "$with_tests" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   # The browser tests drive Debian's Chromium through Playwright, which never downloads a browser.
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # Knowledge-base tests draw Chinese text into generated PDFs and images.
+  fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-zenhei)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> ${missing[*]} (apt, for the tests)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -17,6 +17,8 @@ from server.api.routes import (
     chat,
     conversations,
     health,
+    kb_chat,
+    knowledge_base,
     llm_model,
     other,
     search_chat,
@@ -27,13 +29,15 @@ from server.api.schemas.common import BaseResponse
 from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
-from server.api.services.model_service import ModelService
+from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
+from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
+from server.knowledge_base.setup import build_services, create_samples_safely
 from server.launcher.control import LauncherControl
 from server.search import SearchEngines
 from server.version import __version__
@@ -74,6 +78,11 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
             settings, llm, app.state.prompts, app.state.conversations, metrics
         )
         app.state.models = ModelService(settings, llm, launcher)
+        app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
+        app.state.kb_chat_service = KnowledgeBaseChatService(
+            settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs
+        )
+        await create_samples_safely(app.state.kb_service, settings)
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
         app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines)
@@ -81,6 +90,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         try:
             yield
         finally:
+            app.state.temp_kbs.clear()
             await engines.aclose()
             await llm.aclose()
             await engine.dispose()
@@ -104,4 +114,6 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
     app.include_router(search_chat.router)
     app.include_router(search_engines.router)
     app.include_router(agent_chat.router)
+    app.include_router(kb_chat.router)
+    app.include_router(knowledge_base.router)
     return app

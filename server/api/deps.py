@@ -74,3 +74,11 @@ def get_knowledge_searcher(request: Request) -> KnowledgeSearcher | None:
 
 AgentServiceDep = Annotated[AgentService, Depends(get_agent_service)]
 KnowledgeSearcherDep = Annotated[KnowledgeSearcher | None, Depends(get_knowledge_searcher)]
+
+
+def get_kb_service(request: Request):  # noqa: ANN201 - imported lazily to keep this module light
+    return request.app.state.kb_service
+
+
+def get_temp_kbs(request: Request):  # noqa: ANN201
+    return request.app.state.temp_kbs

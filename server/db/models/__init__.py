@@ -2,7 +2,8 @@
 
 from server.db.base import Base
 from server.db.models.conversation import Conversation, Message
+from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile
 
 metadata = Base.metadata
 
-__all__ = ["Base", "Conversation", "Message", "metadata"]
+__all__ = ["Base", "Conversation", "FileDoc", "KnowledgeBase", "KnowledgeFile", "Message", "metadata"]

@@ -1,0 +1,350 @@
+"""Chatchat's ``/knowledge_base/*`` endpoints; every operation is the knowledge-base service's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse
+from sse_starlette import EventSourceResponse
+
+from configs import Settings
+from server.api.deps import SettingsDep, get_kb_service, get_temp_kbs
+from server.api.errors import ApiError, BadRequest
+from server.api.schemas.common import BaseResponse
+from server.api.schemas.knowledge_base import (
+    CreateKnowledgeBaseRequest,
+    DeleteDocsRequest,
+    DocumentWithScore,
+    EmbedModelInfo,
+    FileInfo,
+    KnowledgeBaseInfo,
+    RecreateVectorStoreRequest,
+    SearchDocsRequest,
+    UpdateDocsByIdRequest,
+    UpdateDocsRequest,
+    UpdateInfoRequest,
+    parse_custom_docs,
+)
+from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge
+from server.knowledge_base.loaders import is_supported, unsupported_reason
+from server.knowledge_base.paths import check_kb_name, safe_file_name
+from server.knowledge_base.service import KnowledgeBaseService, SplitOptions
+from server.knowledge_base.temp_kb import TempKnowledgeBases
+
+router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
+
+KbServiceDep = Annotated[KnowledgeBaseService, Depends(get_kb_service)]
+TempKbsDep = Annotated[TempKnowledgeBases, Depends(get_temp_kbs)]
+ERRORS = {
+    400: {"model": BaseResponse, "description": "Invalid name or field"},
+    404: {"model": BaseResponse, "description": "Unknown knowledge base or file"},
+    409: {"model": BaseResponse, "description": "The knowledge base already exists"},
+    413: {"model": BaseResponse, "description": "A file is larger than kb.max_upload_mb"},
+}
+UPLOAD_READ = 1024 * 1024
+
+
+def split_options(
+    settings: Settings, size: int | None, overlap: int | None, title: bool | None
+) -> SplitOptions:
+    size = size or settings.kb.chunk_size
+    overlap = settings.kb.chunk_overlap if overlap is None else overlap
+    if overlap >= size:
+        raise BadRequest(f"chunk_overlap ({overlap}) must be smaller than chunk_size ({size})")
+    return SplitOptions(size, overlap, settings.kb.zh_title_enhance if title is None else title)
+
+
+async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tuple[str, bytes]]:
+    """Check every name and size first, so a bad file refuses the request before anything is written."""
+    limit = int(settings.kb.max_upload_mb * 1024 * 1024)
+    names = [safe_file_name(f.filename or "") for f in files]
+    if len(set(names)) != len(names):
+        raise BadRequest("the same file name was uploaded twice in one request")
+    out = []
+    for name, upload in zip(names, files, strict=True):
+        if upload.size is not None and upload.size > limit:
+            raise PayloadTooLarge(
+                f"{name} is larger than the upload limit of {settings.kb.max_upload_mb:g} MB"
+            )
+        parts, total = [], 0
+        while chunk := await upload.read(UPLOAD_READ):
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLarge(
+                    f"{name} is larger than the upload limit of {settings.kb.max_upload_mb:g} MB"
+                )
+            parts.append(chunk)
+        out.append((name, b"".join(parts)))
+    return out
+
+
+@router.get("/list_knowledge_bases", response_model=BaseResponse)
+async def list_knowledge_bases(service: KbServiceDep) -> BaseResponse:
+    """Names of all knowledge bases (details: ``/knowledge_base/list_knowledge_base_details``)."""
+    return BaseResponse(data=[kb.kb_name for kb in await service.list()])
+
+
+@router.get("/list_knowledge_base_details", response_model=BaseResponse)
+async def list_knowledge_base_details(service: KbServiceDep) -> BaseResponse:
+    return BaseResponse(data=[KnowledgeBaseInfo(**vars(kb)) for kb in await service.list()])
+
+
+@router.get("/list_embed_models", response_model=BaseResponse)
+async def list_embed_models(settings: SettingsDep) -> BaseResponse:
+    """The embedding models a new knowledge base can use."""
+    return BaseResponse(
+        data=[
+            EmbedModelInfo(name=name, engine=cfg.engine, default=name == settings.default_embed_model)
+            for name, cfg in settings.embed_models.items()
+        ]
+    )
+
+
+@router.post("/create_knowledge_base", response_model=BaseResponse, responses=ERRORS)
+async def create_knowledge_base(request: CreateKnowledgeBaseRequest, service: KbServiceDep) -> BaseResponse:
+    kb = await service.create(
+        request.knowledge_base_name,
+        vs_type=request.vector_store_type,
+        embed_model=request.embed_model,
+        info=request.kb_info,
+        hybrid=request.hybrid,
+    )
+    return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**vars(kb)))
+
+
+@router.post("/delete_knowledge_base", response_model=BaseResponse, responses=ERRORS)
+async def delete_knowledge_base(
+    service: KbServiceDep,
+    body: Annotated[
+        Any,
+        Body(
+            description='The name as a bare JSON string, or {"knowledge_base_name": ...}.',
+            examples=["samples"],
+        ),
+    ],
+) -> BaseResponse:
+    name = body.get("knowledge_base_name") if isinstance(body, dict) else body
+    if not isinstance(name, str):
+        raise BadRequest(
+            'body must be the knowledge base name as a JSON string or {"knowledge_base_name": "..."}'
+        )
+    await service.drop(check_kb_name(name))
+    return BaseResponse(msg=f"deleted knowledge base {name}")
+
+
+@router.post("/update_info", response_model=BaseResponse, responses=ERRORS)
+async def update_info(request: UpdateInfoRequest, service: KbServiceDep) -> BaseResponse:
+    kb = await service.update_info(request.knowledge_base_name, request.kb_info, request.hybrid)
+    return BaseResponse(msg="knowledge base info updated", data=KnowledgeBaseInfo(**vars(kb)))
+
+
+@router.get("/list_files", response_model=BaseResponse, responses=ERRORS)
+async def list_files(
+    service: KbServiceDep,
+    knowledge_base_name: Annotated[str, Query(examples=["samples"])],
+    details: bool = False,
+) -> BaseResponse:
+    """File names in the knowledge base's database; ``details=true`` adds size, loader, chunk count, ..."""
+    files = [f for f in await service.list_files(knowledge_base_name) if f.in_db or details]
+    if details:
+        return BaseResponse(
+            data=[FileInfo(**{k: v for k, v in vars(f).items() if k != "doc_ids"}) for f in files]
+        )
+    return BaseResponse(data=[f.file_name for f in files])
+
+
+@router.post("/search_docs", response_model=list[DocumentWithScore], responses=ERRORS)
+async def search_docs(
+    request: SearchDocsRequest, service: KbServiceDep, settings: SettingsDep
+) -> list[DocumentWithScore]:
+    """Chunks closest to the query, nearest first (Chatchat returns the bare list, not an envelope)."""
+    kb = await service.get(request.knowledge_base_name)
+    if request.embed_model and request.embed_model != kb.embed_model:
+        raise BadRequest(
+            f"knowledge base {kb.kb_name!r} was built with embedding model {kb.embed_model!r}, "
+            f"not {request.embed_model!r}; recreate its vector store to change it"
+        )
+    if not request.query.strip():
+        hits = await service.list_docs(
+            kb.kb_name, file_name=request.file_name or None, metadata=request.metadata or None
+        )
+        return [
+            DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits
+        ]
+    hits = await service.search(
+        kb.kb_name,
+        request.query,
+        top_k=request.top_k or settings.kb.top_k,
+        score_threshold=settings.kb.score_threshold
+        if request.score_threshold is None
+        else request.score_threshold,
+        file_name=request.file_name or None,
+        metadata=request.metadata or None,
+        hybrid=request.hybrid,
+    )
+    return [DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits]
+
+
+@router.post("/update_docs_by_id", response_model=BaseResponse, responses=ERRORS)
+async def update_docs_by_id(request: UpdateDocsByIdRequest, service: KbServiceDep) -> BaseResponse:
+    missing = await service.update_docs_by_id(
+        request.knowledge_base_name, {k: v.model_dump() for k, v in request.docs.items()}
+    )
+    if missing and len(missing) == len(request.docs):
+        raise FileNotInKnowledgeBase(
+            f"no chunk with id {', '.join(missing)} in {request.knowledge_base_name!r}"
+        )
+    return BaseResponse(msg="chunks updated", data={"missing_ids": missing})
+
+
+@router.post("/upload_docs", response_model=BaseResponse, responses=ERRORS)
+async def upload_docs(
+    service: KbServiceDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile], File(description="Files to add")],
+    knowledge_base_name: Annotated[str, Form(examples=["samples"])],
+    override: Annotated[bool, Form(description="Overwrite files that exist")] = False,
+    to_vector_store: Annotated[bool, Form(description="Index the files after saving them")] = True,
+    chunk_size: Annotated[int | None, Form(ge=10, le=100_000)] = None,
+    chunk_overlap: Annotated[int | None, Form(ge=0, le=10_000)] = None,
+    zh_title_enhance: Annotated[bool | None, Form()] = None,
+    docs: Annotated[str, Form(description="JSON: {file name: [Document]} to index instead of parsing")] = "",
+    not_refresh_vs_cache: Annotated[bool, Form()] = False,
+) -> BaseResponse:
+    """Save files into the knowledge base and index them; unreadable files are listed in failed_files."""
+    await service.get(knowledge_base_name)
+    options = split_options(settings, chunk_size, chunk_overlap, zh_title_enhance)
+    try:
+        custom = parse_custom_docs(docs)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    uploads = await read_uploads(files, settings)
+    failed: dict[str, str] = {}
+    saved = []
+    for name, data in uploads:
+        if name not in custom and not is_supported(name):
+            failed[name] = unsupported_reason(name)
+            continue
+        if await service.save_upload(knowledge_base_name, name, data, override=override):
+            saved.append(name)
+        else:
+            failed[name] = f"{name} already exists; set override=true to replace it"
+    if to_vector_store:
+        failed.update(
+            await service.add_files(
+                knowledge_base_name, saved, options, custom, refresh=not not_refresh_vs_cache
+            )
+        )
+    return BaseResponse(
+        msg="files uploaded" + (" and indexed" if to_vector_store else ""), data={"failed_files": failed}
+    )
+
+
+@router.post("/delete_docs", response_model=BaseResponse, responses=ERRORS)
+async def delete_docs(request: DeleteDocsRequest, service: KbServiceDep) -> BaseResponse:
+    for name in request.file_names:  # every path is checked (symlinks too) before anything is deleted
+        service.paths.file_path(request.knowledge_base_name, name)
+    failed = await service.delete_files(
+        request.knowledge_base_name,
+        request.file_names,
+        delete_content=request.delete_content,
+        refresh=not request.not_refresh_vs_cache,
+    )
+    return BaseResponse(msg="files deleted", data={"failed_files": failed})
+
+
+@router.post("/update_docs", response_model=BaseResponse, responses=ERRORS)
+async def update_docs(
+    request: UpdateDocsRequest, service: KbServiceDep, settings: SettingsDep
+) -> BaseResponse:
+    """Re-read files from the folder and replace their chunks."""
+    for name in request.file_names:
+        service.paths.file_path(request.knowledge_base_name, name)
+    options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
+    failed = await service.update_files(
+        request.knowledge_base_name,
+        request.file_names,
+        options,
+        override_custom_docs=request.override_custom_docs,
+        custom_docs={k: [d.model_dump() for d in v] for k, v in request.docs.items()},
+        refresh=not request.not_refresh_vs_cache,
+    )
+    return BaseResponse(msg="files updated", data={"failed_files": failed})
+
+
+@router.get("/download_doc", responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS})
+async def download_doc(
+    service: KbServiceDep,
+    knowledge_base_name: Annotated[str, Query(examples=["samples"])],
+    file_name: Annotated[str, Query()],
+    preview: Annotated[bool, Query(description="true: show inline; false: download as attachment")] = False,
+) -> FileResponse:
+    await service.get(knowledge_base_name)
+    path = service.paths.file_path(knowledge_base_name, file_name)
+    if not path.is_file():
+        raise FileNotInKnowledgeBase(f"{file_name} is not in knowledge base {knowledge_base_name!r}")
+    return FileResponse(
+        path, filename=path.name, content_disposition_type="inline" if preview else "attachment"
+    )
+
+
+@router.get("/download_temp_doc", responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS})
+async def download_temp_doc(
+    temp_kbs: TempKbsDep,
+    knowledge_id: Annotated[str, Query()],
+    file_name: Annotated[str, Query()],
+    preview: bool = False,
+) -> FileResponse:
+    path = temp_kbs.file_path(knowledge_id, file_name)
+    if not path.is_file():
+        raise FileNotInKnowledgeBase(f"{file_name} is not in temporary knowledge {knowledge_id!r}")
+    return FileResponse(
+        path, filename=path.name, content_disposition_type="inline" if preview else "attachment"
+    )
+
+
+@router.post("/recreate_vector_store", response_class=EventSourceResponse, responses=ERRORS)
+async def recreate_vector_store(
+    request: RecreateVectorStoreRequest, service: KbServiceDep, settings: SettingsDep
+) -> EventSourceResponse:
+    """Rebuild the index from the content folder; streams ``{"code", "msg", "total", "finished", "doc"}``."""
+    await service.get(request.knowledge_base_name)
+    if request.vs_type and request.vs_type != settings.kb.default_vs_type:
+        raise BadRequest(f"vector store {request.vs_type!r} is not available; available: faiss")
+    if request.embed_model:
+        service.embeddings.check(request.embed_model)
+    options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for event in service.recreate(
+                request.knowledge_base_name,
+                options,
+                embed_model=request.embed_model,
+                allow_empty_kb=request.allow_empty_kb,
+            ):
+                yield json.dumps(event, ensure_ascii=False)
+        except ApiError as exc:  # e.g. the KB was deleted while it was being rebuilt
+            yield json.dumps({"code": exc.status_code, "msg": exc.message}, ensure_ascii=False)
+
+    return EventSourceResponse(events())
+
+
+@router.post("/upload_temp_docs", response_model=BaseResponse, responses=ERRORS)
+async def upload_temp_docs(
+    temp_kbs: TempKbsDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile], File(description="Files to chat with")],
+    prev_id: Annotated[str | None, Form(description="Add to this earlier upload")] = None,
+    chunk_size: Annotated[int | None, Form(ge=10, le=100_000)] = None,
+    chunk_overlap: Annotated[int | None, Form(ge=0, le=10_000)] = None,
+    zh_title_enhance: Annotated[bool | None, Form()] = None,
+) -> BaseResponse:
+    """Index files into a temporary knowledge base for ``/chat/file_chat``; returns its id."""
+    options = split_options(settings, chunk_size, chunk_overlap, zh_title_enhance)
+    uploads = await read_uploads(files, settings)
+    kb_id, failed = await temp_kbs.add(uploads, options, prev_id or None)
+    return BaseResponse(data={"id": kb_id, "failed_files": failed})

