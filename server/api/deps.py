@@ -16,6 +16,8 @@ from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
 from server.search import SearchEngines
+from server.knowledge_base.service import KnowledgeBaseService
+from server.knowledge_base.temp_kb import TempKnowledgeBases
 
 
 def get_settings(request: Request) -> Settings:
@@ -76,9 +78,13 @@ AgentServiceDep = Annotated[AgentService, Depends(get_agent_service)]
 KnowledgeSearcherDep = Annotated[KnowledgeSearcher | None, Depends(get_knowledge_searcher)]
 
 
-def get_kb_service(request: Request):  # noqa: ANN201 - imported lazily to keep this module light
+def get_kb_service(request: Request) -> KnowledgeBaseService:
     return request.app.state.kb_service
 
 
-def get_temp_kbs(request: Request):  # noqa: ANN201
+def get_temp_kbs(request: Request) -> TempKnowledgeBases:
     return request.app.state.temp_kbs
+
+
+KnowledgeBaseServiceDep = Annotated[KnowledgeBaseService, Depends(get_kb_service)]
+TempKnowledgeBasesDep = Annotated[TempKnowledgeBases, Depends(get_temp_kbs)]

@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from server.launcher.harness import RunningStack
-from tests.e2e.conftest import sse_events
 
 pytestmark = pytest.mark.slow
 
@@ -74,3 +73,26 @@ def test_prometheus_metrics_count_requests_latency_tokens_and_errors(stack: Runn
     assert values['chat_errors_total{model="nope",status="404"}'] == 1
     assert any(k.startswith("http_requests_total{") and 'handler="/chat/chat"' in k for k in values)
     assert any(k.startswith("http_request_duration_seconds_count{") for k in values)
+
+
+def test_embed_texts_match_sentence_transformers_on_the_same_model(stack: RunningStack) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from server.llm.model_locator import bundled_minilm_path
+
+    texts = ["The cat sat on the mat.", "知识库问答", "a"]
+    response = post(stack, "/other/embed_texts", {"texts": texts, "embed_model": "all-minilm-l6-v2"})
+    assert response.status_code == 200, response.text
+    ours = response.json()["data"]
+    reference = SentenceTransformer(str(bundled_minilm_path()), device="cpu").encode(
+        texts, normalize_embeddings=True
+    )
+    for vector, expected in zip(ours, reference, strict=True):
+        assert len(vector) == 384
+        assert sum(a * b for a, b in zip(vector, expected, strict=True)) > 0.999
+
+    default = post(stack, "/other/embed_texts", {"texts": ["你好"], "to_query": True}).json()["data"]
+    assert len(default) == 1 and abs(sum(x * x for x in default[0]) - 1) < 1e-4
+    unknown = post(stack, "/other/embed_texts", {"texts": ["x"], "embed_model": "nope"})
+    assert unknown.status_code == 400 and "available: " in unknown.json()["msg"]
+    assert post(stack, "/other/embed_texts", {"texts": []}).status_code == 422

@@ -6,12 +6,14 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Body, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse
 
 from configs import Settings
-from server.api.deps import SettingsDep, get_kb_service, get_temp_kbs
+from server.api.deps import KnowledgeBaseServiceDep as KbServiceDep
+from server.api.deps import SettingsDep
+from server.api.deps import TempKnowledgeBasesDep as TempKbsDep
 from server.api.errors import ApiError, BadRequest
 from server.api.schemas.common import BaseResponse
 from server.api.schemas.knowledge_base import (
@@ -31,13 +33,10 @@ from server.api.schemas.knowledge_base import (
 from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge
 from server.knowledge_base.loaders import is_supported, unsupported_reason
 from server.knowledge_base.paths import check_kb_name, safe_file_name
-from server.knowledge_base.service import KnowledgeBaseService, SplitOptions
-from server.knowledge_base.temp_kb import TempKnowledgeBases
+from server.knowledge_base.service import SplitOptions
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
 
-KbServiceDep = Annotated[KnowledgeBaseService, Depends(get_kb_service)]
-TempKbsDep = Annotated[TempKnowledgeBases, Depends(get_temp_kbs)]
 ERRORS = {
     400: {"model": BaseResponse, "description": "Invalid name or field"},
     404: {"model": BaseResponse, "description": "Unknown knowledge base or file"},

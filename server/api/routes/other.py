@@ -5,10 +5,10 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
-from server.api.deps import LLMClientDep, PromptsDep, SettingsDep
+from server.api.deps import KnowledgeBaseServiceDep, LLMClientDep, PromptsDep, SettingsDep
 from server.api.errors import ApiError
 from server.api.schemas.common import BaseResponse
-from server.api.schemas.other import CompletionRequest
+from server.api.schemas.other import CompletionRequest, EmbedTextsRequest
 
 router = APIRouter(prefix="/other", tags=["other"])
 
@@ -37,3 +37,16 @@ async def completion(
             yield f"[error {exc.status_code}] {exc.message}"
 
     return EventSourceResponse(events())
+
+
+@router.post("/embed_texts", response_model=BaseResponse, responses={400: {"model": BaseResponse}})
+async def embed_texts(
+    request: EmbedTextsRequest, kb: KnowledgeBaseServiceDep, settings: SettingsDep
+) -> BaseResponse:
+    """L2-normalised vectors from the same local embedding models the knowledge bases use."""
+    name = request.embed_model or settings.default_embed_model
+    if request.to_query:
+        vectors = [await kb.embeddings.aembed_query(name, text) for text in request.texts]
+    else:
+        vectors = list(await kb.embeddings.aembed_documents(name, request.texts))
+    return BaseResponse(data=[[float(x) for x in vector] for vector in vectors])

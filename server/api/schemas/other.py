@@ -17,3 +17,11 @@ class CompletionRequest(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int | None = Field(1024, ge=1)
     prompt_name: str = Field("default", min_length=1)
+
+
+class EmbedTextsRequest(BaseModel):
+    """``POST /other/embed_texts``: vectors from a configured local embedding model."""
+
+    texts: list[str] = Field(..., min_length=1, max_length=2048, description="Texts to embed.")
+    embed_model: str | None = Field(None, description="A configured embedding model; default: default_embed_model.")
+    to_query: bool = Field(False, description="Embed as search queries (some models treat them differently).")
