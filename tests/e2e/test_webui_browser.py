@@ -167,13 +167,13 @@ def test_a_stopped_backend_shows_a_banner_with_retry(browser_page: Page, screens
             time.sleep(0.2)
         page = browser_page
         page.goto(f"http://127.0.0.1:{port}")
-        expect(page.get_by_test_id("stAlert")).to_contain_text("not reachable")
+        expect(page.get_by_test_id("stAlert").filter(has_text="not reachable")).to_be_visible()
         expect(page.get_by_test_id("stAlert")).to_contain_text(dead_backend)
         retry = page.get_by_role("button", name="Retry")
         expect(retry).to_be_visible()
         retry.click()
         wait_idle(page)
-        expect(page.get_by_test_id("stAlert")).to_contain_text("not reachable")
+        expect(page.get_by_test_id("stAlert").filter(has_text="not reachable")).to_be_visible()
         expect(page.get_by_test_id("stException")).to_have_count(0)
         screenshot(page, screenshots_dir / "backend_down.png")
     finally:
@@ -203,7 +203,7 @@ def test_a_knowledge_base_answers_with_its_sources(
     page.get_by_role("textbox", name="Name").fill(kb)
     page.get_by_role("button", name="Create").click()
     wait_idle(page)
-    expect(page.get_by_test_id("stAlert")).to_contain_text(f"Created knowledge base {kb}")
+    expect(page.get_by_test_id("stAlert").filter(has_text=f"Created knowledge base {kb}")).to_be_visible()
 
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
         files=[
@@ -217,7 +217,7 @@ def test_a_knowledge_base_answers_with_its_sources(
     wait_idle(page)
     page.get_by_role("button", name="Add to knowledge base").click()
     wait_idle(page)
-    expect(page.get_by_test_id("stAlert")).to_contain_text(f"Added 1 file(s) to {kb}")
+    expect(page.get_by_test_id("stAlert").filter(has_text=f"Added 1 file(s) to {kb}")).to_be_visible()
     screenshot(page, screenshots_dir / "knowledge_base_files.png")
 
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Dialogue").click()
