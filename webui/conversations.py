@@ -7,6 +7,7 @@ in the browser session only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,8 +35,14 @@ def _select(conversation_id: str) -> None:
         del st.query_params[QUERY_PARAM]
 
 
-def _default_name() -> str:
-    return f"Chat {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')}"
+def _default_name(taken: Iterable[str] = ()) -> str:
+    """A fresh name no other conversation has, so no label in the list changes because of it."""
+    base = f"Chat {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')}"
+    taken = set(taken)
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base} ({number})", number + 1
+    return name
 
 
 def ensure_current(client: ApiClient, first_query: str, chat_type: str) -> str:
@@ -96,7 +103,9 @@ def sidebar(client: ApiClient, chat_type: str, items: list[dict[str, Any]] | Non
     by_id = {item["id"]: item for item in items}
     if st.button("New conversation", icon=":material/add_comment:", width="stretch", key="conv_new"):
         try:
-            created = client.create_conversation(name=_default_name(), chat_type=chat_type)
+            created = client.create_conversation(
+                name=_default_name(item["name"] for item in items), chat_type=chat_type
+            )
         except ApiClientError as exc:
             show_error(exc)
         else:
