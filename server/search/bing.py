@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from configs.settings import BingSettings
-from server.search.base import SearchResult
+from server.search.base import SearchResult, to_results
 from server.search.http import request_json
 
 
@@ -27,8 +27,4 @@ class BingEngine:
             headers={"Ocp-Apim-Subscription-Key": self._settings.api_key.get_secret_value()},
         )
         pages = (data.get("webPages") or {}).get("value") or [] if isinstance(data, dict) else []
-        return [
-            SearchResult(title=p.get("name") or p["url"], link=p["url"], snippet=p.get("snippet") or "")
-            for p in pages
-            if isinstance(p, dict) and p.get("url")
-        ][:top_k]
+        return to_results(pages, top_k, title="name", snippet="snippet")

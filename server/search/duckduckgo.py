@@ -8,7 +8,7 @@ from ddgs import DDGS
 from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 
 from configs.settings import DuckDuckGoSettings
-from server.search.base import SearchResult
+from server.search.base import SearchResult, to_results
 from server.search.errors import EngineUnavailable, RateLimited
 
 
@@ -42,8 +42,4 @@ class DuckDuckGoEngine:
             if "No results found" in str(exc):
                 return []
             raise EngineUnavailable(f"search engine 'duckduckgo' failed: {exc}") from exc
-        return [
-            SearchResult(title=r.get("title") or r["href"], link=r["href"], snippet=r.get("body") or "")
-            for r in rows
-            if r.get("href")
-        ][:top_k]
+        return to_results(list(rows), top_k, link="href", snippet="body")

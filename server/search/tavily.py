@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from configs.settings import TavilySettings
-from server.search.base import SearchResult
+from server.search.base import SearchResult, to_results
 from server.search.errors import EngineUnavailable
 from server.search.http import request_json
 
@@ -30,8 +30,4 @@ class TavilyEngine:
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
             raise EngineUnavailable("search engine 'tavily' answered without a results list")
-        return [
-            SearchResult(title=r.get("title") or r["url"], link=r["url"], snippet=r.get("content") or "")
-            for r in results
-            if isinstance(r, dict) and r.get("url")
-        ][:top_k]
+        return to_results(results, top_k)
