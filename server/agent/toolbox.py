@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import re
+from typing import Any
 
 from configs.settings import AgentSettings
-from server.agent.tools.base import Tool
+from server.agent.tools.base import Tool, ToolError
 from server.agent.tools.calculator import CalculatorTool
 from server.agent.tools.clock import DateTimeTool
 from server.agent.tools.knowledge_base import KnowledgeBaseTool, KnowledgeSearcher
@@ -13,6 +17,8 @@ from server.agent.tools.shell import ShellTool
 from server.agent.tools.units import UnitConversionTool
 from server.agent.tools.web_search import WebSearchTool
 from server.search import SearchEngines
+
+logger = logging.getLogger(__name__)
 
 
 class Toolbox:
@@ -30,6 +36,58 @@ class Toolbox:
 
     def describe(self) -> str:
         return "\n".join(f"{tool.name}: {tool.description}" for tool in self.tools.values())
+
+    def functions(self) -> list[dict[str, Any]]:
+        """The tools as OpenAI function definitions, each with its one string argument."""
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": {
+                        "type": "object",
+                        "properties": {tool.argument: {"type": "string"}},
+                        "required": [tool.argument] if tool.argument_required else [],
+                    },
+                },
+            }
+            for tool in self.tools.values()
+        ]
+
+
+def call_input(tool: Tool, arguments: str) -> str:
+    """The tool's input from a call's JSON arguments; a model may misname the one argument."""
+    try:
+        values = json.loads(arguments) if arguments.strip() else {}
+    except ValueError as exc:
+        raise ToolError(f"the arguments are not valid JSON: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ToolError(f"the arguments must be a JSON object like {{\"{tool.argument}\": ...}}")
+    value = values.get(tool.argument)
+    if value is None and len(values) == 1:
+        value = next(iter(values.values()))
+    if value is None:
+        if tool.argument_required:
+            raise ToolError(f"missing argument {tool.argument!r}")
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+async def run_tool(tool: Tool, tool_input: str, observation_max_chars: int) -> tuple[str, bool]:
+    """``(output, ok)``; a refusal or a tool's own bug becomes text the model reads, never an exception."""
+    try:
+        output, ok = await tool.run(tool_input), True
+    except ToolError as exc:
+        output, ok = f"Error: {exc}", False
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a tool bug must not end the conversation
+        logger.exception("tool %s failed", tool.name)
+        output, ok = f"Error: the tool failed ({type(exc).__name__})", False
+    if len(output) > observation_max_chars:
+        output = output[:observation_max_chars] + " …(cut)"
+    return output, ok
 
 
 def build_toolbox(

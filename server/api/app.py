@@ -87,6 +87,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         app.state.search_engines = engines
         app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines)
         app.state.agent_service = AgentService(settings, llm, app.state.prompts, engines)
+        app.state.knowledge_searcher = app.state.kb_service  # the agent's knowledge_base_search tool
         try:
             yield
         finally:

@@ -17,6 +17,8 @@ covered by a test that fails without it:
 * ``register_smollm2_template`` / ``register_model_adapters``: SmolLM2 speaks ChatML; FastChat
   falls back to the Vicuna-style ``one_shot`` template, which is wrong for it. Sentence-
   transformers directories need ``AutoModel`` rather than a causal-LM head.
+* ``tool_api.install``: the API server drops OpenAI's ``tools``; a route in front of its chat
+  completions serves them (``server/llm/tool_api.py``).
 * ``pool_api_server_connections``: not a breakage but a cost: the API server opens a new HTTP
   connection for each of the five internal calls a chat request makes; one pooled client
   keeps time-to-first-token low.
@@ -354,6 +356,10 @@ def prepare_api_server(controller_address: str, api_keys: list[str] | None = Non
 
     pool_api_server_connections()
     from server.core.request_id import RequestIdMiddleware
+    from server.llm import tool_api
+
+    if _once("tool_calling"):
+        tool_api.install(api.app, api)
 
     api.app.add_middleware(RequestIdMiddleware)
     api.app_settings.controller_address = controller_address

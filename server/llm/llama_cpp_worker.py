@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -49,6 +50,7 @@ class GenerationParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     seed: int | None = None
+    json_schema: dict[str, Any] | None = None  # decoding is constrained to JSON matching it
 
     @classmethod
     def from_request(cls, params: dict[str, Any]) -> GenerationParams:
@@ -73,6 +75,7 @@ class GenerationParams:
             presence_penalty=number("presence_penalty", 0.0),
             frequency_penalty=number("frequency_penalty", 0.0),
             seed=params.get("seed"),
+            json_schema=params.get("json_schema") if isinstance(params.get("json_schema"), dict) else None,
         )
 
 
@@ -85,6 +88,14 @@ def _partial_stop_length(text: str, stops: list[str]) -> int:
                 longest = size
                 break
     return longest
+
+
+@functools.lru_cache(maxsize=32)
+def _grammar(schema_json: str) -> Any:
+    """A llama.cpp grammar for a JSON schema; agents send the same few schemas again and again."""
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
 
 
 def error_frame(message: str, code: int = ErrorCode.INTERNAL_ERROR) -> dict[str, Any]:
@@ -195,6 +206,9 @@ class LlamaCppWorker(BaseModelWorker):
     def get_embeddings(self, params: dict[str, Any]) -> dict[str, Any]:
         return error_frame("this worker serves a chat model, not embeddings", ErrorCode.INTERNAL_ERROR)
 
+    def capabilities(self) -> dict[str, bool]:
+        return {"json_schema": True, "native_tools": False}
+
     # ---- generation -----------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[int]:
@@ -220,6 +234,11 @@ class LlamaCppWorker(BaseModelWorker):
             )
             return
         max_new = max(0, min(params.max_new_tokens, room))
+        try:
+            grammar = _grammar(json.dumps(params.json_schema, sort_keys=True)) if params.json_schema else None
+        except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+            yield error_frame(f"json_schema cannot be used: {exc}", ErrorCode.VALIDATION_TYPE_ERROR)
+            return
         logger.info("generating: %d prompt tokens, up to %d new", len(prompt_ids), max_new)
         logger.debug("prompt: %r", params.prompt)
         started = time.perf_counter()
@@ -244,6 +263,7 @@ class LlamaCppWorker(BaseModelWorker):
             presence_penalty=params.presence_penalty,
             frequency_penalty=params.frequency_penalty,
             reset=True,  # with reset=True llama-cpp-python reuses the longest cached prefix
+            grammar=grammar,
         )
         try:
             for token in tokens if finish is None else ():

@@ -25,6 +25,7 @@ from fastchat.serve.base_model_worker import BaseModelWorker
 from openai import AsyncOpenAI
 
 from server.llm.llama_cpp_worker import GenerationParams, error_frame
+from server.llm.tool_calls import add_call_part
 
 logger = logging.getLogger(__name__)
 
@@ -102,21 +103,33 @@ class RemoteOpenAIWorker(BaseModelWorker):
     def get_embeddings(self, params: dict[str, Any]) -> dict[str, Any]:
         return error_frame("remote chat models do not serve embeddings here")
 
-    def _request(self, params: GenerationParams) -> dict[str, Any]:
+    def capabilities(self) -> dict[str, bool]:
+        return {"json_schema": False, "native_tools": True}
+
+    def _request(self, params: GenerationParams, raw: dict[str, Any]) -> dict[str, Any]:
+        """The OpenAI request; with tools the API server sends the original messages along."""
+        messages = raw.get("messages") if isinstance(raw.get("messages"), list) else None
         request: dict[str, Any] = {
             "model": self.remote_model,
-            "messages": prompt_to_messages(params.prompt),
+            "messages": messages or prompt_to_messages(params.prompt),
             "temperature": params.temperature,
             "top_p": params.top_p,
             "max_tokens": params.max_new_tokens,
         }
         if params.stop:
             request["stop"] = params.stop[:4]  # OpenAI accepts at most four
+        if raw.get("tools"):
+            request["tools"] = raw["tools"]
+            if raw.get("tool_choice") is not None:
+                request["tool_choice"] = raw["tool_choice"]
         return request
 
     @staticmethod
-    def _frame(text: str, finish: str | None, usage: Any = None) -> dict[str, Any]:
+    def _frame(text: str, finish: str | None, usage: Any = None,
+               tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         frame: dict[str, Any] = {"text": text, "error_code": 0, "finish_reason": finish}
+        if tool_calls:
+            frame["tool_calls"] = tool_calls
         if usage is not None:
             frame["usage"] = {
                 "prompt_tokens": usage.prompt_tokens,
@@ -140,8 +153,9 @@ class RemoteOpenAIWorker(BaseModelWorker):
         self.call_ct += 1
         started = time.perf_counter()
         text, finish, usage = "", None, None
+        calls: dict[int, dict[str, Any]] = {}  # streamed tool calls, assembled by index
         try:
-            stream = await self._client.chat.completions.create(**self._request(params), stream=True)
+            stream = await self._client.chat.completions.create(**self._request(params, raw), stream=True)
             async with stream:
                 async for chunk in stream:
                     usage = getattr(chunk, "usage", None) or usage
@@ -152,7 +166,9 @@ class RemoteOpenAIWorker(BaseModelWorker):
                     if choice.delta and choice.delta.content:
                         text += choice.delta.content
                         yield self._frame(text, None)
-            yield self._frame(text, finish or "stop", usage)
+                    for part in (choice.delta.tool_calls or []) if choice.delta else []:
+                        add_call_part(calls, part)
+            yield self._frame(text, finish or "stop", usage, [calls[i] for i in sorted(calls)])
             logger.info("remote answer: %d chars in %.2fs", len(text), time.perf_counter() - started)
         except (openai.APIError, httpx.HTTPError) as exc:
             logger.warning("remote request failed: %s", exc)

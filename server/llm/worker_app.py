@@ -30,6 +30,7 @@ class AsyncWorker(Protocol):
     def get_status(self) -> dict[str, Any]: ...
     def count_token(self, params: dict[str, Any]) -> dict[str, Any]: ...
     def get_conv_template(self) -> dict[str, Any]: ...
+    def capabilities(self) -> dict[str, bool]: ...
 
 
 def create_worker_app(worker: AsyncWorker) -> FastAPI:
@@ -65,6 +66,11 @@ def create_worker_app(worker: AsyncWorker) -> FastAPI:
     @app.post("/worker_get_conv_template")
     async def conv_template() -> dict[str, Any]:
         return worker.get_conv_template()
+
+    @app.post("/worker_get_capabilities")
+    async def capabilities() -> dict[str, bool]:
+        """What the API server's tool calling may rely on (FastChat's own workers lack this path)."""
+        return worker.capabilities()
 
     @app.post("/model_details")
     async def model_details() -> dict[str, Any]:

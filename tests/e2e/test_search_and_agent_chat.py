@@ -95,7 +95,7 @@ def test_an_unknown_engine_is_refused_naming_the_configured_ones(search_stack: R
 # ---- agent chat on the bundled model -----------------------------------------------------------
 # SmolLM2-135M rarely follows ReAct; what must hold is the shape and the termination of every run.
 
-TOOL_NAMES = {"calculator", "current_datetime", "unit_conversion", "web_search"}
+TOOL_NAMES = {"calculator", "current_datetime", "unit_conversion", "web_search", "knowledge_base_search"}
 AGENT_QUESTIONS = ["What is 17 * 23?", "What day is it today?", "Search the web for renewable energy news"]
 
 
@@ -142,7 +142,8 @@ def test_a_model_that_names_no_real_tool_is_told_the_tools_and_stopped_at_the_st
                                                             "temperature": 0})
     steps = [e["step"] for e in events if "tools" in e]
     assert len(steps) == 3 and all(not s["ok"] for s in steps)
-    assert "Available tools: calculator, current_datetime, unit_conversion, web_search." in steps[0]["output"]
+    assert ("Available tools: calculator, current_datetime, unit_conversion, web_search, knowledge_base_search."
+            in steps[0]["output"])
     assert events[-1] == {"final_answer": "Stopped after 3 steps without a final answer."}
 
 

@@ -12,5 +12,7 @@ class ToolError(Exception):
 class Tool(Protocol):
     name: str
     description: str
+    argument: str  # the one argument's name when the tool is offered as an OpenAI function
+    argument_required: bool
 
     async def run(self, tool_input: str) -> str: ...

@@ -144,6 +144,7 @@ def format_number(value: int | float) -> str:
 class CalculatorTool:
     name = "calculator"
     description = "Evaluate an arithmetic expression, e.g. (3 + 4) * 2 or sqrt(16). Input: the expression."
+    argument, argument_required = "expression", True
 
     async def run(self, tool_input: str) -> str:
         return format_number(evaluate(tool_input))

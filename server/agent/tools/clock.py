@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 class DateTimeTool:
     name = "current_datetime"
     description = "Get the current date, weekday and time. Input: a time zone like Europe/Paris, or nothing."
+    argument, argument_required = "timezone", False
 
     async def run(self, tool_input: str) -> str:
         zone_name = tool_input.strip().strip("`'\"").strip()

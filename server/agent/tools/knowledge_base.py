@@ -20,6 +20,7 @@ class KnowledgeSearcher(Protocol):
 class KnowledgeBaseTool:
     name = "knowledge_base_search"
     description = "Search the local knowledge bases (the user's own documents). Input: the search query."
+    argument, argument_required = "query", True
 
     def __init__(self, searcher: KnowledgeSearcher, top_k: int) -> None:
         self._searcher = searcher

@@ -13,6 +13,7 @@ MAX_OUTPUT_BYTES = 64 * 1024
 class ShellTool:
     name = "shell"
     description = "Run one command on the server and read its output, e.g. 'ls -l'. Input: the command."
+    argument, argument_required = "command", True
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout

@@ -48,6 +48,7 @@ def convert(request: str) -> str:
 class UnitConversionTool:
     name = "unit_conversion"
     description = "Convert a quantity between units, e.g. '10 km to miles' or '100 degC to degF'."
+    argument, argument_required = "request", True
 
     async def run(self, tool_input: str) -> str:
         return await asyncio.to_thread(convert, tool_input)

@@ -10,6 +10,7 @@ from server.search import SearchEngines
 class WebSearchTool:
     name = "web_search"
     description = "Search the internet for current information. Input: the search query."
+    argument, argument_required = "query", True
 
     def __init__(self, engines: SearchEngines, top_k: int) -> None:
         self._engines = engines

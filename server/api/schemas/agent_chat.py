@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from server.api.schemas.chat import HistoryMessage
@@ -20,6 +22,16 @@ class AgentChatRequest(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
     max_tokens: int | None = Field(None, ge=1, description="Tokens per model step; null = agent.step_max_tokens.")
     prompt_name: str = Field("default", min_length=1, description="Prompt template name (agent_chat).")
+    tool_calling: Literal["auto", "native", "react"] = Field(
+        "auto",
+        description="native: OpenAI tool calls; react: the ReAct text protocol; auto: the model's "
+        "configured `tool_calling` (native for tool-trained models and remote endpoints).",
+    )
+    tool_choice: str | None = Field(
+        None,
+        description="A tool the agent must call first (e.g. calculator). With native tool calling the "
+        "call is enforced; with ReAct the model is told to.",
+    )
 
 class StepDetail(BaseModel):
     """The same step as structured data, for clients that do not want to parse the strings."""

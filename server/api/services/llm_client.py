@@ -17,6 +17,7 @@ from openai import AsyncOpenAI
 from configs import Settings
 from server.api.errors import BadRequest, NotFound, ServiceUnavailable
 from server.core.request_id import current_headers
+from server.llm.tool_calls import add_call_part
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,35 @@ class LLMClient:
             extra_headers=current_headers(),
         ))
         return self._pieces(stream, model, lambda choice: choice.delta.content)
+
+    async def chat_tools_stream(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: str | dict[str, Any],
+        temperature: float,
+        max_tokens: int | None,
+    ) -> AsyncIterator[str | list[dict[str, Any]]]:
+        """A streaming chat completion offering ``tools``: text pieces, then the list of calls (if any)."""
+        stream = await self._call(model, self._client.chat.completions.create(
+            model=model, messages=messages, tools=tools, tool_choice=tool_choice, temperature=temperature,
+            max_tokens=max_tokens, stream=True, extra_headers=current_headers(),
+        ))
+        return self._with_calls(stream, model)
+
+    async def _with_calls(self, stream: Any, model: str) -> AsyncIterator[str | list[dict[str, Any]]]:
+        calls: dict[int, dict[str, Any]] = {}
+
+        def collect(choice: Any) -> str | None:
+            for part in choice.delta.tool_calls or []:
+                add_call_part(calls, part)
+            return choice.delta.content
+
+        async for piece in self._pieces(stream, model, collect):
+            yield piece
+        if calls:
+            yield [calls[index] for index in sorted(calls)]
 
     async def chat(
         self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
