@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 GREEDY_BELOW = 1e-5  # FastChat's convention: a temperature this low means greedy decoding
 MAX_DEFAULT_CONTEXT = 8192
+PROPERTY_ORDER = ["name", "arguments"]
 
 
 @dataclass
@@ -93,9 +94,14 @@ def _partial_stop_length(text: str, stops: list[str]) -> int:
 @functools.lru_cache(maxsize=32)
 def _grammar(schema_json: str) -> Any:
     """A llama.cpp grammar for a JSON schema; agents send the same few schemas again and again."""
-    from llama_cpp.llama_grammar import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    # Keys in the order a model writes them (a tool call's name before its arguments), and no raw
+    # control characters inside strings: JSON forbids them, and a small model would otherwise keep
+    # writing prose inside an argument instead of closing it.
+    gbnf = json_schema_to_gbnf(schema_json, prop_order=PROPERTY_ORDER)
+    gbnf = gbnf.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x7F\\x00-\\x1F]')
+    return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 def error_frame(message: str, code: int = ErrorCode.INTERNAL_ERROR) -> dict[str, Any]:

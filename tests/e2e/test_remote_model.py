@@ -14,6 +14,9 @@ from tests.e2e.conftest import sse_events
 pytestmark = pytest.mark.slow
 
 SECRET = "sk-remote-secret-0123456789"
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
 def test_remote_model_round_trip(tmp_path: Path) -> None:
@@ -40,6 +43,20 @@ def test_remote_model_round_trip(tmp_path: Path) -> None:
                 messages=[*history, {"role": "user", "content": "What is my cat called?"}],
             ).choices[0].message.content
             assert via_local == direct and via_local.strip()
+
+            # Tools go to the endpoint as they are (native passthrough) and its calls come back.
+            tools_request = {
+                "messages": [{"role": "user", "content": "What is the weather in Paris?"}], "temperature": 0,
+                "max_tokens": 64, "tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+            }
+            via_local_call = OpenAI(base_url=f"{local.urls.openai_api}/v1", api_key="x").chat.completions.create(
+                model="faraway", **tools_request).choices[0]
+            direct_call = OpenAI(base_url=f"{remote.urls.openai_api}/v1", api_key="x").chat.completions.create(
+                model="smollm2", **tools_request).choices[0]
+            assert via_local_call.finish_reason == direct_call.finish_reason == "tool_calls"
+            assert [(c.function.name, c.function.arguments) for c in via_local_call.message.tool_calls] == [
+                (c.function.name, c.function.arguments) for c in direct_call.message.tool_calls]
+            assert "native" in (local.log_dir / "openai_api.log").read_text()
 
             running = httpx.post(f"{local.urls.api}/llm_model/list_running_models", timeout=10).json()["data"]
             assert running["faraway"]["engine"] == "openai" and "api_key" not in running["faraway"]
