@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from configs.settings import AgentSettings
-from server.agent.loop import AnswerDelta, Event, Final, ToolStep, model_failed, out_of_time, step_limit_reached
+from server.agent.loop import (
+    AnswerDelta,
+    Event,
+    Final,
+    ToolStep,
+    model_failed,
+    out_of_time,
+    step_limit_reached,
+)
 from server.agent.toolbox import Toolbox, call_input, run_tool
 from server.agent.tools.base import ToolError
 from server.api.errors import ApiError

@@ -42,6 +42,7 @@ from server.llm.tool_calls import (
 logger = logging.getLogger(__name__)
 
 CAPABILITIES_PATH = "/worker_get_capabilities"
+CAPABILITIES_TTL = 60.0
 
 
 class ChatCompletionWithToolsRequest(BaseModel):
@@ -177,20 +178,23 @@ def install(app: FastAPI, api: ModuleType) -> None:
     from fastchat.constants import ErrorCode
     from fastchat.protocol.openai_api_protocol import ChatCompletionRequest
 
-    capabilities: dict[str, dict[str, Any]] = {}
+    capabilities: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def error(code: int, message: str) -> JSONResponse:
         return api.create_error_response(code, message)
 
     async def worker_capabilities(worker_addr: str) -> dict[str, Any]:
-        if worker_addr not in capabilities:
+        """Asked once a minute per address: a model switch may put another engine behind it."""
+        cached = capabilities.get(worker_addr)
+        if cached is None or time.monotonic() - cached[0] > CAPABILITIES_TTL:
             answer = await api.fetch_remote(worker_addr + CAPABILITIES_PATH, {}, None)
             try:
                 value = json.loads(answer)
             except (TypeError, ValueError):
                 value = {}
-            capabilities[worker_addr] = value if isinstance(value, dict) and "error_code" not in value else {}
-        return capabilities[worker_addr]
+            cached = (time.monotonic(), value if isinstance(value, dict) and "error_code" not in value else {})
+            capabilities[worker_addr] = cached
+        return cached[1]
 
     async def chat_completions(request: ChatCompletionWithToolsRequest) -> Any:
         """Creates a model response for the chat conversation; OpenAI's `tools` and `tool_choice` are honoured."""

@@ -161,7 +161,7 @@ def test_agent_refuses_an_unknown_model_or_template_before_streaming(search_stac
     assert unknown_model.json()["msg"] == "model 'gpt-9' is not running; available models: smollm2"
     unknown_prompt = httpx.post(url, json={"query": "hi", "prompt_name": "nope"}, timeout=30)
     assert unknown_prompt.status_code == 404
-    assert unknown_prompt.json()["msg"] == "prompt template 'nope' does not exist for agent_chat; available: default"
+    assert unknown_prompt.json()["msg"] == "prompt template 'nope' does not exist for agent_chat; available: default, native"
 
 
 def test_the_time_limit_ends_a_run_with_a_clear_final_answer(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -187,3 +187,32 @@ def test_the_toolbox_offers_what_is_configured_and_finds_tools_by_loose_names(in
     no_engines = SearchEngines(SearchSettings(searxng={"base_url": None}, duckduckgo={"enabled": False}))
     assert "web_search" not in build_toolbox(AgentSettings(), no_engines, None).names
     asyncio.run(no_engines.aclose())
+
+
+def test_the_toolbox_as_openai_functions_each_with_its_one_argument() -> None:
+    toolbox = build_toolbox(AgentSettings(), None, None)
+    functions = {f["function"]["name"]: f["function"] for f in toolbox.functions()}
+    assert list(functions) == ["calculator", "current_datetime", "unit_conversion"]
+    assert functions["calculator"]["parameters"] == {
+        "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}
+    assert functions["current_datetime"]["parameters"]["required"] == []  # the zone may be left out
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    ('{"expression": "2 + 2"}', "2 + 2"),
+    ('{"expr": "2 + 2"}', "2 + 2"),  # one misnamed argument is still the argument
+    ('{"expression": 4}', "4"),
+    ("", ToolError("missing argument 'expression'")),
+    ('{"a": "1", "b": "2"}', ToolError("missing argument 'expression'")),
+    ("[1, 2]", ToolError("must be a JSON object")),
+    ("{oops", ToolError("not valid JSON")),
+])
+def test_a_calls_arguments_become_the_tools_input(arguments: str, expected: str | ToolError) -> None:
+    from server.agent.toolbox import call_input
+
+    if isinstance(expected, ToolError):
+        with pytest.raises(ToolError, match=re.escape(str(expected))):
+            call_input(CalculatorTool(), arguments)
+    else:
+        assert call_input(CalculatorTool(), arguments) == expected
+    assert call_input(DateTimeTool(), "{}") == ""  # an optional argument may be absent

@@ -89,3 +89,18 @@ def test_secrets_are_masked_in_the_printed_configuration(clean_env: pytest.Monke
     dumped = json.loads(printed)
     assert dumped["llm_models"]["remote"]["api_key"] == "**********"
     assert dumped["api"]["port"] == 7861
+
+
+@pytest.mark.parametrize(("name", "model", "native"), [
+    ("smollm2", {}, False),
+    ("qwen2.5-7b", {"engine": "transformers", "path": "Qwen/Qwen2.5-7B-Instruct"}, True),
+    ("big", {"path": "/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"}, True),
+    ("llama3", {"path": "/models/Meta-Llama-3-8B-Instruct.gguf"}, False),  # 3.0 was not trained for tools
+    ("deepseek", {"engine": "openai", "api_base_url": "https://api.deepseek.com/v1"}, True),
+    ("smollm2", {"tool_calling": "native"}, True),
+    ("qwen3", {"tool_calling": "react"}, False),
+])
+def test_the_agent_protocol_follows_the_model_family_unless_configured(name: str, model: dict, native: bool) -> None:
+    from configs.settings import LLMModelSettings
+
+    assert LLMModelSettings(**model).uses_native_tools(name) is native

@@ -54,7 +54,9 @@ def _wire(event: Event) -> BaseModel:
 
 
 def _event(payload: BaseModel) -> str:
-    return json.dumps(payload.model_dump(exclude_none=True), ensure_ascii=False)
+    # A step's ``tool`` is null when the reply was no valid call: that null is data, not an absent field.
+    dumped = payload.model_dump(exclude_none=not isinstance(payload, ToolsEvent))
+    return json.dumps(dumped, ensure_ascii=False)
 
 
 @router.post(
