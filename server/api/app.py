@@ -29,6 +29,7 @@ from server.api.schemas.common import BaseResponse
 from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
+from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_service import ModelService
@@ -74,8 +75,10 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         app.state.llm = llm
         app.state.prompts = PromptTemplates(settings.prompt_templates)
         app.state.conversations = ConversationService(app.state.db)
+        recorder = ExchangeRecorder(app.state.conversations, llm, metrics)
+        app.state.recorder = recorder
         app.state.chat_service = ChatService(
-            settings, llm, app.state.prompts, app.state.conversations, metrics
+            settings, llm, app.state.prompts, app.state.conversations, recorder
         )
         app.state.models = ModelService(settings, llm, launcher)
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)

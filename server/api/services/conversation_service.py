@@ -17,6 +17,10 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _named_after(conversation_id: str, name: str, chat_type: str) -> Conversation:
+    return Conversation(id=conversation_id, name=name[:200] or "New chat", chat_type=chat_type)
+
+
 class ConversationService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -45,7 +49,7 @@ class ConversationService:
         """Chatchat clients make up conversation ids themselves; the first message creates it."""
         async with self._sessions() as session, session.begin():
             if await session.get(Conversation, conversation_id) is None:
-                session.add(Conversation(id=conversation_id, name=name[:200] or "New chat", chat_type=chat_type))
+                session.add(_named_after(conversation_id, name, chat_type))
 
     async def rename(self, conversation_id: str, name: str) -> Conversation:
         async with self._sessions() as session, session.begin():
@@ -86,14 +90,16 @@ class ConversationService:
         meta: dict[str, Any] | None = None,
     ) -> None:
         async with self._sessions() as session, session.begin():
+            if conversation_id:
+                conversation = await session.get(Conversation, conversation_id)
+                if conversation is None:  # a client-made id: its first message creates it
+                    session.add(_named_after(conversation_id, query[:40], chat_type))
+                else:
+                    conversation.updated_at = utcnow()
             session.add(Message(
                 id=message_id, conversation_id=conversation_id or None, chat_type=chat_type, query=query,
                 response="", model_name=model_name, meta=meta or {},
             ))
-            if conversation_id:
-                conversation = await session.get(Conversation, conversation_id)
-                if conversation is not None:
-                    conversation.updated_at = utcnow()
 
     async def finish_message(self, message_id: str, response: str, meta: dict[str, Any] | None = None) -> None:
         async with self._sessions() as session, session.begin():
