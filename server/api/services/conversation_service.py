@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.api.errors import NotFound
+from server.api.services.markdown_export import answer_notes
 from server.db.base import utcnow
 from server.db.models import Conversation, Message
 
@@ -118,11 +119,11 @@ class ConversationService:
             message.feedback_reason = reason
 
     async def export_markdown(self, conversation_id: str) -> tuple[str, str]:
-        """(name, Markdown text) of a conversation, for download."""
+        """(name, Markdown text) of a conversation, for download; answers list their sources or tools."""
         conversation = await self.get(conversation_id)
         lines = [f"# {conversation.name}", ""]
         for message in await self.messages(conversation_id):
             stamp = message.created_at.strftime("%Y-%m-%d %H:%M")
             lines += [f"**User** ({stamp}):", "", message.query, "", f"**Assistant** ({message.model_name or ''}):",
-                      "", message.response, "", "---", ""]
+                      "", message.response, "", *answer_notes(message.meta), "---", ""]
         return conversation.name, "\n".join(lines)
