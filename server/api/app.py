@@ -83,7 +83,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         app.state.models = ModelService(settings, llm, launcher)
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
         app.state.kb_chat_service = KnowledgeBaseChatService(
-            settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs
+            settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
         )
         await create_samples_safely(app.state.kb_service, settings)
         engines = SearchEngines(settings.search)
