@@ -88,7 +88,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         await create_samples_safely(app.state.kb_service, settings)
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
-        app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines)
+        app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines, recorder)
         app.state.agent_service = AgentService(settings, llm, app.state.prompts, engines)
         try:
             yield

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from server.launcher.harness import RunningStack, running_stack
-from tests.e2e.conftest import sse_events
+from tests.e2e.conftest import metric, sse_events
 from tests.search_fakes import FakeInternet, fake_internet
 
 pytestmark = pytest.mark.slow
@@ -48,6 +48,12 @@ def post_events(stack: RunningStack, path: str, body: dict, timeout: float = 120
         return sse_events(response.iter_lines())
 
 
+def stored_messages(stack: RunningStack, conversation_id: str) -> list[dict]:
+    response = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
 def test_configured_engines_are_listed(search_stack: RunningStack) -> None:
     response = httpx.post(f"{search_stack.urls.api}/server/list_search_engines", json={}, timeout=10)
     assert response.json()["data"] == ["searxng", "bing"]
@@ -60,7 +66,8 @@ def test_search_chat_streams_the_answer_then_the_sources_in_result_order(
         "query": "renewable energy", "search_engine_name": "searxng", "top_k": 3, "stream": True,
         "temperature": 0, "max_tokens": 32})
     answers, last = events[:-1], events[-1]
-    assert len(answers) > 1 and all(set(e) == {"answer"} for e in answers)
+    assert len(answers) > 1 and set(answers[0]) == {"answer", "message_id"}  # the id for feedback comes first
+    assert all(set(e) == {"answer"} for e in answers[1:])
     assert "".join(e["answer"] for e in answers).strip()
     expected = internet.searxng_results("renewable energy")[:3]
     assert last == {"docs": [f"出处 [{n}] [{r['title']}]({r['url']})\n\n{r['content']}"
@@ -71,7 +78,7 @@ def test_search_chat_streams_the_answer_then_the_sources_in_result_order(
 def test_search_chat_without_streaming_sends_one_event_with_answer_and_sources(search_stack: RunningStack) -> None:
     events = post_events(search_stack, "/chat/search_engine_chat", {
         "query": "wind", "search_engine_name": "bing", "top_k": 2, "stream": False, "max_tokens": 16})
-    assert len(events) == 1
+    assert len(events) == 1 and events[0]["message_id"]
     assert events[0]["answer"].strip()
     assert events[0]["docs"] == ["出处 [1] [Bing 0 wind](https://example.org/0)\n\nBing snippet 0",
                                  "出处 [2] [Bing 1 wind](https://example.org/1)\n\nBing snippet 1"]
@@ -90,6 +97,29 @@ def test_an_unknown_engine_is_refused_naming_the_configured_ones(search_stack: R
                           json={"query": "x", "search_engine_name": "duckduckgo"})
     assert response.status_code == 400
     assert response.json()["msg"] == "search engine 'duckduckgo' is not configured; configured engines: searxng, bing"
+
+
+def test_a_search_answer_is_kept_in_its_conversation_with_its_sources(
+    search_stack: RunningStack, internet: FakeInternet
+) -> None:
+    observed = metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2")
+    events = post_events(search_stack, "/chat/search_engine_chat", {
+        "query": "tidal power", "search_engine_name": "searxng", "top_k": 2, "stream": True, "temperature": 0,
+        "max_tokens": 24, "conversation_id": "search-story"})
+    answers, last = events[:-1], events[-1]
+
+    [stored] = stored_messages(search_stack, "search-story")
+    assert stored["id"] == events[0]["message_id"]
+    assert (stored["chat_type"], stored["model_name"]) == ("search_engine_chat", "smollm2")
+    assert stored["response"] == "".join(e["answer"] for e in answers)
+    assert stored["meta"]["docs"] == last["docs"]
+    assert metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2") == observed + 1
+
+    export = httpx.get(f"{search_stack.urls.api}/conversations/search-story/export", timeout=30).text
+    results = internet.searxng_results("tidal power")[:2]
+    assert "Sources:" in export
+    for n, result in enumerate(results, start=1):
+        assert f"- [{n}] [{result['title']}]({result['url']})" in export
 
 
 # ---- agent chat on the bundled model -----------------------------------------------------------
