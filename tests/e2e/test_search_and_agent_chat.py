@@ -131,6 +131,7 @@ AGENT_QUESTIONS = ["What is 17 * 23?", "What day is it today?", "Search the web 
 
 def assert_well_formed_run(events: list[dict], max_steps: int = 3) -> None:
     *body, last = events
+    assert body[0]["message_id"] and all("message_id" not in e for e in events[1:])  # the first event only
     assert set(last) == {"final_answer"} and last["final_answer"].strip()
     steps = [e for e in body if "tools" in e]
     answers = [e for e in body if "answer" in e]
@@ -179,8 +180,56 @@ def test_a_model_that_names_no_real_tool_is_told_the_tools_and_stopped_at_the_st
 def test_agent_without_streaming_sends_one_event(search_stack: RunningStack) -> None:
     events = post_events(search_stack, "/chat/agent_chat", {"query": "What is 2 + 2?", "stream": False,
                                                             "temperature": 0})
-    assert len(events) == 1 and set(events[0]) == {"tools", "answer", "final_answer"}
+    assert len(events) == 1 and set(events[0]) == {"tools", "answer", "final_answer", "message_id"}
     assert events[0]["final_answer"].strip()
+
+
+def test_an_agent_run_is_kept_with_its_steps_and_final_answer_and_can_be_rated(
+    search_stack: RunningStack,
+) -> None:
+    observed = metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2")
+    events = post_events(search_stack, "/chat/agent_chat", {
+        "query": "Convert 10 km to miles", "stream": True, "temperature": 0,
+        "conversation_id": "agent-story"})
+    steps = [e["step"] for e in events if "tools" in e]
+
+    [stored] = stored_messages(search_stack, "agent-story")
+    assert stored["id"] == events[0]["message_id"]
+    assert (stored["chat_type"], stored["model_name"]) == ("agent_chat", "smollm2")
+    assert stored["response"] == stored["meta"]["final_answer"] == events[-1]["final_answer"]
+    assert [{k: v for k, v in step.items() if v is not None} for step in stored["meta"]["tools"]] == steps
+    assert metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2") == observed + 1
+
+    rated = httpx.post(f"{search_stack.urls.api}/chat/feedback", timeout=30,
+                       json={"message_id": stored["id"], "score": 0, "reason": "never found the tool"})
+    assert rated.json()["code"] == 200
+    [after] = stored_messages(search_stack, "agent-story")
+    assert (after["feedback_score"], after["feedback_reason"]) == (0, "never found the tool")
+
+    export = httpx.get(f"{search_stack.urls.api}/conversations/agent-story/export", timeout=30).text
+    assert stored["response"] in export
+    if steps:
+        assert "Tools used:" in export
+        for n, step in enumerate(steps, start=1):
+            assert f"{n}. {step.get('tool') or '(invalid call)'}" in export
+
+
+def test_an_agent_without_streaming_is_kept_too(search_stack: RunningStack) -> None:
+    [event] = post_events(search_stack, "/chat/agent_chat", {
+        "query": "What is 2 + 2?", "stream": False, "temperature": 0, "conversation_id": "agent-whole"})
+    [stored] = stored_messages(search_stack, "agent-whole")
+    assert (stored["id"], stored["response"]) == (event["message_id"], event["final_answer"])
+    assert len(stored["meta"]["tools"]) * 4 == len(event["tools"])  # four lines per step on the wire
+
+
+def test_a_model_failure_is_stored_and_counted_by_status(search_stack: RunningStack) -> None:
+    failures = metric(search_stack, "chat_errors_total", model="gpt-9", status="404")
+    response = httpx.post(f"{search_stack.urls.api}/chat/agent_chat", timeout=30,
+                          json={"query": "hi", "model_name": "gpt-9", "conversation_id": "agent-failed"})
+    assert response.status_code == 404
+    [stored] = stored_messages(search_stack, "agent-failed")
+    assert stored["response"] == "" and stored["meta"]["error"] == response.json()["msg"]
+    assert metric(search_stack, "chat_errors_total", model="gpt-9", status="404") == failures + 1
 
 
 def test_agent_refuses_an_unknown_model_or_template_before_streaming(search_stack: RunningStack) -> None:
@@ -201,5 +250,6 @@ def test_the_time_limit_ends_a_run_with_a_clear_final_answer(tmp_path_factory: p
                                                          "stream": True, "max_tokens": 2000})
         elapsed = time.monotonic() - started
     message = "Stopped: the time limit of 0.3 s was reached before a final answer."
-    assert events[-2:] == [{"answer": message}, {"final_answer": message}]
+    assert events[-1] == {"final_answer": message} and events[-2]["answer"] == message
+    assert set(events[-2]) <= {"answer", "message_id"}  # the first event of a run carries its id
     assert elapsed < 10
