@@ -12,6 +12,8 @@ from typing import Any
 
 import streamlit as st
 
+from webui.answer import step_entry, step_lines
+
 MESSAGES_KEY = "messages"
 
 
@@ -27,26 +29,37 @@ def replace(new_messages: list[dict[str, Any]]) -> None:
     st.session_state[MESSAGES_KEY] = new_messages
 
 
+def _meta(row: dict[str, Any]) -> dict[str, Any]:
+    meta = row.get("meta") or {}
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def from_stored(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Backend rows (one per exchange: query and response) as the user/assistant messages shown."""
+    """Backend rows (one per exchange: query and response) as the user/assistant messages shown.
+
+    Each answer gets back what the live view showed under it: the cited sources (structured ones
+    when stored, as the stream's ``sources`` win over ``docs``), the agent's tool steps and an error.
+    """
     shown: list[dict[str, Any]] = []
     for row in stored:
-        meta = row.get("meta") or {}
-        if isinstance(meta, str):
-            try:
-                meta = json.loads(meta)
-            except ValueError:
-                meta = {}
-        shown.append({"role": "user", "content": row.get("query", "")})
-        shown.append(
-            {
-                "role": "assistant",
-                "content": row.get("response", ""),
-                "message_id": row.get("id"),
-                "docs": (meta.get("docs") or []) if isinstance(meta, dict) else [],
-                "feedback": row.get("feedback_score"),
-            }
-        )
+        meta = _meta(row)
+        steps = meta.get("tools") or []
+        answer: dict[str, Any] = {
+            "role": "assistant",
+            "content": row.get("response", ""),
+            "message_id": row.get("id"),
+            "docs": list(meta.get("sources") or meta.get("docs") or []),
+            "tools": [step_entry(step_lines(s)) if isinstance(s, dict) else str(s) for s in steps],
+            "feedback": row.get("feedback_score"),
+        }
+        if meta.get("error"):
+            answer["error"] = str(meta["error"])
+        shown += [{"role": "user", "content": row.get("query", "")}, answer]
     return shown
 
 

@@ -29,6 +29,7 @@ from server.api.schemas.common import BaseResponse
 from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
+from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_service import ModelService
@@ -74,18 +75,20 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         app.state.llm = llm
         app.state.prompts = PromptTemplates(settings.prompt_templates)
         app.state.conversations = ConversationService(app.state.db)
+        recorder = ExchangeRecorder(app.state.conversations, llm, metrics)
+        app.state.recorder = recorder
         app.state.chat_service = ChatService(
-            settings, llm, app.state.prompts, app.state.conversations, metrics
+            settings, llm, app.state.prompts, app.state.conversations, recorder
         )
         app.state.models = ModelService(settings, llm, launcher)
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
         app.state.kb_chat_service = KnowledgeBaseChatService(
-            settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs
+            settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
         )
         await create_samples_safely(app.state.kb_service, settings)
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
-        app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines)
+        app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines, recorder)
         app.state.agent_service = AgentService(settings, llm, app.state.prompts, engines)
         app.state.knowledge_searcher = app.state.kb_service  # the agent's knowledge_base_search tool
         try:

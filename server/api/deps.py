@@ -11,6 +11,7 @@ from server.agent.tools.knowledge_base import KnowledgeSearcher
 from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
+from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
@@ -32,6 +33,10 @@ def get_conversation_service(request: Request) -> ConversationService:
     return request.app.state.conversations
 
 
+def get_recorder(request: Request) -> ExchangeRecorder:
+    return request.app.state.recorder
+
+
 def get_model_service(request: Request) -> ModelService:
     return request.app.state.models
 
@@ -47,6 +52,7 @@ def get_llm(request: Request) -> LLMClient:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 ConversationServiceDep = Annotated[ConversationService, Depends(get_conversation_service)]
+ExchangeRecorderDep = Annotated[ExchangeRecorder, Depends(get_recorder)]
 ModelServiceDep = Annotated[ModelService, Depends(get_model_service)]
 PromptsDep = Annotated[PromptTemplates, Depends(get_prompts)]
 LLMClientDep = Annotated[LLMClient, Depends(get_llm)]

@@ -24,6 +24,19 @@ def sse_events(lines) -> list[dict]:
     return [json.loads(line[len("data: "):]) for line in lines if line.startswith("data: ")]
 
 
+def metric(stack: RunningStack, sample: str, **labels: str) -> float:
+    """One sample of the backend's ``/metrics`` (0 when it has not been recorded yet)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{stack.urls.api}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == sample and all(found.labels.get(k) == v for k, v in labels.items()):
+                return float(found.value)
+    return 0.0
+
+
 # ---- real headless Chromium for the web UI (Debian's chromium; Playwright downloads nothing) ------
 
 CHROMIUM = "/usr/bin/chromium"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from server.launcher.harness import RunningStack
-from tests.e2e.conftest import sse_events
+from tests.e2e.conftest import metric, sse_events
 from tests.support import kb_fixtures as fx
 
 pytestmark = pytest.mark.slow
@@ -87,6 +88,21 @@ def chunks_of(stack: RunningStack, kb: str, file_name: str) -> list[dict]:
     return search(stack, kb, "", file_name=file_name)
 
 
+def stored_messages(stack: RunningStack, conversation_id: str) -> list[dict]:
+    response = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+BACKUPS = {
+    "query": "How long are database backups kept?",
+    "knowledge_base_name": "samples",
+    "stream": True,
+    "temperature": 0,
+    "prompt_name": "english",
+}
+
+
 def test_samples_knowledge_base_is_there_on_first_start(stack: RunningStack) -> None:
     assert "samples" in api(stack, "/knowledge_base/list_knowledge_bases").json()["data"]
     files = api(stack, "/knowledge_base/list_files", params={"knowledge_base_name": "samples"}).json()["data"]
@@ -125,7 +141,8 @@ def test_upload_search_chat_and_delete_a_document(stack: RunningStack, tmp_path:
         assert response.status_code == 200
         events = sse_events(response.iter_lines())
     answers, final = events[:-1], events[-1]
-    assert answers and all(set(e) == {"answer"} for e in answers)
+    assert answers and set(answers[0]) == {"answer", "message_id"}  # the id, for feedback, comes first
+    assert all(set(e) == {"answer"} for e in answers[1:])
     assert "".join(e["answer"] for e in answers).strip()
     assert final["docs"][0].startswith("出处 [1] [notes.txt](")
     source = final["sources"][0]
@@ -181,6 +198,7 @@ def test_return_direct_gives_the_chunks_without_the_model(stack: RunningStack) -
     events = sse_events(response.text.splitlines())
     assert len(events) == 1 and "answer" not in events[0]
     assert "ninety days" in events[0]["sources"][0]["text"]
+    assert events[0]["message_id"]  # stored too, with its sources
 
 
 def test_a_chinese_question_finds_its_chinese_document(stack: RunningStack) -> None:
@@ -323,12 +341,62 @@ def test_file_chat_answers_from_a_temporary_upload(stack: RunningStack, tmp_path
             "knowledge_id": knowledge_id,
             "max_tokens": 8,
             "prompt_name": "english",
+            "conversation_id": "file-chat-story",
         },
     )
-    final = sse_events(response.text.splitlines())[-1]
+    [final] = sse_events(response.text.splitlines())  # stream=false: one event with everything
     assert final["sources"][0]["file_name"] == "notes.txt"
+    [stored] = stored_messages(stack, "file-chat-story")
+    assert (stored["id"], stored["chat_type"]) == (final["message_id"], "file_chat")
+    assert stored["response"] == final["answer"] and stored["meta"]["sources"] == final["sources"]
     missing = api(stack, "/chat/file_chat", json={"query": "x", "knowledge_id": "0" * 32})
     assert missing.status_code == 404
+
+
+def test_a_knowledge_base_answer_is_kept_in_its_conversation_with_its_sources(stack: RunningStack) -> None:
+    conversation = api(stack, "/conversations", json={"name": "Backups", "chat_type": "knowledge_base_chat"})
+    cid = conversation.json()["data"]["id"]
+    observed = metric(stack, "chat_time_to_first_token_seconds_count", model="smollm2")
+
+    events = sse_events(api(stack, "/chat/knowledge_base_chat",
+                            json={**BACKUPS, "conversation_id": cid, "max_tokens": 24}).text.splitlines())
+    answers, final = events[:-1], events[-1]
+
+    [stored] = stored_messages(stack, cid)
+    assert stored["id"] == events[0]["message_id"]
+    assert (stored["chat_type"], stored["model_name"]) == ("knowledge_base_chat", "smollm2")
+    assert stored["query"] == BACKUPS["query"]
+    assert stored["response"] == "".join(e["answer"] for e in answers)
+    assert stored["meta"]["docs"] == final["docs"] and stored["meta"]["sources"] == final["sources"]
+    assert any(s["file_name"] == "operations.md" for s in stored["meta"]["sources"])
+    assert metric(stack, "chat_time_to_first_token_seconds_count", model="smollm2") == observed + 1
+
+    rating = {"message_id": stored["id"], "score": 100, "reason": "cited"}
+    feedback = api(stack, "/chat/feedback", json=rating)
+    assert feedback.json()["code"] == 200
+    assert stored_messages(stack, cid)[0]["feedback_score"] == 100
+
+    export = httpx.get(f"{stack.urls.api}/conversations/{cid}/export", timeout=30).text
+    answer_at = export.index(stored["response"])
+    for source in final["sources"]:
+        assert f"- [{source['index']}] [{source['file_name']}]({source['url']})" in export[answer_at:]
+
+
+def test_a_client_that_leaves_mid_answer_still_leaves_the_answer_stored(stack: RunningStack) -> None:
+    body = {**BACKUPS, "conversation_id": "left-early", "max_tokens": 200, "temperature": 0.7,
+            "query": "Explain in detail how database backups are kept and restored."}
+    url = f"{stack.urls.api}/chat/knowledge_base_chat"
+    with httpx.stream("POST", url, json=body, timeout=TIMEOUT) as response:
+        lines = (line for line in response.iter_lines() if line.startswith("data: "))
+        first = json.loads(next(lines)[len("data: "):])
+    # the connection is closed now, after the first chunk of a long answer
+    deadline = time.monotonic() + 60
+    while not (rows := stored_messages(stack, "left-early"))[0]["response"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [stored] = rows
+    assert stored["id"] == first["message_id"]
+    assert stored["response"].startswith(first["answer"]) and stored["response"].strip()
+    assert stored["meta"]["sources"], "the sources are kept with a cut-short answer too"
 
 
 def test_unknown_kb_model_and_embedder_are_clear_errors(stack: RunningStack) -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from server.launcher.harness import RunningStack, running_stack
-from tests.e2e.conftest import sse_events
+from tests.e2e.conftest import metric, sse_events
 from tests.search_fakes import FakeInternet, fake_internet
 
 pytestmark = pytest.mark.slow
@@ -48,6 +48,12 @@ def post_events(stack: RunningStack, path: str, body: dict, timeout: float = 120
         return sse_events(response.iter_lines())
 
 
+def stored_messages(stack: RunningStack, conversation_id: str) -> list[dict]:
+    response = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
 def test_configured_engines_are_listed(search_stack: RunningStack) -> None:
     response = httpx.post(f"{search_stack.urls.api}/server/list_search_engines", json={}, timeout=10)
     assert response.json()["data"] == ["searxng", "bing"]
@@ -60,7 +66,8 @@ def test_search_chat_streams_the_answer_then_the_sources_in_result_order(
         "query": "renewable energy", "search_engine_name": "searxng", "top_k": 3, "stream": True,
         "temperature": 0, "max_tokens": 32})
     answers, last = events[:-1], events[-1]
-    assert len(answers) > 1 and all(set(e) == {"answer"} for e in answers)
+    assert len(answers) > 1 and set(answers[0]) == {"answer", "message_id"}  # the id for feedback comes first
+    assert all(set(e) == {"answer"} for e in answers[1:])
     assert "".join(e["answer"] for e in answers).strip()
     expected = internet.searxng_results("renewable energy")[:3]
     assert last == {"docs": [f"出处 [{n}] [{r['title']}]({r['url']})\n\n{r['content']}"
@@ -71,7 +78,7 @@ def test_search_chat_streams_the_answer_then_the_sources_in_result_order(
 def test_search_chat_without_streaming_sends_one_event_with_answer_and_sources(search_stack: RunningStack) -> None:
     events = post_events(search_stack, "/chat/search_engine_chat", {
         "query": "wind", "search_engine_name": "bing", "top_k": 2, "stream": False, "max_tokens": 16})
-    assert len(events) == 1
+    assert len(events) == 1 and events[0]["message_id"]
     assert events[0]["answer"].strip()
     assert events[0]["docs"] == ["出处 [1] [Bing 0 wind](https://example.org/0)\n\nBing snippet 0",
                                  "出处 [2] [Bing 1 wind](https://example.org/1)\n\nBing snippet 1"]
@@ -92,6 +99,29 @@ def test_an_unknown_engine_is_refused_naming_the_configured_ones(search_stack: R
     assert response.json()["msg"] == "search engine 'duckduckgo' is not configured; configured engines: searxng, bing"
 
 
+def test_a_search_answer_is_kept_in_its_conversation_with_its_sources(
+    search_stack: RunningStack, internet: FakeInternet
+) -> None:
+    observed = metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2")
+    events = post_events(search_stack, "/chat/search_engine_chat", {
+        "query": "tidal power", "search_engine_name": "searxng", "top_k": 2, "stream": True, "temperature": 0,
+        "max_tokens": 24, "conversation_id": "search-story"})
+    answers, last = events[:-1], events[-1]
+
+    [stored] = stored_messages(search_stack, "search-story")
+    assert stored["id"] == events[0]["message_id"]
+    assert (stored["chat_type"], stored["model_name"]) == ("search_engine_chat", "smollm2")
+    assert stored["response"] == "".join(e["answer"] for e in answers)
+    assert stored["meta"]["docs"] == last["docs"]
+    assert metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2") == observed + 1
+
+    export = httpx.get(f"{search_stack.urls.api}/conversations/search-story/export", timeout=30).text
+    results = internet.searxng_results("tidal power")[:2]
+    assert "Sources:" in export
+    for n, result in enumerate(results, start=1):
+        assert f"- [{n}] [{result['title']}]({result['url']})" in export
+
+
 # ---- agent chat on the bundled model -----------------------------------------------------------
 # SmolLM2-135M rarely follows ReAct; what must hold is the shape and the termination of every run.
 
@@ -101,6 +131,7 @@ AGENT_QUESTIONS = ["What is 17 * 23?", "What day is it today?", "Search the web 
 
 def assert_well_formed_run(events: list[dict], max_steps: int = 3) -> None:
     *body, last = events
+    assert body[0]["message_id"] and all("message_id" not in e for e in events[1:])  # the first event only
     assert set(last) == {"final_answer"} and last["final_answer"].strip()
     steps = [e for e in body if "tools" in e]
     answers = [e for e in body if "answer" in e]
@@ -150,8 +181,56 @@ def test_a_model_that_names_no_real_tool_is_told_the_tools_and_stopped_at_the_st
 def test_agent_without_streaming_sends_one_event(search_stack: RunningStack) -> None:
     events = post_events(search_stack, "/chat/agent_chat", {"query": "What is 2 + 2?", "stream": False,
                                                             "temperature": 0})
-    assert len(events) == 1 and set(events[0]) == {"tools", "answer", "final_answer"}
+    assert len(events) == 1 and set(events[0]) == {"tools", "answer", "final_answer", "message_id"}
     assert events[0]["final_answer"].strip()
+
+
+def test_an_agent_run_is_kept_with_its_steps_and_final_answer_and_can_be_rated(
+    search_stack: RunningStack,
+) -> None:
+    observed = metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2")
+    events = post_events(search_stack, "/chat/agent_chat", {
+        "query": "Convert 10 km to miles", "stream": True, "temperature": 0,
+        "conversation_id": "agent-story"})
+    steps = [e["step"] for e in events if "tools" in e]
+
+    [stored] = stored_messages(search_stack, "agent-story")
+    assert stored["id"] == events[0]["message_id"]
+    assert (stored["chat_type"], stored["model_name"]) == ("agent_chat", "smollm2")
+    assert stored["response"] == stored["meta"]["final_answer"] == events[-1]["final_answer"]
+    assert [{k: v for k, v in step.items() if v is not None} for step in stored["meta"]["tools"]] == steps
+    assert metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2") == observed + 1
+
+    rated = httpx.post(f"{search_stack.urls.api}/chat/feedback", timeout=30,
+                       json={"message_id": stored["id"], "score": 0, "reason": "never found the tool"})
+    assert rated.json()["code"] == 200
+    [after] = stored_messages(search_stack, "agent-story")
+    assert (after["feedback_score"], after["feedback_reason"]) == (0, "never found the tool")
+
+    export = httpx.get(f"{search_stack.urls.api}/conversations/agent-story/export", timeout=30).text
+    assert stored["response"] in export
+    if steps:
+        assert "Tools used:" in export
+        for n, step in enumerate(steps, start=1):
+            assert f"{n}. {step.get('tool') or '(invalid call)'}" in export
+
+
+def test_an_agent_without_streaming_is_kept_too(search_stack: RunningStack) -> None:
+    [event] = post_events(search_stack, "/chat/agent_chat", {
+        "query": "What is 2 + 2?", "stream": False, "temperature": 0, "conversation_id": "agent-whole"})
+    [stored] = stored_messages(search_stack, "agent-whole")
+    assert (stored["id"], stored["response"]) == (event["message_id"], event["final_answer"])
+    assert len(stored["meta"]["tools"]) * 4 == len(event["tools"])  # four lines per step on the wire
+
+
+def test_a_model_failure_is_stored_and_counted_by_status(search_stack: RunningStack) -> None:
+    failures = metric(search_stack, "chat_errors_total", model="gpt-9", status="404")
+    response = httpx.post(f"{search_stack.urls.api}/chat/agent_chat", timeout=30,
+                          json={"query": "hi", "model_name": "gpt-9", "conversation_id": "agent-failed"})
+    assert response.status_code == 404
+    [stored] = stored_messages(search_stack, "agent-failed")
+    assert stored["response"] == "" and stored["meta"]["error"] == response.json()["msg"]
+    assert metric(search_stack, "chat_errors_total", model="gpt-9", status="404") == failures + 1
 
 
 def test_agent_refuses_an_unknown_model_or_template_before_streaming(search_stack: RunningStack) -> None:
@@ -172,5 +251,6 @@ def test_the_time_limit_ends_a_run_with_a_clear_final_answer(tmp_path_factory: p
                                                          "stream": True, "max_tokens": 2000})
         elapsed = time.monotonic() - started
     message = "Stopped: the time limit of 0.3 s was reached before a final answer."
-    assert events[-2:] == [{"answer": message}, {"final_answer": message}]
+    assert events[-1] == {"final_answer": message} and events[-2]["answer"] == message
+    assert set(events[-2]) <= {"answer", "message_id"}  # the first event of a run carries its id
     assert elapsed < 10

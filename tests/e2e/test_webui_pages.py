@@ -184,3 +184,37 @@ def test_dialogue_settings_survive_a_visit_to_another_page(app: AppTest, stack: 
     assert not app.exception
     assert app.sidebar.slider(key="temperature").value == pytest.approx(0.2)
     assert app.sidebar.number_input(key="history_turns").value == 5
+
+
+def test_a_knowledge_base_answer_keeps_its_sources_after_a_reload(app: AppTest, stack: RunningStack) -> None:
+    if "/knowledge_base/list_knowledge_bases" not in backend_paths(stack):
+        pytest.skip("this backend has no knowledge bases")
+    start_fresh(app)
+    app.sidebar.selectbox(key="chat_mode").set_value("knowledge_base_chat").run()
+    app.sidebar.selectbox(key="kb_pick").set_value("samples").run()
+    app.sidebar.slider(key="temperature").set_value(0.0).run()
+    app.chat_input[0].set_value("How long are database backups kept?").run()
+    assert not app.exception and not app.error
+    answer = app.chat_message[1]
+    assert answer.get("feedback"), "the answer can be rated: its message id came with the stream"
+
+    def cited(message) -> str:  # noqa: ANN001 - an AppTest chat message
+        sources = [e for e in message.expander if e.label.startswith("Sources")]
+        assert sources, "the answer shows no sources"
+        return " ".join(m.value for m in sources[0].markdown)
+
+    shown_sources = cited(answer)
+    assert "operations.md" in shown_sources and "ninety days" in shown_sources
+    conversation_id = app.session_state["conversation_id"]
+    messages = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10)
+    [stored] = messages.json()["data"]
+    assert stored["chat_type"] == "knowledge_base_chat"
+
+    reopened = AppTest.from_file(APP, default_timeout=180).run()  # a reload: a fresh browser session
+    assert not reopened.exception
+    assert reopened.session_state["conversation_id"] == conversation_id
+    user, restored = reopened.chat_message
+    assert user.markdown[0].value == "How long are database backups kept?"
+    assert restored.markdown[0].value == answer.markdown[0].value
+    assert cited(restored) == shown_sources
+    assert restored.get("feedback")

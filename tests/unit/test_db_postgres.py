@@ -74,6 +74,11 @@ def test_migrations_and_conversations_on_postgresql(postgres_url: str) -> None:
         name, markdown = await service.export_markdown(conversation.id)
         assert name == "Postgres chat" and "hi there" in markdown
         await service.delete(conversation.id)
+        # A client-made conversation id: the first message creates the conversation in the same transaction.
+        await service.add_message("m2", "search this", conversation_id="client-made",
+                                  chat_type="search_engine_chat", model_name="smollm2")
+        assert [m.id for m in await service.messages("client-made")] == ["m2"]
+        await service.delete("client-made")
         assert await service.list() == []
         await engine.dispose()
 

@@ -26,9 +26,10 @@ def _request(options: ChatOptions, query: str, conversation_id: str) -> dict[str
     }
     if options.model_name:
         body["model_name"] = options.model_name
+    if conversation_id:  # every mode stores its exchanges there, so a reload shows them
+        body["conversation_id"] = conversation_id
     if options.mode == "llm_chat":
         body["history_len"] = -1  # the history above is what the model sees
-        body["conversation_id"] = conversation_id
     return body
 
 

@@ -33,8 +33,9 @@ ERRORS = {
 }
 
 
-def _event(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False)
+def _event(payload: dict[str, Any], message_id: str | None = None) -> str:
+    """One event; the first of a stream also carries the stored message's id (for /chat/feedback)."""
+    return json.dumps({**payload, "message_id": message_id} if message_id else payload, ensure_ascii=False)
 
 
 async def _respond(
@@ -44,21 +45,24 @@ async def _respond(
     return_direct: bool = False,
 ) -> EventSourceResponse:
     if return_direct:
-        return EventSourceResponse(iter([_event(found.final_event())]))
+        message_id = await service.direct(request, found)
+        return EventSourceResponse(iter([_event(found.final_event(), message_id)]))
     if not request.stream:
-        text = await service.answer(request, found)
-        return EventSourceResponse(iter([_event({"answer": text, **found.final_event()})]))
-    deltas = await service.stream(request, found)
+        message_id, text = await service.answer(request, found)
+        return EventSourceResponse(iter([_event({"answer": text, **found.final_event()}, message_id)]))
+    answer = await service.stream(request, found)
 
     async def events() -> AsyncIterator[str]:
+        message_id: str | None = answer.message_id  # on the first event only
         try:
-            async for delta in deltas:
-                yield _event({"answer": delta})
+            async for delta in answer.text:
+                yield _event({"answer": delta}, message_id)
+                message_id = None
         except ApiError as exc:
-            logger.warning("knowledge base chat stream failed: %s", exc.message)
-            yield _event({"code": exc.status_code, "msg": exc.message})
+            logger.warning("knowledge base chat stream %s failed: %s", answer.message_id, exc.message)
+            yield _event({"code": exc.status_code, "msg": exc.message}, message_id)
             return
-        yield _event(found.final_event())
+        yield _event(found.final_event(), message_id)
 
     return EventSourceResponse(events())
 
@@ -71,9 +75,10 @@ async def _respond(
 async def knowledge_base_chat(
     request: KnowledgeBaseChatRequest, http: Request, service: KbChatDep
 ) -> EventSourceResponse:
-    """Answer from a knowledge base.
+    """Answer from a knowledge base; every exchange is stored (in `conversation_id` when given).
 
-    Streams `data: {"answer": ...}` events, then `data: {"docs": [...], "sources": [...]}`.
+    Streams `data: {"answer": ...}` events, then `data: {"docs": [...], "sources": [...]}`; the
+    first event also carries `message_id`, the stored message's id for `/chat/feedback`.
     """
     found = await service.retrieve_kb(request, str(http.base_url))
     return await _respond(service, request, found, request.return_direct)

@@ -37,26 +37,29 @@ def _event(payload: BaseModel) -> str:
     response_class=EventSourceResponse,
 )
 async def search_engine_chat(request: SearchEngineChatRequest, service: SearchChatServiceDep) -> EventSourceResponse:
-    """Answer from web search results.
+    """Answer from web search results; every exchange is stored (in `conversation_id` when given).
 
     Searches first (an unreachable engine is a 503, a rate limit a 429, before any event), then
     streams `data: {"answer": ...}` events and ends with `data: {"docs": [...]}`, the sources as
-    `出处 [n] [title](link)\\n\\nsnippet`. With `stream=false` one event holds both.
+    `出处 [n] [title](link)\\n\\nsnippet`. The first event also carries `message_id`, the stored
+    message's id for `/chat/feedback`. With `stream=false` one event holds all three.
     """
     if not request.stream:
-        text, docs = await service.answer(request)
-        return EventSourceResponse(iter([_event(WholeAnswer(answer=text, docs=docs))]))
+        message_id, text, docs = await service.answer(request)
+        return EventSourceResponse(iter([_event(WholeAnswer(answer=text, docs=docs, message_id=message_id))]))
 
     prepared = await service.stream(request)
 
     async def events() -> AsyncIterator[str]:
+        message_id: str | None = prepared.message_id  # on the first event only
         try:
             async for delta in prepared.deltas:
-                yield _event(AnswerChunk(answer=delta))
+                yield _event(AnswerChunk(answer=delta, message_id=message_id))
+                message_id = None
         except ApiError as exc:
-            logger.warning("search chat stream failed: %s", exc.message)
-            yield _event(StreamError(code=exc.status_code, msg=exc.message))
+            logger.warning("search chat stream %s failed: %s", prepared.message_id, exc.message)
+            yield _event(StreamError(code=exc.status_code, msg=exc.message, message_id=message_id))
             return
-        yield _event(DocsEvent(docs=prepared.docs))
+        yield _event(DocsEvent(docs=prepared.docs, message_id=message_id))
 
     return EventSourceResponse(events())

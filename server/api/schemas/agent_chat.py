@@ -16,6 +16,7 @@ class AgentChatRequest(BaseModel):
     }
 
     query: NonBlankStr = Field(..., description="The user's question.")
+    conversation_id: str = Field("", max_length=64, description="Conversation the message belongs to.")
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream each step and the answer as Server-Sent Events.")
     model_name: str | None = Field(None, description="A running model; default: the configured default_llm.")
@@ -48,6 +49,9 @@ class ToolsEvent(BaseModel):
 
     tools: list[str]
     step: StepDetail
+    message_id: str | None = Field(
+        None, description="The stored message's id, for /chat/feedback; on the first event of a stream only."
+    )
 
 
 class FinalAnswerEvent(BaseModel):
@@ -62,3 +66,4 @@ class WholeAgentAnswer(BaseModel):
     tools: list[str]
     answer: str
     final_answer: str
+    message_id: str = Field(..., description="The stored message's id, for /chat/feedback.")

@@ -17,6 +17,7 @@ class SearchEngineChatRequest(BaseModel):
 
     query: NonBlankStr = Field(..., description="The user's question; also the search query.")
     search_engine_name: NonBlankStr = Field(..., description="A configured engine (see /server/list_search_engines).")
+    conversation_id: str = Field("", max_length=64, description="Conversation the message belongs to.")
     top_k: int = Field(3, ge=1, le=20, description="Search results used as context.")
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream the answer as Server-Sent Events chunk by chunk.")
@@ -26,16 +27,22 @@ class SearchEngineChatRequest(BaseModel):
     prompt_name: str = Field("default", min_length=1, description="Prompt template name (search_engine_chat).")
     split_result: bool = Field(False, description="Read each result's page and use its best-matching passage.")
 
+
+FIRST_EVENT_ID = "The stored message's id, for /chat/feedback; on the first event of a stream only."
+
+
 class AnswerChunk(BaseModel):
     """``data: {"answer": ...}``: a piece of the answer."""
 
     answer: str
+    message_id: str | None = Field(None, description=FIRST_EVENT_ID)
 
 
 class DocsEvent(BaseModel):
     """``data: {"docs": [...]}``: the sources, as Chatchat's markdown strings, after the answer."""
 
     docs: list[str]
+    message_id: str | None = Field(None, description=FIRST_EVENT_ID)
 
 
 class WholeAnswer(BaseModel):
@@ -43,3 +50,4 @@ class WholeAnswer(BaseModel):
 
     answer: str
     docs: list[str]
+    message_id: str = Field(..., description="The stored message's id, for /chat/feedback.")

@@ -9,12 +9,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.api.errors import NotFound
+from server.api.services.markdown_export import answer_notes
 from server.db.base import utcnow
 from server.db.models import Conversation, Message
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _named_after(conversation_id: str, name: str, chat_type: str) -> Conversation:
+    return Conversation(id=conversation_id, name=name[:200] or "New chat", chat_type=chat_type)
 
 
 class ConversationService:
@@ -45,7 +50,7 @@ class ConversationService:
         """Chatchat clients make up conversation ids themselves; the first message creates it."""
         async with self._sessions() as session, session.begin():
             if await session.get(Conversation, conversation_id) is None:
-                session.add(Conversation(id=conversation_id, name=name[:200] or "New chat", chat_type=chat_type))
+                session.add(_named_after(conversation_id, name, chat_type))
 
     async def rename(self, conversation_id: str, name: str) -> Conversation:
         async with self._sessions() as session, session.begin():
@@ -86,14 +91,16 @@ class ConversationService:
         meta: dict[str, Any] | None = None,
     ) -> None:
         async with self._sessions() as session, session.begin():
+            if conversation_id:
+                conversation = await session.get(Conversation, conversation_id)
+                if conversation is None:  # a client-made id: its first message creates it
+                    session.add(_named_after(conversation_id, query[:40], chat_type))
+                else:
+                    conversation.updated_at = utcnow()
             session.add(Message(
                 id=message_id, conversation_id=conversation_id or None, chat_type=chat_type, query=query,
                 response="", model_name=model_name, meta=meta or {},
             ))
-            if conversation_id:
-                conversation = await session.get(Conversation, conversation_id)
-                if conversation is not None:
-                    conversation.updated_at = utcnow()
 
     async def finish_message(self, message_id: str, response: str, meta: dict[str, Any] | None = None) -> None:
         async with self._sessions() as session, session.begin():
@@ -112,11 +119,11 @@ class ConversationService:
             message.feedback_reason = reason
 
     async def export_markdown(self, conversation_id: str) -> tuple[str, str]:
-        """(name, Markdown text) of a conversation, for download."""
+        """(name, Markdown text) of a conversation, for download; answers list their sources or tools."""
         conversation = await self.get(conversation_id)
         lines = [f"# {conversation.name}", ""]
         for message in await self.messages(conversation_id):
             stamp = message.created_at.strftime("%Y-%m-%d %H:%M")
             lines += [f"**User** ({stamp}):", "", message.query, "", f"**Assistant** ({message.model_name or ''}):",
-                      "", message.response, "", "---", ""]
+                      "", message.response, "", *answer_notes(message.meta), "---", ""]
         return conversation.name, "\n".join(lines)

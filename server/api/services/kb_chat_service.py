@@ -1,17 +1,20 @@
 """Knowledge-base chat and file chat: retrieve chunks, put them in the prompt, stream, then cite.
 
 When no chunk passes the threshold the ``empty`` template is used and the sources say that the
-answer is the model's own, so no context is ever invented.
+answer is the model's own, so no context is ever invented. Every exchange is stored with its
+sources, as ``knowledge_base_chat`` or ``file_chat``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
 from typing import Any
 from urllib.parse import urlencode
 
 from configs import Settings
+from server.api.errors import ApiError
 from server.api.schemas.kb_chat import FileChatRequest, KnowledgeBaseChatRequest, Source
+from server.api.services.exchange_recorder import Exchange, ExchangeRecorder, StreamedAnswer
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
 from server.knowledge_base.retrieval import SearchHit
@@ -19,17 +22,26 @@ from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.temp_kb import TempKnowledgeBases
 
 CHAT_TYPE = "knowledge_base_chat"
+FILE_CHAT_TYPE = "file_chat"
 EMPTY_PROMPT = "empty"
 NOTHING_FOUND = "<span style='color:red'>未找到相关文档,该回答为大模型自身能力解答！</span>"
 
 
 class RetrievalAnswer:
-    """What a retrieval chat produced before the model is called."""
+    """What a retrieval chat produced before the model is called.
 
-    def __init__(self, hits: list[SearchHit], sources: list[Source], prompt_name: str) -> None:
+    ``chat_type`` is the mode the exchange is stored as; ``started`` (``time.perf_counter()``) is
+    when retrieval began, so the time to first token includes it.
+    """
+
+    def __init__(
+        self, hits: list[SearchHit], sources: list[Source], prompt_name: str, chat_type: str, started: float
+    ) -> None:
         self.hits = hits
         self.sources = sources
         self.prompt_name = prompt_name
+        self.chat_type = chat_type
+        self.started = started
 
     @property
     def docs(self) -> list[str]:
@@ -66,12 +78,14 @@ class KnowledgeBaseChatService:
         prompts: PromptTemplates,
         kbs: KnowledgeBaseService,
         temp_kbs: TempKnowledgeBases,
+        recorder: ExchangeRecorder,
     ) -> None:
         self._settings = settings
         self._llm = llm
         self._prompts = prompts
         self._kbs = kbs
         self._temp = temp_kbs
+        self._recorder = recorder
 
     def _limits(self, request: KnowledgeBaseChatRequest | FileChatRequest) -> tuple[int, float]:
         kb = self._settings.kb
@@ -79,6 +93,7 @@ class KnowledgeBaseChatService:
         return request.top_k or kb.top_k, threshold
 
     async def retrieve_kb(self, request: KnowledgeBaseChatRequest, base_url: str) -> RetrievalAnswer:
+        started = time.perf_counter()
         self._prompts.get(CHAT_TYPE, request.prompt_name)  # an unknown template is a 404 before any work
         top_k, threshold = self._limits(request)
         hits = await self._kbs.search(
@@ -93,9 +108,11 @@ class KnowledgeBaseChatService:
             query = urlencode({"knowledge_base_name": request.knowledge_base_name, "file_name": file_name})
             return f"{base_url}knowledge_base/download_doc?{query}"
 
-        return RetrievalAnswer(hits, _sources(hits, link), request.prompt_name if hits else EMPTY_PROMPT)
+        prompt_name = request.prompt_name if hits else EMPTY_PROMPT
+        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, CHAT_TYPE, started)
 
     async def retrieve_file(self, request: FileChatRequest, base_url: str) -> RetrievalAnswer:
+        started = time.perf_counter()
         self._prompts.get(CHAT_TYPE, request.prompt_name)
         top_k, threshold = self._limits(request)
         hits = await self._temp.search(
@@ -106,7 +123,8 @@ class KnowledgeBaseChatService:
             query = urlencode({"knowledge_id": request.knowledge_id, "file_name": file_name})
             return f"{base_url}knowledge_base/download_temp_doc?{query}"
 
-        return RetrievalAnswer(hits, _sources(hits, link), request.prompt_name if hits else EMPTY_PROMPT)
+        prompt_name = request.prompt_name if hits else EMPTY_PROMPT
+        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, FILE_CHAT_TYPE, started)
 
     def messages(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
@@ -119,22 +137,61 @@ class KnowledgeBaseChatService:
     def _model(self, request: KnowledgeBaseChatRequest | FileChatRequest) -> str:
         return request.model_name or self._settings.default_llm
 
+    def _begin(
+        self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer, model: str | None
+    ) -> Exchange:
+        return self._recorder.begin(
+            request.query, chat_type=found.chat_type, model=model, conversation_id=request.conversation_id,
+            started=found.started,
+            meta={
+                "temperature": request.temperature,
+                "prompt_name": request.prompt_name,
+                **found.final_event(),  # docs and structured sources
+            },
+        )
+
     async def stream(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
-    ) -> AsyncIterator[str]:
-        return await self._llm.chat_stream(
-            self._model(request),
-            self.messages(request, found),
-            request.temperature,
-            request.max_tokens or self._settings.max_tokens,
-        )
+    ) -> StreamedAnswer:
+        """Open the model's stream now (errors become HTTP statuses); the answer is stored as it ends."""
+        messages = self.messages(request, found)
+        exchange = self._begin(request, found, self._model(request))
+        try:
+            deltas = await self._llm.chat_stream(
+                self._model(request),
+                messages,
+                request.temperature,
+                request.max_tokens or self._settings.max_tokens,
+            )
+        except ApiError as exc:
+            await exchange.abort(exc)
+            raise
+        return StreamedAnswer(exchange.message_id, exchange.record(deltas))
 
     async def answer(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
+    ) -> tuple[str, str]:
+        """(message id, whole answer)."""
+        messages = self.messages(request, found)
+        exchange = self._begin(request, found, self._model(request))
+        try:
+            text = await self._llm.chat(
+                self._model(request),
+                messages,
+                request.temperature,
+                request.max_tokens or self._settings.max_tokens,
+            )
+        except ApiError as exc:
+            await exchange.abort(exc)
+            raise
+        exchange.first_output()
+        await exchange.finish(text)
+        return exchange.message_id, text
+
+    async def direct(
+        self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
     ) -> str:
-        return await self._llm.chat(
-            self._model(request),
-            self.messages(request, found),
-            request.temperature,
-            request.max_tokens or self._settings.max_tokens,
-        )
+        """``return_direct``: no model answers; the exchange is stored with its sources. Returns its id."""
+        exchange = self._begin(request, found, None)
+        await exchange.finish("")
+        return exchange.message_id

@@ -1,11 +1,17 @@
-"""Search-engine chat: search the web, put the results into the prompt, stream the answer, then the sources."""
+"""Search-engine chat: search the web, put the results into the prompt, stream the answer, then the sources.
+
+Every exchange is stored with its sources (``docs``) as ``search_engine_chat``.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from configs import Settings
+from server.api.errors import ApiError
 from server.api.schemas.search_chat import SearchEngineChatRequest
+from server.api.services.exchange_recorder import Exchange, ExchangeRecorder
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
 from server.search import SearchEngines, SearchResult
@@ -27,19 +33,26 @@ def build_context(results: list[SearchResult]) -> str:
 class SearchAnswer:
     """A search whose answer is ready to stream: the sources are known, the model stream is open."""
 
-    def __init__(self, deltas: AsyncIterator[str], docs: list[str]) -> None:
+    def __init__(self, message_id: str, deltas: AsyncIterator[str], docs: list[str]) -> None:
+        self.message_id = message_id
         self.deltas = deltas
         self.docs = docs
 
 
 class SearchChatService:
     def __init__(
-        self, settings: Settings, llm: LLMClient, prompts: PromptTemplates, engines: SearchEngines
+        self,
+        settings: Settings,
+        llm: LLMClient,
+        prompts: PromptTemplates,
+        engines: SearchEngines,
+        recorder: ExchangeRecorder,
     ) -> None:
         self._settings = settings
         self._llm = llm
         self._prompts = prompts
         self._engines = engines
+        self._recorder = recorder
 
     async def search(self, query: str, engine_name: str | None, top_k: int, split_result: bool = False
                      ) -> list[SearchResult]:
@@ -67,14 +80,39 @@ class SearchChatService:
     def _max_tokens(self, request: SearchEngineChatRequest) -> int | None:
         return request.max_tokens or self._settings.max_tokens
 
-    async def stream(self, request: SearchEngineChatRequest) -> SearchAnswer:
-        messages, docs = await self._prepare(request)
-        deltas = await self._llm.chat_stream(
-            self._model(request), messages, request.temperature, self._max_tokens(request)
+    def _begin(self, request: SearchEngineChatRequest, docs: list[str], started: float) -> Exchange:
+        return self._recorder.begin(
+            request.query, chat_type=CHAT_TYPE, model=self._model(request),
+            conversation_id=request.conversation_id, started=started,
+            meta={"temperature": request.temperature, "prompt_name": request.prompt_name,
+                  "search_engine_name": request.search_engine_name, "docs": docs},
         )
-        return SearchAnswer(deltas, docs)
 
-    async def answer(self, request: SearchEngineChatRequest) -> tuple[str, list[str]]:
+    async def stream(self, request: SearchEngineChatRequest) -> SearchAnswer:
+        started = time.perf_counter()
         messages, docs = await self._prepare(request)
-        text = await self._llm.chat(self._model(request), messages, request.temperature, self._max_tokens(request))
-        return text, docs
+        exchange = self._begin(request, docs, started)
+        try:
+            deltas = await self._llm.chat_stream(
+                self._model(request), messages, request.temperature, self._max_tokens(request)
+            )
+        except ApiError as exc:
+            await exchange.abort(exc)
+            raise
+        return SearchAnswer(exchange.message_id, exchange.record(deltas), docs)
+
+    async def answer(self, request: SearchEngineChatRequest) -> tuple[str, str, list[str]]:
+        """(message id, whole answer, sources)."""
+        started = time.perf_counter()
+        messages, docs = await self._prepare(request)
+        exchange = self._begin(request, docs, started)
+        try:
+            text = await self._llm.chat(
+                self._model(request), messages, request.temperature, self._max_tokens(request)
+            )
+        except ApiError as exc:
+            await exchange.abort(exc)
+            raise
+        exchange.first_output()
+        await exchange.finish(text)
+        return exchange.message_id, text, docs
