@@ -125,7 +125,8 @@ def test_the_agent_calls_the_chosen_tool_natively_and_ends_with_a_final_answer(s
     assert steps[0]["ok"] or steps[0]["output"].startswith("Error: ")
     assert len(steps) <= 5 and [s["index"] for s in steps] == list(range(1, len(steps) + 1))
     assert set(events[-1]) == {"final_answer"} and events[-1]["final_answer"].strip()
-    assert all(set(e) in ({"tools", "step"}, {"answer"}) for e in events[:-1]), events
+    assert "message_id" in events[0]  # the stored run, for feedback
+    assert all(set(e) - {"message_id"} in ({"tools", "step"}, {"answer"}) for e in events[:-1]), events
 
 
 def test_the_agent_searches_the_knowledge_bases_with_its_tool(stack: RunningStack) -> None:
