@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from configs import Settings
-from server.api.errors import ApiError
 from server.api.schemas.chat import ChatRequest
 from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder, StreamedAnswer
@@ -65,24 +64,13 @@ class ChatService:
     async def stream(self, request: ChatRequest) -> StreamedAnswer:
         """Open the model's stream now (errors become HTTP statuses), then yield text as it comes."""
         messages, exchange = await self._prepare(request, time.perf_counter())
-        try:
-            deltas = await self._llm.chat_stream(
-                self._model(request), messages, request.temperature, self._max_tokens(request)
-            )
-        except ApiError as exc:
-            await exchange.abort(exc)
-            raise
-        return StreamedAnswer(exchange.message_id, exchange.record(deltas))
+        return await exchange.stream_from(self._llm.chat_stream(
+            self._model(request), messages, request.temperature, self._max_tokens(request)
+        ))
 
     async def answer(self, request: ChatRequest) -> tuple[str, str]:
         messages, exchange = await self._prepare(request, time.perf_counter())
-        try:
-            text = await self._llm.chat(
-                self._model(request), messages, request.temperature, self._max_tokens(request)
-            )
-        except ApiError as exc:
-            await exchange.abort(exc)
-            raise
-        exchange.first_output()
-        await exchange.finish(text)
+        text = await exchange.answer_from(self._llm.chat(
+            self._model(request), messages, request.temperature, self._max_tokens(request)
+        ))
         return exchange.message_id, text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +137,26 @@ class Exchange:
         """The model's stream could not be opened: store the question with the error."""
         self.failed(exc.status_code, exc.message)
         await self.finish("")
+
+    async def stream_from(self, opening: Awaitable[AsyncIterator[str]]) -> StreamedAnswer:
+        """Open the model's stream (its failure is stored, then raised as an HTTP status) and record it."""
+        try:
+            deltas = await opening
+        except ApiError as exc:
+            await self.abort(exc)
+            raise
+        return StreamedAnswer(self.message_id, self.record(deltas))
+
+    async def answer_from(self, answering: Awaitable[str]) -> str:
+        """The whole answer at once, stored before it is returned; a failure is stored, then raised."""
+        try:
+            text = await answering
+        except ApiError as exc:
+            await self.abort(exc)
+            raise
+        self.first_output()
+        await self.finish(text)
+        return text
 
     async def record(self, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
         """Pass the model's text through, recording it; the exchange is finished when it ends."""

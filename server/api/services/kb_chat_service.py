@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from configs import Settings
-from server.api.errors import ApiError
 from server.api.schemas.kb_chat import FileChatRequest, KnowledgeBaseChatRequest, Source
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder, StreamedAnswer
 from server.api.services.llm_client import LLMClient
@@ -154,39 +153,24 @@ class KnowledgeBaseChatService:
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
     ) -> StreamedAnswer:
         """Open the model's stream now (errors become HTTP statuses); the answer is stored as it ends."""
-        messages = self.messages(request, found)
-        exchange = self._begin(request, found, self._model(request))
-        try:
-            deltas = await self._llm.chat_stream(
-                self._model(request),
-                messages,
-                request.temperature,
-                request.max_tokens or self._settings.max_tokens,
-            )
-        except ApiError as exc:
-            await exchange.abort(exc)
-            raise
-        return StreamedAnswer(exchange.message_id, exchange.record(deltas))
+        call = self._model_call(request, found)  # the prompt is rendered before anything is stored
+        exchange = self._begin(request, found, call[0])
+        return await exchange.stream_from(self._llm.chat_stream(*call))
 
     async def answer(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
     ) -> tuple[str, str]:
         """(message id, whole answer)."""
-        messages = self.messages(request, found)
-        exchange = self._begin(request, found, self._model(request))
-        try:
-            text = await self._llm.chat(
-                self._model(request),
-                messages,
-                request.temperature,
-                request.max_tokens or self._settings.max_tokens,
-            )
-        except ApiError as exc:
-            await exchange.abort(exc)
-            raise
-        exchange.first_output()
-        await exchange.finish(text)
-        return exchange.message_id, text
+        call = self._model_call(request, found)
+        exchange = self._begin(request, found, call[0])
+        return exchange.message_id, await exchange.answer_from(self._llm.chat(*call))
+
+    def _model_call(
+        self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
+    ) -> tuple[str, list[dict], float, int | None]:
+        """(model, messages, temperature, max_tokens) of the model call, streamed or not."""
+        return (self._model(request), self.messages(request, found), request.temperature,
+                request.max_tokens or self._settings.max_tokens)
 
     async def direct(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer

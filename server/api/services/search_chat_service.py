@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 
 from configs import Settings
-from server.api.errors import ApiError
 from server.api.schemas.search_chat import SearchEngineChatRequest
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder
 from server.api.services.llm_client import LLMClient
@@ -92,27 +91,17 @@ class SearchChatService:
         started = time.perf_counter()
         messages, docs = await self._prepare(request)
         exchange = self._begin(request, docs, started)
-        try:
-            deltas = await self._llm.chat_stream(
-                self._model(request), messages, request.temperature, self._max_tokens(request)
-            )
-        except ApiError as exc:
-            await exchange.abort(exc)
-            raise
-        return SearchAnswer(exchange.message_id, exchange.record(deltas), docs)
+        answer = await exchange.stream_from(self._llm.chat_stream(
+            self._model(request), messages, request.temperature, self._max_tokens(request)
+        ))
+        return SearchAnswer(answer.message_id, answer.text, docs)
 
     async def answer(self, request: SearchEngineChatRequest) -> tuple[str, str, list[str]]:
         """(message id, whole answer, sources)."""
         started = time.perf_counter()
         messages, docs = await self._prepare(request)
         exchange = self._begin(request, docs, started)
-        try:
-            text = await self._llm.chat(
-                self._model(request), messages, request.temperature, self._max_tokens(request)
-            )
-        except ApiError as exc:
-            await exchange.abort(exc)
-            raise
-        exchange.first_output()
-        await exchange.finish(text)
+        text = await exchange.answer_from(self._llm.chat(
+            self._model(request), messages, request.temperature, self._max_tokens(request)
+        ))
         return exchange.message_id, text, docs
