@@ -218,3 +218,31 @@ def test_a_knowledge_base_answer_keeps_its_sources_after_a_reload(app: AppTest, 
     assert restored.markdown[0].value == answer.markdown[0].value
     assert cited(restored) == shown_sources
     assert restored.get("feedback")
+
+
+def test_an_agent_answer_shows_its_tool_steps_and_keeps_them_after_a_reload(app: AppTest, stack: RunningStack) -> None:
+    start_fresh(app)
+    app.sidebar.selectbox(key="chat_mode").set_value("agent_chat").run()
+    app.sidebar.selectbox(key="agent_tool_calling").set_value("react").run()
+    app.sidebar.slider(key="temperature").set_value(0.0).run()
+    app.chat_input[0].set_value("Convert 10 km to miles").run()
+    assert not app.exception and not app.error
+    answer = app.chat_message[1]
+
+    def steps(message) -> tuple[str, list[str]]:  # noqa: ANN001 - an AppTest chat message
+        [expander] = [e for e in message.expander if e.label.startswith("Tool steps")]
+        return expander.label, [m.value for m in expander.markdown]
+
+    label, shown = steps(answer)
+    conversation_id = app.session_state["conversation_id"]
+    [stored] = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()["data"]
+    assert stored["chat_type"] == "agent_chat" and stored["meta"]["tools"]
+    assert label == f"Tool steps ({len(stored['meta']['tools'])})"
+    assert shown[0].startswith("工具名称: ")
+    assert stored["response"] == stored["meta"]["final_answer"] and stored["response"].strip()
+
+    reopened = AppTest.from_file(APP, default_timeout=180).run()  # a reload
+    assert not reopened.exception
+    _, restored = reopened.chat_message
+    assert steps(restored) == (label, shown)
+    assert restored.markdown[0].value.strip() == stored["response"].strip()
