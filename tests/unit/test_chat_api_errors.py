@@ -40,6 +40,18 @@ def test_invalid_fields_are_named_in_a_422(client: TestClient, body: dict, field
     assert response.json()["msg"].startswith(field) or f"; {field}" in response.json()["msg"]
 
 
+def test_every_chat_mode_refuses_a_conversation_id_it_could_not_store(client: TestClient) -> None:
+    bodies = {
+        "/chat/chat": {}, "/chat/agent_chat": {}, "/chat/knowledge_base_chat": {"knowledge_base_name": "samples"},
+        "/chat/file_chat": {"knowledge_id": "x"}, "/chat/search_engine_chat": {"search_engine_name": "searxng"},
+    }
+    for path, body in bodies.items():
+        for bad in ("c" * 33, "../x", "a b"):  # wider than the stored id, or not an id at all
+            response = client.post(path, json={"query": "hi", "conversation_id": bad, **body})
+            assert response.status_code == 422, (path, bad)
+            assert response.json()["msg"].startswith("conversation_id: "), (path, response.json()["msg"])
+
+
 def test_unknown_prompt_template_lists_the_available_ones(client: TestClient) -> None:
     response = client.post("/chat/chat", json={"query": "hi", "prompt_name": "nope"})
     assert response.status_code == 404

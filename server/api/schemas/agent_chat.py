@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from server.api.schemas.chat import HistoryMessage
-from server.api.schemas.common import NonBlankStr
+from server.api.schemas.common import ConversationIdField, NonBlankStr
 
 
 class AgentChatRequest(BaseModel):
@@ -16,7 +16,7 @@ class AgentChatRequest(BaseModel):
     }
 
     query: NonBlankStr = Field(..., description="The user's question.")
-    conversation_id: str = Field("", max_length=64, description="Conversation the message belongs to.")
+    conversation_id: ConversationIdField = ""
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream each step and the answer as Server-Sent Events.")
     model_name: str | None = Field(None, description="A running model; default: the configured default_llm.")

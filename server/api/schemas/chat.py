@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from server.api.schemas.common import NonBlankStr
+from server.api.schemas.common import ConversationIdField, NonBlankStr
 
 
 class HistoryMessage(BaseModel):
@@ -33,7 +33,7 @@ class ChatRequest(BaseModel):
     }
 
     query: NonBlankStr = Field(..., description="The user's message.")
-    conversation_id: str = Field("", max_length=64, description="Conversation the message belongs to.")
+    conversation_id: ConversationIdField = ""
     history_len: int = Field(-1, ge=-1, description="-1: use `history`; n: take the last n turns from storage.")
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream the answer as Server-Sent Events chunk by chunk.")

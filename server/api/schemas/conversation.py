@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.api.schemas.common import NonBlankStr
 
 ChatType = Literal["llm_chat", "knowledge_base_chat", "file_chat", "search_engine_chat", "agent_chat"]
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"  # conversation ids are stored 32 wide
 
 
 class ConversationCreate(BaseModel):

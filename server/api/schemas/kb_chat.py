@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from server.api.schemas.chat import HistoryMessage
-from server.api.schemas.common import NonBlankStr
+from server.api.schemas.common import ConversationIdField, NonBlankStr
 
 
 class _RetrievalChat(BaseModel):
     query: NonBlankStr = Field(..., description="The user's question.")
-    conversation_id: str = Field("", max_length=64, description="Conversation the message belongs to.")
+    conversation_id: ConversationIdField = ""
     top_k: int | None = Field(None, ge=1, le=100, description="Chunks to retrieve (default: kb.top_k).")
     score_threshold: float | None = Field(
         None, ge=0.0, le=2.0, description="Largest distance, 1 - cosine (default: kb.score_threshold)."

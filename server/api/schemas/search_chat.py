@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from server.api.schemas.chat import HistoryMessage
-from server.api.schemas.common import NonBlankStr
+from server.api.schemas.common import ConversationIdField, NonBlankStr
 
 
 class SearchEngineChatRequest(BaseModel):
@@ -17,7 +17,7 @@ class SearchEngineChatRequest(BaseModel):
 
     query: NonBlankStr = Field(..., description="The user's question; also the search query.")
     search_engine_name: NonBlankStr = Field(..., description="A configured engine (see /server/list_search_engines).")
-    conversation_id: str = Field("", max_length=64, description="Conversation the message belongs to.")
+    conversation_id: ConversationIdField = ""
     top_k: int = Field(3, ge=1, le=20, description="Search results used as context.")
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream the answer as Server-Sent Events chunk by chunk.")
