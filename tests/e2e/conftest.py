@@ -7,12 +7,24 @@ from collections.abc import Iterator
 import pytest
 
 from server.launcher.harness import RunningStack, start_stack
+from tests.search_fakes import FakeInternet, fake_internet
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    # DEBUG: the worker then logs the prompt it receives, which the history tests read.
-    running = start_stack(tmp_path_factory.mktemp("stack"), ("--all",), env={"CHATCHAT_LOG_LEVEL": "DEBUG"})
+def internet() -> Iterator[FakeInternet]:
+    """The outside world's search engines, served on 127.0.0.1 in their real wire formats."""
+    with fake_internet() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, internet: FakeInternet) -> Iterator[RunningStack]:
+    env = {
+        "CHATCHAT_LOG_LEVEL": "DEBUG",  # the worker then logs the prompt it receives, which the history tests read
+        "CHATCHAT_SEARCH__SEARXNG__BASE_URL": internet.url,
+        "CHATCHAT_SEARCH__DUCKDUCKGO__ENABLED": "false",  # it would reach the internet
+    }
+    running = start_stack(tmp_path_factory.mktemp("stack"), ("--all",), env=env)
     yield running
     running.stop()
 

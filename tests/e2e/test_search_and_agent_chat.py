@@ -13,15 +13,9 @@ import pytest
 
 from server.launcher.harness import RunningStack, running_stack
 from tests.e2e.conftest import metric, sse_events
-from tests.search_fakes import FakeInternet, fake_internet
+from tests.search_fakes import FakeInternet
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def internet() -> Iterator[FakeInternet]:
-    with fake_internet() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

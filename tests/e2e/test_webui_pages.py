@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from server.launcher.harness import RunningStack
+from tests.search_fakes import FakeInternet
 from webui.api_client import CHAT_MODE_PATHS, ApiClient, BackendError
 
 pytestmark = pytest.mark.slow
@@ -246,3 +247,33 @@ def test_an_agent_answer_shows_its_tool_steps_and_keeps_them_after_a_reload(app:
     _, restored = reopened.chat_message
     assert steps(restored) == (label, shown)
     assert restored.markdown[0].value.strip() == stored["response"].strip()
+
+
+def test_a_search_answer_cites_the_results_in_order_and_keeps_them_after_a_reload(
+    app: AppTest, stack: RunningStack, internet: FakeInternet
+) -> None:
+    start_fresh(app)
+    app.sidebar.selectbox(key="chat_mode").set_value("search_engine_chat").run()
+    assert app.sidebar.selectbox(key="engine_pick").options == ["searxng"]
+    app.sidebar.number_input(key="search_top_k").set_value(2).run()
+    app.sidebar.slider(key="temperature").set_value(0.0).run()
+    app.chat_input[0].set_value("wind power").run()
+    assert not app.exception and not app.error
+    answer = app.chat_message[1]
+    assert answer.markdown[0].value.strip() and answer.get("feedback")
+
+    def cited(message) -> list[str]:  # noqa: ANN001 - an AppTest chat message
+        [sources] = [e for e in message.expander if e.label.startswith("Sources")]
+        return [m.value for m in sources.markdown]
+
+    shown = cited(answer)
+    expected = internet.searxng_results("wind power")[:2]
+    assert len(shown) == 2
+    for text, result in zip(shown, expected, strict=True):
+        assert f"[{result['title']}]({result['url']})" in text and result["content"] in text
+
+    reopened = AppTest.from_file(APP, default_timeout=180).run()  # a reload
+    assert not reopened.exception
+    _, restored = reopened.chat_message
+    assert cited(restored) == shown
+    assert restored.markdown[0].value == answer.markdown[0].value
