@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from configs.settings import AgentSettings
 from server.agent import react
@@ -21,6 +21,7 @@ from server.api.errors import ApiError
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Message = dict[str, str]
 OpenStep = Callable[[list[Message]], Awaitable[AsyncIterator[str]]]
 
@@ -52,6 +53,18 @@ class Final:
 
 
 Event = ToolStep | AnswerDelta | Failure | Final
+
+
+async def within(items: AsyncIterator[T], deadline: float) -> AsyncIterator[T]:
+    """``items``, each awaited under the run's deadline; the deadline never wraps the consumer's code."""
+    iterator = aiter(items)
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                item = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        yield item
 
 
 def out_of_time(settings: AgentSettings) -> list[Event]:
@@ -143,14 +156,8 @@ class ReactAgent:
         text = ""
         emitted: int | None = None  # where the streamed part of the final answer ends, once it started
         streamed = False
-        iterator = aiter(deltas)
         try:
-            while True:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        delta = await anext(iterator)
-                except StopAsyncIteration:
-                    break
+            async for delta in within(deltas, deadline):
                 text += delta
                 if react.OBSERVATION_RE.search(text):
                     break  # the model is inventing the tool's result: stop it, as a stop sequence would

@@ -22,6 +22,7 @@ from server.agent.loop import (
     model_failed,
     out_of_time,
     step_limit_reached,
+    within,
 )
 from server.agent.toolbox import Toolbox, call_input, run_tool
 from server.agent.tools.base import ToolError
@@ -58,13 +59,7 @@ class ToolCallingAgent:
         try:
             while True:
                 text, calls = "", []
-                iterator = aiter(pieces)
-                while True:
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            piece = await anext(iterator)
-                    except StopAsyncIteration:
-                        break
+                async for piece in within(pieces, deadline):
                     if isinstance(piece, str):
                         text += piece
                         yield AnswerDelta(piece)

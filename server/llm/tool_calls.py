@@ -160,9 +160,9 @@ def render_messages(messages: list[dict[str, Any]], request: ToolRequest) -> lis
 
 def forced_call_schema(request: ToolRequest) -> dict[str, Any] | None:
     """JSON schema of ``{"name", "arguments"}`` when a call is required, else None."""
-    if not request.tools or request.tool_choice not in ("required",) and request.forced_name() is None:
-        return None
     forced = request.forced_name()
+    if not request.tools or (request.tool_choice != "required" and forced is None):
+        return None
     options = [
         {
             "type": "object",

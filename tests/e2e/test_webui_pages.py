@@ -35,6 +35,13 @@ def start_fresh(app: AppTest) -> AppTest:
     return app
 
 
+def sources_shown(message) -> list[str]:  # noqa: ANN001 - an AppTest chat message
+    """The entries of the answer's Sources expander."""
+    sources = [e for e in message.expander if e.label.startswith("Sources")]
+    assert sources, "the answer shows no sources"
+    return [m.value for m in sources[0].markdown]
+
+
 def backend_paths(stack: RunningStack) -> set[str]:
     return set(httpx.get(f"{stack.urls.api}/openapi.json", timeout=10).json()["paths"])
 
@@ -200,9 +207,7 @@ def test_a_knowledge_base_answer_keeps_its_sources_after_a_reload(app: AppTest, 
     assert answer.get("feedback"), "the answer can be rated: its message id came with the stream"
 
     def cited(message) -> str:  # noqa: ANN001 - an AppTest chat message
-        sources = [e for e in message.expander if e.label.startswith("Sources")]
-        assert sources, "the answer shows no sources"
-        return " ".join(m.value for m in sources[0].markdown)
+        return " ".join(sources_shown(message))
 
     shown_sources = cited(answer)
     assert "operations.md" in shown_sources and "ninety days" in shown_sources
@@ -262,11 +267,7 @@ def test_a_search_answer_cites_the_results_in_order_and_keeps_them_after_a_reloa
     answer = app.chat_message[1]
     assert answer.markdown[0].value.strip() and answer.get("feedback")
 
-    def cited(message) -> list[str]:  # noqa: ANN001 - an AppTest chat message
-        [sources] = [e for e in message.expander if e.label.startswith("Sources")]
-        return [m.value for m in sources.markdown]
-
-    shown = cited(answer)
+    shown = sources_shown(answer)
     expected = internet.searxng_results("wind power")[:2]
     assert len(shown) == 2
     for text, result in zip(shown, expected, strict=True):
@@ -275,5 +276,5 @@ def test_a_search_answer_cites_the_results_in_order_and_keeps_them_after_a_reloa
     reopened = AppTest.from_file(APP, default_timeout=180).run()  # a reload
     assert not reopened.exception
     _, restored = reopened.chat_message
-    assert cited(restored) == shown
+    assert sources_shown(restored) == shown
     assert restored.markdown[0].value == answer.markdown[0].value
