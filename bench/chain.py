@@ -83,8 +83,14 @@ def in_process(prompt: str, max_tokens: int) -> Callable[[], tuple[float, float,
 
 def worker_path(client: httpx.Client, url: str, prompt: str, max_tokens: int) -> Callable:
     params = {
-        "model": MODEL, "prompt": prompt, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": max_tokens,
-        "echo": False, "stop": ["<|im_end|>"], "stop_token_ids": [2, 0],
+        "model": MODEL,
+        "prompt": prompt,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "max_new_tokens": max_tokens,
+        "echo": False,
+        "stop": ["<|im_end|>"],
+        "stop_token_ids": [2, 0],
     }
 
     def run() -> tuple[float, float, str]:
@@ -97,7 +103,7 @@ def worker_path(client: httpx.Client, url: str, prompt: str, max_tokens: int) ->
                     *frames, buffer = buffer.split(b"\0")
                     for frame in frames:
                         text = json.loads(frame)["text"]
-                        yield text[len(previous):]
+                        yield text[len(previous) :]
                         previous = text
 
         return timed(deltas())
@@ -131,7 +137,9 @@ def summarize(samples: list[Sample]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=128)
     args = parser.parse_args()
@@ -149,17 +157,24 @@ def main() -> None:
         client = httpx.Client(timeout=120, trust_env=False)
         chat_body = {"query": QUESTION, "stream": True, "temperature": 0, "max_tokens": args.max_tokens}
         openai_body = {
-            "model": MODEL, "messages": [{"role": "user", "content": QUESTION}], "stream": True,
-            "temperature": 0, "max_tokens": args.max_tokens,
+            "model": MODEL,
+            "messages": [{"role": "user", "content": QUESTION}],
+            "stream": True,
+            "temperature": 0,
+            "max_tokens": args.max_tokens,
         }
         paths: dict[str, Callable] = {
             "in_process": local,
             "worker": worker_path(client, stack.urls.worker, prompt, args.max_tokens),
             "openai_api": sse_path(
-                client, f"{stack.urls.openai_api}/v1/chat/completions", openai_body,
+                client,
+                f"{stack.urls.openai_api}/v1/chat/completions",
+                openai_body,
                 lambda e: (e["choices"][0]["delta"].get("content") or "") if e.get("choices") else "",
             ),
-            "chat_chat": sse_path(client, f"{stack.urls.api}/chat/chat", chat_body, lambda e: e.get("text", "")),
+            "chat_chat": sse_path(
+                client, f"{stack.urls.api}/chat/chat", chat_body, lambda e: e.get("text", "")
+            ),
         }
         results: dict[str, list[Sample]] = {name: [] for name in paths}
         texts: dict[str, str] = {}

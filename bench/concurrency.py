@@ -27,8 +27,12 @@ from server.llm.model_locator import bundled_smollm2_path  # noqa: E402
 
 
 async def client_run(client: httpx.AsyncClient, url: str, index: int, max_tokens: int) -> dict:
-    body = {"query": f"Write a short story about a robot named R{index}.", "stream": True,
-            "temperature": 0.7, "max_tokens": max_tokens}
+    body = {
+        "query": f"Write a short story about a robot named R{index}.",
+        "stream": True,
+        "temperature": 0.7,
+        "max_tokens": max_tokens,
+    }
     started = time.perf_counter()
     first = None
     text = ""
@@ -78,9 +82,15 @@ async def level(url: str, clients: int, max_tokens: int, count) -> dict:
 async def cancel_latency(url: str, worker: str) -> float:
     """Seconds from a client closing its stream to the worker having nothing in flight."""
     async with httpx.AsyncClient(timeout=60) as client:
-        async with client.stream("POST", f"{url}/chat/chat", json={
-            "query": "Count to one thousand.", "stream": True, "max_tokens": 3000,
-        }) as response:
+        async with client.stream(
+            "POST",
+            f"{url}/chat/chat",
+            json={
+                "query": "Count to one thousand.",
+                "stream": True,
+                "max_tokens": 3000,
+            },
+        ) as response:
             async for line in response.aiter_lines():
                 if line.startswith("data: "):
                     break
@@ -91,7 +101,9 @@ async def cancel_latency(url: str, worker: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
@@ -103,8 +115,12 @@ def main() -> None:
         return len(vocab.tokenize(text.encode(), add_bos=False, special=False))
 
     with tempfile.TemporaryDirectory(prefix="chatchat-bench-") as tmp, running_stack(Path(tmp)) as stack:
-        report = {"levels": [asyncio.run(level(stack.urls.api, n, args.max_tokens, count)) for n in args.clients]}
-        report["cancel_to_idle_ms"] = round(asyncio.run(cancel_latency(stack.urls.api, stack.urls.worker)) * 1000, 1)
+        report = {
+            "levels": [asyncio.run(level(stack.urls.api, n, args.max_tokens, count)) for n in args.clients]
+        }
+        report["cancel_to_idle_ms"] = round(
+            asyncio.run(cancel_latency(stack.urls.api, stack.urls.worker)) * 1000, 1
+        )
     report["settings"] = {"max_tokens": args.max_tokens}
     print(json.dumps(report, indent=2))
 

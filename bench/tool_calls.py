@@ -29,17 +29,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from server.launcher.harness import running_stack  # noqa: E402
 
 MODEL = "smollm2"
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "The current weather in a city.",
-    "parameters": {"type": "object", "required": ["city", "unit"], "properties": {
-        "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}}}}
-CALCULATOR = {"type": "function", "function": {
-    "name": "calculator", "description": "Evaluate an arithmetic expression.",
-    "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "required": ["city", "unit"],
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+        },
+    },
+}
+CALCULATOR = {
+    "type": "function",
+    "function": {
+        "name": "calculator",
+        "description": "Evaluate an arithmetic expression.",
+        "parameters": {
+            "type": "object",
+            "properties": {"expression": {"type": "string"}},
+            "required": ["expression"],
+        },
+    },
+}
 VARIANTS = {
     "plain": {},
     "auto": {"tools": [WEATHER, CALCULATOR], "tool_choice": "auto"},
-    "forced": {"tools": [WEATHER, CALCULATOR], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+    "forced": {
+        "tools": [WEATHER, CALCULATOR],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    },
 }
 
 
@@ -52,8 +75,13 @@ def valid_call(message: dict) -> bool:
 
 
 def measure(url: str, extra: dict, runs: int) -> dict:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
-            "temperature": 0, "max_tokens": 64, **extra}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "temperature": 0,
+        "max_tokens": 64,
+        **extra,
+    }
     httpx.post(url, json=body, timeout=300).raise_for_status()  # warm the prompt cache
     walls, tokens, calls = [], [], 0
     for _ in range(runs):
@@ -63,12 +91,18 @@ def measure(url: str, extra: dict, runs: int) -> dict:
         tokens.append(answer["usage"]["completion_tokens"])
         calls += valid_call(answer["choices"][0]["message"])
     wall = statistics.median(walls)
-    return {"wall_s_p50": round(wall, 3), "completion_tokens": statistics.median(tokens),
-            "tokens_per_s": round(statistics.median(tokens) / wall, 1), "valid_tool_calls": f"{calls}/{runs}"}
+    return {
+        "wall_s_p50": round(wall, 3),
+        "completion_tokens": statistics.median(tokens),
+        "tokens_per_s": round(statistics.median(tokens) / wall, 1),
+        "valid_tool_calls": f"{calls}/{runs}",
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root, running_stack(Path(root), ("--llm-api",)) as stack:

@@ -29,7 +29,8 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 ToolCalling = Literal["auto", "native", "react"]
 # Model families trained to call tools in the format the API server speaks (Hermes-style JSON calls).
 TOOL_TRAINED = re.compile(
-    r"qwen-?[23]|qwq|llama-?3\.[1-9]|hermes|mistral|mixtral|glm-?4|functionary|granite-?3|smollm3", re.IGNORECASE
+    r"qwen-?[23]|qwq|llama-?3\.[1-9]|hermes|mistral|mixtral|glm-?4|functionary|granite-?3|smollm3",
+    re.IGNORECASE,
 )
 
 
@@ -39,7 +40,7 @@ SEARCH_ENGINE_CHAT_DEFAULT = (
     "Search results:\n{{ context }}\n\nQuestion: {{ question }}\n"
 )
 SEARCH_ENGINE_CHAT_SEARCH = (
-    '<指令>这是我搜索到的互联网信息，请你根据这些信息进行提取并有调理，简洁的回答问题。'
+    "<指令>这是我搜索到的互联网信息，请你根据这些信息进行提取并有调理，简洁的回答问题。"
     '如果无法从中得到答案，请你回答"无法搜索到能回答问题的内容"。 </指令>\n'
     "<已知信息>{{ context }}</已知信息>\n<问题>{{ question }}</问题>\n"
 )
@@ -121,7 +122,9 @@ class LLMModelSettings(BaseModel):
     limit_worker_concurrency: int = Field(
         20, ge=1, description="Requests a worker accepts at once; the rest wait in the API server."
     )
-    port: int | None = Field(None, ge=1, le=65535, description="Worker port; None = worker_base_port + index.")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Worker port; None = worker_base_port + index."
+    )
     vllm_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra vLLM engine arguments (gpu_memory_utilization, tensor_parallel_size, ...).",
@@ -188,7 +191,10 @@ class KnowledgeBaseSettings(BaseModel):
     zh_title_enhance: bool = Field(False, description="Prefix chunks with the title-like line above them.")
     top_k: int = Field(3, ge=1, le=100, description="Chunks retrieved per question.")
     score_threshold: float = Field(
-        1.0, ge=0.0, le=2.0, description="Largest distance (1 - cosine, 0..2; lower = closer) a chunk may have."
+        1.0,
+        ge=0.0,
+        le=2.0,
+        description="Largest distance (1 - cosine, 0..2; lower = closer) a chunk may have.",
     )
     hybrid: bool = Field(
         False, description="Default for new knowledge bases: BM25 (jieba tokens) + vectors, fused by rank."
@@ -196,7 +202,9 @@ class KnowledgeBaseSettings(BaseModel):
     max_upload_mb: float = Field(100.0, gt=0, description="Largest file accepted by an upload (413 above).")
     temp_expiry_s: float = Field(3600.0, gt=0, description="Seconds an unused file-chat upload is kept.")
     temp_max_kbs: int = Field(20, ge=1, description="Temporary file-chat knowledge bases kept at once.")
-    temp_max_mb: float = Field(50.0, gt=0, description="Total size of the files of one temporary knowledge base.")
+    temp_max_mb: float = Field(
+        50.0, gt=0, description="Total size of the files of one temporary knowledge base."
+    )
     samples_kb: str | None = Field(
         "samples", description="Knowledge base created from the shipped samples on first start; null = none."
     )
@@ -225,7 +233,9 @@ class DuckDuckGoSettings(BaseModel):
     enabled: bool = Field(True, description="Offer the engine.")
     region: str = Field("us-en", description="Region code, e.g. us-en, cn-zh, de-de.")
     safesearch: Literal["on", "moderate", "off"] = "moderate"
-    backend: str = Field("auto", description="ddgs backend(s): auto, duckduckgo, bing, brave, ... (comma list).")
+    backend: str = Field(
+        "auto", description="ddgs backend(s): auto, duckduckgo, bing, brave, ... (comma list)."
+    )
 
 
 class KeyedEngineSettings(BaseModel):
@@ -326,7 +336,9 @@ class Settings(BaseSettings):
         0.05, ge=0.0, le=1.0, description="Seconds between stream frames a worker sends (tokens are batched)."
     )
     request_timeout: float = Field(
-        600.0, gt=0, description="Seconds the backend waits for the next chunk from a model (queueing included)."
+        600.0,
+        gt=0,
+        description="Seconds the backend waits for the next chunk from a model (queueing included).",
     )
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an internal service.")
     startup_timeout: float = Field(600.0, gt=0, description="Seconds one service may take to become ready.")

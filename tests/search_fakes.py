@@ -24,7 +24,10 @@ PAGES = {
         + "<p>Unrelated filler about gardening and weather. </p>" * 40
         + "<p>The Zephyrine solar farm produces 42 megawatts on average.</p></body></html>",
     ),
-    "wind": ("Wind turbines", "<html><body><p>Wind turbines convert kinetic energy of air.</p></body></html>"),
+    "wind": (
+        "Wind turbines",
+        "<html><body><p>Wind turbines convert kinetic energy of air.</p></body></html>",
+    ),
     "hydro": ("Hydropower", "<html><body><p>Dams store water to generate power.</p></body></html>"),
     "tides": ("Tidal power", "<html><body><p>Tides are predictable.</p></body></html>"),
 }
@@ -86,22 +89,41 @@ def _handler(state: FakeInternet) -> type[BaseHTTPRequestHandler]:
                 if "ratelimit" in q:
                     return self._send(429, b"Too Many Requests", "text/plain")
                 results = state.searxng_results(q)
-                return self._json({
-                    "query": q, "number_of_results": len(results), "results": results, "answers": [],
-                    "corrections": [], "infoboxes": [], "suggestions": [], "unresponsive_engines": [],
-                })
+                return self._json(
+                    {
+                        "query": q,
+                        "number_of_results": len(results),
+                        "results": results,
+                        "answers": [],
+                        "corrections": [],
+                        "infoboxes": [],
+                        "suggestions": [],
+                        "unresponsive_engines": [],
+                    }
+                )
             if path == "/v7.0/search":
                 if not self.headers.get("Ocp-Apim-Subscription-Key"):
                     return self._json({"error": {"code": "401", "message": "Access denied"}}, 401)
                 count = int(params.get("count", ["10"])[0])
                 value = [
-                    {"id": f"https://api.bing.microsoft.com/api/v7/#WebPages.{i}", "name": f"Bing {i} {q}",
-                     "url": f"https://example.org/{i}", "snippet": f"Bing snippet {i}", "displayUrl": "example.org",
-                     "language": "en", "isFamilyFriendly": True}
+                    {
+                        "id": f"https://api.bing.microsoft.com/api/v7/#WebPages.{i}",
+                        "name": f"Bing {i} {q}",
+                        "url": f"https://example.org/{i}",
+                        "snippet": f"Bing snippet {i}",
+                        "displayUrl": "example.org",
+                        "language": "en",
+                        "isFamilyFriendly": True,
+                    }
                     for i in range(count)
                 ]
-                return self._json({"_type": "SearchResponse", "queryContext": {"originalQuery": q},
-                                   "webPages": {"webSearchUrl": "https://www.bing.com/search", "value": value}})
+                return self._json(
+                    {
+                        "_type": "SearchResponse",
+                        "queryContext": {"originalQuery": q},
+                        "webPages": {"webSearchUrl": "https://www.bing.com/search", "value": value},
+                    }
+                )
             if path.startswith("/go/"):  # a redirect to the page, as link shorteners answer
                 self.send_response(302)
                 self.send_header("Location", f"/page/{path[4:]}")
@@ -118,10 +140,25 @@ def _handler(state: FakeInternet) -> type[BaseHTTPRequestHandler]:
             state.queries.append({"json": [json.dumps(body)]})
             if path == "/tavily/search":
                 n = int(body.get("max_results", 5))
-                results = [{"title": f"Tavily {i}", "url": f"https://example.com/{i}", "content": f"T{i}",
-                            "score": 0.9 - i / 10, "raw_content": None} for i in range(n)]
-                return self._json({"query": body.get("query"), "answer": None, "images": [],
-                                   "results": results, "response_time": 0.5})
+                results = [
+                    {
+                        "title": f"Tavily {i}",
+                        "url": f"https://example.com/{i}",
+                        "content": f"T{i}",
+                        "score": 0.9 - i / 10,
+                        "raw_content": None,
+                    }
+                    for i in range(n)
+                ]
+                return self._json(
+                    {
+                        "query": body.get("query"),
+                        "answer": None,
+                        "images": [],
+                        "results": results,
+                        "response_time": 0.5,
+                    }
+                )
             self._send(404, b"not found", "text/plain")
 
     return Handler

@@ -149,7 +149,9 @@ def _mode_options(client: ApiClient, mode: str, options: ChatOptions) -> None:
         options.extra["top_k"] = st.number_input("Results (top_k)", 1, 20, 3, key="search_top_k")
     elif mode == "agent_chat":
         options.extra["tool_calling"] = st.selectbox(
-            "Tool calling", ["auto", "native", "react"], key="agent_tool_calling",
+            "Tool calling",
+            ["auto", "native", "react"],
+            key="agent_tool_calling",
             help="native: OpenAI tool calls (models trained for them); react: the ReAct text protocol "
             "(any model); auto: as configured for the model.",
         )

@@ -105,8 +105,9 @@ class ReactAgent:
         for event in out_of_time(self._settings):
             yield event
 
-    async def _run(self, messages: list[Message], deltas: AsyncIterator[str], deadline: float
-                   ) -> AsyncIterator[Event]:
+    async def _run(
+        self, messages: list[Message], deltas: AsyncIterator[str], deadline: float
+    ) -> AsyncIterator[Event]:
         # Deadlines wrap each await, never a ``yield``: a timeout must not fire in the consumer's code.
         steps = 0
         last_output: str | None = None
@@ -147,8 +148,9 @@ class ReactAgent:
             for event in model_failed(exc):
                 yield event
 
-    async def _read_step(self, deltas: AsyncIterator[str], deadline: float
-                         ) -> AsyncIterator[AnswerDelta | tuple[str, bool]]:
+    async def _read_step(
+        self, deltas: AsyncIterator[str], deadline: float
+    ) -> AsyncIterator[AnswerDelta | tuple[str, bool]]:
         """Stream one reply; the text after 'Final Answer:' goes out as it arrives.
 
         Ends with ``(full text, whether part of it was streamed as the answer)``.
@@ -179,11 +181,15 @@ class ReactAgent:
 
     async def _act(self, parsed: react.ToolCall | react.Malformed, index: int) -> ToolStep:
         if isinstance(parsed, react.Malformed):
-            return ToolStep(index, None, "", f"Invalid format: {parsed.reason}. {react.FORMAT_REMINDER}", False)
+            return ToolStep(
+                index, None, "", f"Invalid format: {parsed.reason}. {react.FORMAT_REMINDER}", False
+            )
         tool = self._toolbox.find(parsed.tool)
         if tool is None:
-            output = (f"Unknown tool {parsed.tool!r}. Available tools: {', '.join(self._toolbox.names)}. "
-                      f"{react.FORMAT_REMINDER}")
+            output = (
+                f"Unknown tool {parsed.tool!r}. Available tools: {', '.join(self._toolbox.names)}. "
+                f"{react.FORMAT_REMINDER}"
+            )
             return ToolStep(index, parsed.tool, parsed.tool_input, output, False)
         output, ok = await run_tool(tool, parsed.tool_input, self._settings.observation_max_chars)
         return ToolStep(index, tool.name, parsed.tool_input, output, ok)

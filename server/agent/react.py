@@ -14,12 +14,15 @@ from dataclasses import dataclass
 _LABEL_PREFIX = r"^[ \t>*_#`-]*"
 _LABEL_SUFFIX = r"[ \t]*\d*[ \t*_`]*[:：][ \t*_]*"
 FINAL_RE = re.compile(_LABEL_PREFIX + r"final[ _]?answer" + _LABEL_SUFFIX, re.IGNORECASE | re.MULTILINE)
-ACTION_RE = re.compile(_LABEL_PREFIX + r"action(?![ _]?input)" + _LABEL_SUFFIX + r"(?P<rest>.*)$",
-                       re.IGNORECASE | re.MULTILINE)
+ACTION_RE = re.compile(
+    _LABEL_PREFIX + r"action(?![ _]?input)" + _LABEL_SUFFIX + r"(?P<rest>.*)$", re.IGNORECASE | re.MULTILINE
+)
 INPUT_RE = re.compile(_LABEL_PREFIX + r"action[ _]?input" + _LABEL_SUFFIX, re.IGNORECASE | re.MULTILINE)
 OBSERVATION_RE = re.compile(_LABEL_PREFIX + r"observation" + _LABEL_SUFFIX, re.IGNORECASE | re.MULTILINE)
 ANY_LABEL_RE = re.compile(
-    _LABEL_PREFIX + r"(?:thought|action|action[ _]?input|observation|final[ _]?answer|question)" + _LABEL_SUFFIX,
+    _LABEL_PREFIX
+    + r"(?:thought|action|action[ _]?input|observation|final[ _]?answer|question)"
+    + _LABEL_SUFFIX,
     re.IGNORECASE | re.MULTILINE,
 )
 _INLINE_CALL = re.compile(r"^(?P<name>[\w .-]+?)\s*[\[(](?P<arg>.*)[\])]\s*$", re.DOTALL)
@@ -67,7 +70,7 @@ def clean_input(raw: str) -> str:
     fence = re.fullmatch(r"```[\w-]*\s*(.*?)\s*```", text, re.DOTALL)
     if fence:
         text = fence.group(1).strip()
-    if text[:1] in "{[\"":
+    if text[:1] in '{["':
         try:
             value = json.loads(text)
         except ValueError:
@@ -96,24 +99,24 @@ def parse(text: str) -> Parsed:
     final = FINAL_RE.search(text)
     if action and (final is None or action.start() < final.start()):
         rest = action.group("rest").strip()
-        after = text[action.end():]
+        after = text[action.end() :]
         given = INPUT_RE.search(after)
         inline = _INLINE_CALL.match(rest)
         if inline and not given:
             name, tool_input = inline.group("name"), clean_input(inline.group("arg"))
         else:
             name = rest
-            tool_input = clean_input(_until_next_label(after[given.end():])) if given else ""
+            tool_input = clean_input(_until_next_label(after[given.end() :])) if given else ""
         name = _tool_name(name)
         if not name:
             return Malformed("'Action:' names no tool")
         if name.lower() in ("none", "n/a", "final answer", "final_answer"):
             if final:
-                return _final(text[final.end():])
+                return _final(text[final.end() :])
             return Malformed(f"'Action: {name}' is not a tool")
         return ToolCall(name, tool_input)
     if final:
-        return _final(text[final.end():])
+        return _final(text[final.end() :])
     if ANY_LABEL_RE.search(text):
         return Malformed("there is neither an 'Action:' nor a 'Final Answer:' line")
     if not text.strip():

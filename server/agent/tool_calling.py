@@ -33,8 +33,13 @@ OpenToolStep = Callable[[list[dict[str, Any]], str | dict[str, Any]], Awaitable[
 
 
 class ToolCallingAgent:
-    def __init__(self, toolbox: Toolbox, settings: AgentSettings, open_step: OpenToolStep,
-                 first_tool: str | None = None) -> None:
+    def __init__(
+        self,
+        toolbox: Toolbox,
+        settings: AgentSettings,
+        open_step: OpenToolStep,
+        first_tool: str | None = None,
+    ) -> None:
         self._toolbox = toolbox
         self._settings = settings
         self._open_step = open_step
@@ -52,8 +57,9 @@ class ToolCallingAgent:
             return _events(out_of_time(self._settings))
         return self._run(list(messages), first, deadline)
 
-    async def _run(self, messages: list[dict[str, Any]], pieces: AsyncIterator[StepPiece], deadline: float
-                   ) -> AsyncIterator[Event]:
+    async def _run(
+        self, messages: list[dict[str, Any]], pieces: AsyncIterator[StepPiece], deadline: float
+    ) -> AsyncIterator[Event]:
         steps = 0
         last_output: str | None = None
         try:
@@ -80,7 +86,9 @@ class ToolCallingAgent:
                     if step.ok:
                         last_output = step.output
                     yield step
-                    messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": step.output})
+                    messages.append(
+                        {"role": "tool", "tool_call_id": call.get("id", ""), "content": step.output}
+                    )
                     if steps >= self._settings.max_steps:
                         for event in step_limit_reached(steps, last_output):
                             yield event

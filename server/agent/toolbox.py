@@ -63,7 +63,7 @@ def call_input(tool: Tool, arguments: str) -> str:
     except ValueError as exc:
         raise ToolError(f"the arguments are not valid JSON: {exc}") from exc
     if not isinstance(values, dict):
-        raise ToolError(f"the arguments must be a JSON object like {{\"{tool.argument}\": ...}}")
+        raise ToolError(f'the arguments must be a JSON object like {{"{tool.argument}": ...}}')
     value = values.get(tool.argument)
     if value is None and len(values) == 1:
         value = next(iter(values.values()))

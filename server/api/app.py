@@ -59,7 +59,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(BaseResponse(code=exc.status_code, msg=exc.message).model_dump(), status_code=exc.status_code)
+    return JSONResponse(
+        BaseResponse(code=exc.status_code, msg=exc.message).model_dump(), status_code=exc.status_code
+    )
 
 
 def create_app(settings: Settings, launcher: LauncherControl | None = None) -> FastAPI:

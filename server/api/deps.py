@@ -16,9 +16,9 @@ from server.api.services.llm_client import LLMClient
 from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
-from server.search import SearchEngines
 from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.temp_kb import TempKnowledgeBases
+from server.search import SearchEngines
 
 
 def get_settings(request: Request) -> Settings:

@@ -60,16 +60,30 @@ def build_parser() -> argparse.ArgumentParser:
     add("--llm-api", action="store_true", help="controller, model workers and OpenAI API server")
     add("-o", "--openai-api", action="store_true", help="controller and OpenAI API server")
     add("-m", "--model-worker", action="store_true", help="model workers only")
-    add("-n", "--model-name", action="append", default=None, metavar="NAME",
-        help="model(s) to serve (repeatable; default: default_llm)")
-    add("-c", "--controller", metavar="ADDRESS",
-        help="register workers with this controller (e.g. http://host:20001) instead of starting one")
+    add(
+        "-n",
+        "--model-name",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="model(s) to serve (repeatable; default: default_llm)",
+    )
+    add(
+        "-c",
+        "--controller",
+        metavar="ADDRESS",
+        help="register workers with this controller (e.g. http://host:20001) instead of starting one",
+    )
     add("--api", action="store_true", help="the backend API server")
     add("-p", "--api-worker", action="store_true", help="workers for remote (OpenAI-compatible) models")
     add("-w", "--webui", action="store_true", help="the Streamlit web UI")
     add("-q", "--quiet", action="store_true", help="less FastChat and access logging")
     add("-i", "--lite", action="store_true", help="no local model: serve remote models only")
-    add("--config", metavar="FILE", help="settings file (default: configs/settings.yaml or $CHATCHAT_SETTINGS_FILE)")
+    add(
+        "--config",
+        metavar="FILE",
+        help="settings file (default: configs/settings.yaml or $CHATCHAT_SETTINGS_FILE)",
+    )
     add("--print-config", action="store_true", help="print the effective configuration as JSON and exit")
     return parser
 
@@ -134,15 +148,23 @@ def run(plan: Plan, settings: Settings, controller_address: str, quiet: bool) ->
     previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if plan.controller:
-            supervisor.start(supervisor.service(
-                "controller", services.run_controller,
-                readiness.controller_ready(controller_address), controller_address))
+            supervisor.start(
+                supervisor.service(
+                    "controller",
+                    services.run_controller,
+                    readiness.controller_ready(controller_address),
+                    controller_address,
+                )
+            )
         for name in plan.models:
             workers.start(name)
         if plan.openai_api:
             url = settings.openai_api.url
-            supervisor.start(supervisor.service(
-                "openai_api", services.run_openai_api, readiness.openai_api_ready(url, plan.models), url))
+            supervisor.start(
+                supervisor.service(
+                    "openai_api", services.run_openai_api, readiness.openai_api_ready(url, plan.models), url
+                )
+            )
         if plan.api:
             url = settings.api.url
             control, backend_end = supervisor.pipe()

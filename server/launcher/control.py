@@ -43,7 +43,9 @@ class LauncherControl:
     def _call(self, request: ControlRequest) -> ControlReply:
         self._connection.send(request)
         if not self._connection.poll(self._timeout):
-            raise TimeoutError(f"the launcher did not answer {request.op} {request.model} in {self._timeout:.0f}s")
+            raise TimeoutError(
+                f"the launcher did not answer {request.op} {request.model} in {self._timeout:.0f}s"
+            )
         reply: Any = self._connection.recv()
         if not isinstance(reply, ControlReply):
             raise RuntimeError(f"unexpected reply from the launcher: {reply!r}")

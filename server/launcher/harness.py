@@ -91,7 +91,10 @@ def stack_env(root: Path, extra: dict[str, str] | None = None) -> tuple[dict[str
 
 
 def start_stack(
-    root: Path, args: Sequence[str] = ("--all-api",), env: dict[str, str] | None = None, timeout: float = 300.0
+    root: Path,
+    args: Sequence[str] = ("--all-api",),
+    env: dict[str, str] | None = None,
+    timeout: float = 300.0,
 ) -> RunningStack:
     """Start ``startup.py`` and return once it printed its banner (all services ready)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -110,7 +113,9 @@ def start_stack(
     deadline = time.monotonic() + timeout
     while READY_LINE not in stack.read_output():
         if process.poll() is not None:
-            raise RuntimeError(f"the stack exited with {process.returncode} while starting:\n{stack.read_output()}")
+            raise RuntimeError(
+                f"the stack exited with {process.returncode} while starting:\n{stack.read_output()}"
+            )
         if time.monotonic() > deadline:
             stack.stop()
             raise TimeoutError(f"the stack was not ready in {timeout:.0f}s:\n{stack.read_output()}")
@@ -120,7 +125,10 @@ def start_stack(
 
 @contextmanager
 def running_stack(
-    root: Path, args: Sequence[str] = ("--all-api",), env: dict[str, str] | None = None, timeout: float = 300.0
+    root: Path,
+    args: Sequence[str] = ("--all-api",),
+    env: dict[str, str] | None = None,
+    timeout: float = 300.0,
 ) -> Iterator[RunningStack]:
     stack = start_stack(root, args, env, timeout)
     try:

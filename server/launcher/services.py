@@ -72,7 +72,9 @@ def service_main(service: str, target: ServiceTarget, ctx: ServiceContext, *args
         os._exit(code)
 
 
-def _serve(app: Any, host: str, port: int, *, access_log: bool = False, drain: float = GRACEFUL_SHUTDOWN_S) -> None:
+def _serve(
+    app: Any, host: str, port: int, *, access_log: bool = False, drain: float = GRACEFUL_SHUTDOWN_S
+) -> None:
     import uvicorn
 
     uvicorn.run(
@@ -216,7 +218,9 @@ def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) 
         from vllm import AsyncLLMEngine
         from vllm.engine.arg_utils import AsyncEngineArgs
     except ImportError as exc:
-        raise RuntimeError(f"model {name!r} uses engine 'vllm': install vLLM first (pip install vllm)") from exc
+        raise RuntimeError(
+            f"model {name!r} uses engine 'vllm': install vLLM first (pip install vllm)"
+        ) from exc
     prepare_transformers_worker()
     from fastchat.serve import vllm_worker
 

@@ -6,8 +6,8 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -30,7 +30,7 @@ ControlHandler = Callable[[ControlRequest], ControlReply]
 class ServiceFailed(RuntimeError):
     """A service died or never became ready; the message names its log file."""
 
-    def __init__(self, service: "Service", reason: str) -> None:
+    def __init__(self, service: Service, reason: str) -> None:
         super().__init__(f"{service.name} {reason}; see its log: {service.log_path}")
         self.service = service
 

@@ -26,7 +26,11 @@ class WorkerManager:
     def service(self, name: str) -> Service:
         url = self._settings.worker_address(name).url
         return self._supervisor.service(
-            f"{PREFIX}{name}", services.run_model_worker, readiness.worker_ready(url, self._controller, name), url, name
+            f"{PREFIX}{name}",
+            services.run_model_worker,
+            readiness.worker_ready(url, self._controller, name),
+            url,
+            name,
         )
 
     def start(self, name: str) -> None:
@@ -34,7 +38,9 @@ class WorkerManager:
 
     def running(self) -> tuple[str, ...]:
         return tuple(
-            s.name.removeprefix(PREFIX) for s in self._supervisor.services if s.name.startswith(PREFIX) and not s.stopping
+            s.name.removeprefix(PREFIX)
+            for s in self._supervisor.services
+            if s.name.startswith(PREFIX) and not s.stopping
         )
 
     def handle(self, request: ControlRequest) -> ControlReply:

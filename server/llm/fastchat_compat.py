@@ -153,14 +153,17 @@ def _json_compat(self: Any, *, ensure_ascii: bool = False, **kwargs: Any) -> str
 
 
 def fix_pydantic_json() -> None:
-    from pydantic import BaseModel
-
     import fastchat.protocol.api_protocol as api_protocol
     import fastchat.protocol.openai_api_protocol as openai_protocol
+    from pydantic import BaseModel
 
     for module in (openai_protocol, api_protocol):
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseModel)
+                and value.__module__ == module.__name__
+            ):
                 value.json = _json_compat
 
 
@@ -191,7 +194,9 @@ def register_smollm2_template() -> None:
 
 
 def is_smollm(model_path: str) -> bool:
-    return "smollm" in os.path.basename(os.path.normpath(model_path)).lower() or "smollm" in model_path.lower()
+    return (
+        "smollm" in os.path.basename(os.path.normpath(model_path)).lower() or "smollm" in model_path.lower()
+    )
 
 
 def register_model_adapters() -> None:
@@ -323,7 +328,10 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
         ) as response:
             if response.status != 200:
                 body = (await response.read()).decode(errors="replace")
-                yield {"text": f"worker error {response.status}: {body}", "error_code": ErrorCode.INTERNAL_ERROR}
+                yield {
+                    "text": f"worker error {response.status}: {body}",
+                    "error_code": ErrorCode.INTERNAL_ERROR,
+                }
                 return
             buffer = bytearray()
             async for raw in response.content.iter_any():

@@ -220,7 +220,9 @@ class LlamaCppWorker(BaseModelWorker):
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
 
-    def generate_frames(self, raw_params: dict[str, Any], cancel: threading.Event) -> Iterator[dict[str, Any]]:
+    def generate_frames(
+        self, raw_params: dict[str, Any], cancel: threading.Event
+    ) -> Iterator[dict[str, Any]]:
         """Decode one request, yielding a cumulative FastChat frame after every token.
 
         Runs on the caller's thread and must not run concurrently with itself (one llama
@@ -300,7 +302,9 @@ class LlamaCppWorker(BaseModelWorker):
         yield self._frame(prefix + text, len(prompt_ids), completion, finish or "stop")
 
     @staticmethod
-    def _frame(text: str, prompt_tokens: int, completion_tokens: int, finish: str | None = None) -> dict[str, Any]:
+    def _frame(
+        text: str, prompt_tokens: int, completion_tokens: int, finish: str | None = None
+    ) -> dict[str, Any]:
         return {
             "text": text,
             "error_code": 0,

@@ -76,7 +76,9 @@ class RemoteOpenAIWorker(BaseModelWorker):
         timeout: float = 120.0,
         register: bool = True,
     ) -> None:
-        super().__init__(controller_addr, worker_addr, worker_id, base_url, model_names, limit_worker_concurrency)
+        super().__init__(
+            controller_addr, worker_addr, worker_id, base_url, model_names, limit_worker_concurrency
+        )
         self.context_len = context_length or DEFAULT_CONTEXT
         self.remote_model = remote_model
         self._client = AsyncOpenAI(
@@ -90,7 +92,9 @@ class RemoteOpenAIWorker(BaseModelWorker):
         if register:
             self.init_heart_beat()
 
-    def make_conv_template(self, conv_template: str | None = None, model_path: str | None = None) -> Conversation:
+    def make_conv_template(
+        self, conv_template: str | None = None, model_path: str | None = None
+    ) -> Conversation:
         return message_template()
 
     def get_queue_length(self) -> int:
@@ -125,8 +129,9 @@ class RemoteOpenAIWorker(BaseModelWorker):
         return request
 
     @staticmethod
-    def _frame(text: str, finish: str | None, usage: Any = None,
-               tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def _frame(
+        text: str, finish: str | None, usage: Any = None, tool_calls: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         frame: dict[str, Any] = {"text": text, "error_code": 0, "finish_reason": finish}
         if tool_calls:
             frame["tool_calls"] = tool_calls

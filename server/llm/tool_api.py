@@ -130,8 +130,9 @@ class ChatCompletionChunk(BaseModel):
 class _Generation:
     """One tool-aware generation: frames from the worker in, text pieces and calls out."""
 
-    def __init__(self, api: ModuleType, gen_params: dict[str, Any], worker_addr: str,
-                 reader: ToolCallReader | None) -> None:
+    def __init__(
+        self, api: ModuleType, gen_params: dict[str, Any], worker_addr: str, reader: ToolCallReader | None
+    ) -> None:
         self._api = api
         self._params = gen_params
         self._worker = worker_addr
@@ -148,7 +149,7 @@ class _Generation:
                 self.error = frame
                 return
             current = str(frame.get("text", "")).replace("\ufffd", "")
-            delta = current[len(previous):]
+            delta = current[len(previous) :]
             previous = current if len(current) > len(previous) else previous
             if frame.get("usage"):
                 self.usage = Usage.model_validate(frame["usage"])
@@ -192,14 +193,19 @@ def install(app: FastAPI, api: ModuleType) -> None:
                 value = json.loads(answer)
             except (TypeError, ValueError):
                 value = {}
-            cached = (time.monotonic(), value if isinstance(value, dict) and "error_code" not in value else {})
+            cached = (
+                time.monotonic(),
+                value if isinstance(value, dict) and "error_code" not in value else {},
+            )
             capabilities[worker_addr] = cached
         return cached[1]
 
     async def chat_completions(request: ChatCompletionWithToolsRequest) -> Any:
         """Creates a model response for the chat conversation; OpenAI's `tools` and `tool_choice` are honoured."""
         if not request.uses_tools():
-            plain = request.model_dump(exclude={"tools", "tool_choice", "parallel_tool_calls"}, exclude_unset=True)
+            plain = request.model_dump(
+                exclude={"tools", "tool_choice", "parallel_tool_calls"}, exclude_unset=True
+            )
             try:
                 return await fastchat_handler(ChatCompletionRequest.model_validate(plain))
             except ValidationError as exc:
@@ -212,7 +218,9 @@ def install(app: FastAPI, api: ModuleType) -> None:
         if (request.n or 1) != 1:
             return error(ErrorCode.PARAM_OUT_OF_RANGE, "n must be 1 when tools are used")
         if isinstance(request.messages, str):
-            return error(ErrorCode.VALIDATION_TYPE_ERROR, "messages must be a list of messages when tools are used")
+            return error(
+                ErrorCode.VALIDATION_TYPE_ERROR, "messages must be a list of messages when tools are used"
+            )
         for check in (await api.check_model(request), api.check_requests(request)):
             if check is not None:
                 return check
@@ -224,10 +232,17 @@ def install(app: FastAPI, api: ModuleType) -> None:
         except (ValueError, TypeError, AttributeError) as exc:
             return error(ErrorCode.VALIDATION_TYPE_ERROR, f"messages: {exc}")
         gen_params = await api.get_gen_params(
-            request.model, worker_addr, rendered,
-            temperature=request.temperature, top_p=request.top_p, top_k=request.top_k,
-            presence_penalty=request.presence_penalty, frequency_penalty=request.frequency_penalty,
-            max_tokens=request.max_tokens, echo=False, stop=request.stop,
+            request.model,
+            worker_addr,
+            rendered,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            top_k=request.top_k,
+            presence_penalty=request.presence_penalty,
+            frequency_penalty=request.frequency_penalty,
+            max_tokens=request.max_tokens,
+            echo=False,
+            stop=request.stop,
         )
         max_new_tokens, too_long = await api.check_length(
             request, gen_params["prompt"], gen_params["max_new_tokens"], worker_addr
@@ -237,8 +252,11 @@ def install(app: FastAPI, api: ModuleType) -> None:
         gen_params["max_new_tokens"] = max_new_tokens
         reader: ToolCallReader | None = None
         if native:
-            gen_params.update(messages=request.messages, tools=[t.model_dump() for t in tools.tools],
-                              tool_choice=_dump_choice(request.tool_choice))
+            gen_params.update(
+                messages=request.messages,
+                tools=[t.model_dump() for t in tools.tools],
+                tool_choice=_dump_choice(request.tool_choice),
+            )
         elif tools.active:
             schema = forced_call_schema(tools)
             forced = schema is not None and bool(can.get("json_schema"))
@@ -246,29 +264,47 @@ def install(app: FastAPI, api: ModuleType) -> None:
                 gen_params["json_schema"] = schema
             reader = ToolCallReader(forced=forced)
         generation = _Generation(api, gen_params, worker_addr, reader)
-        logger.info("chat completion with %d tools (%s)", len(tools.tools),
-                    "native" if native else "constrained" if "json_schema" in gen_params else "prompted")
+        logger.info(
+            "chat completion with %d tools (%s)",
+            len(tools.tools),
+            "native" if native else "constrained" if "json_schema" in gen_params else "prompted",
+        )
         if request.stream:
             return StreamingResponse(_stream(request.model, generation), media_type="text/event-stream")
         text = "".join([piece async for piece in generation.text()])
         if generation.error is not None:
-            return error(generation.error.get("error_code", ErrorCode.INTERNAL_ERROR), generation.error.get("text", ""))
-        message = AssistantMessage(content=text or (None if generation.calls else ""),
-                                   tool_calls=generation.calls or None)
+            return error(
+                generation.error.get("error_code", ErrorCode.INTERNAL_ERROR), generation.error.get("text", "")
+            )
+        message = AssistantMessage(
+            content=text or (None if generation.calls else ""), tool_calls=generation.calls or None
+        )
         completion = ChatCompletionWithTools(
-            model=request.model, usage=generation.usage,
+            model=request.model,
+            usage=generation.usage,
             choices=[Choice(message=message, finish_reason=generation.finish_reason or "stop")],
         )
-        return JSONResponse(completion.model_dump(exclude_none=True) | {"choices": [
-            choice.model_dump(exclude_none=True) | {"message": choice.message.model_dump(exclude_none=True)
-                                                    | {"content": choice.message.content}}
-            for choice in completion.choices
-        ]})
+        return JSONResponse(
+            completion.model_dump(exclude_none=True)
+            | {
+                "choices": [
+                    choice.model_dump(exclude_none=True)
+                    | {
+                        "message": choice.message.model_dump(exclude_none=True)
+                        | {"content": choice.message.content}
+                    }
+                    for choice in completion.choices
+                ]
+            }
+        )
 
     app.router.routes[:] = [r for r in app.router.routes if not is_chat_route(r)]
     app.add_api_route(
-        "/v1/chat/completions", chat_completions, methods=["POST"],
-        dependencies=[Depends(api.check_api_key)], response_model=None,
+        "/v1/chat/completions",
+        chat_completions,
+        methods=["POST"],
+        dependencies=[Depends(api.check_api_key)],
+        response_model=None,
     )
 
 
@@ -280,7 +316,9 @@ async def _stream(model: str, generation: _Generation) -> AsyncIterator[str]:
     chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
 
     def event(delta: Delta, finish: str | None = None) -> str:
-        chunk = ChatCompletionChunk(id=chunk_id, model=model, choices=[StreamChoice(delta=delta, finish_reason=finish)])
+        chunk = ChatCompletionChunk(
+            id=chunk_id, model=model, choices=[StreamChoice(delta=delta, finish_reason=finish)]
+        )
         return f"data: {chunk.model_dump_json(exclude_none=True)}\n\n"
 
     yield event(Delta(role="assistant"))

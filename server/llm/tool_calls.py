@@ -79,7 +79,9 @@ class ToolRequest(BaseModel):
             raise ValueError("tools: every function needs a distinct name")
         forced = self.forced_name()
         if forced is not None and forced not in names:
-            raise ValueError(f"tool_choice names function {forced!r}, which is not among tools: {', '.join(names)}")
+            raise ValueError(
+                f"tool_choice names function {forced!r}, which is not among tools: {', '.join(names)}"
+            )
         if self.tool_choice == "required" and not self.tools:
             raise ValueError("tool_choice 'required' needs at least one tool")
 
@@ -111,7 +113,9 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
     return str(content)
 
 
@@ -138,7 +142,11 @@ def render_messages(messages: list[dict[str, Any]], request: ToolRequest) -> lis
         content = _text(message.get("content"))
         if role == "tool":
             block = f"<tool_response>\n{content}\n</tool_response>"
-            if rendered and rendered[-1]["role"] == "user" and rendered[-1]["content"].startswith("<tool_response>"):
+            if (
+                rendered
+                and rendered[-1]["role"] == "user"
+                and rendered[-1]["content"].startswith("<tool_response>")
+            ):
                 rendered[-1]["content"] += "\n" + block
             else:
                 rendered.append({"role": "user", "content": block})
@@ -183,7 +191,9 @@ def forced_call_schema(request: ToolRequest) -> dict[str, Any] | None:
 
 class FunctionCall(BaseModel):
     name: str
-    arguments: str = Field(..., description="The arguments as a JSON object in a string, as OpenAI sends them.")
+    arguments: str = Field(
+        ..., description="The arguments as a JSON object in a string, as OpenAI sends them."
+    )
 
 
 class ToolCall(BaseModel):
@@ -212,7 +222,9 @@ def parse_call(text: str) -> ToolCall | None:
             return None
     if not isinstance(arguments, dict):
         return None
-    return ToolCall(function=FunctionCall(name=value["name"].strip(), arguments=json.dumps(arguments, ensure_ascii=False)))
+    return ToolCall(
+        function=FunctionCall(name=value["name"].strip(), arguments=json.dumps(arguments, ensure_ascii=False))
+    )
 
 
 @dataclass
@@ -234,21 +246,21 @@ class ToolCallReader:
         self._text += delta
         if self.forced or self._holding:
             return ""
-        if TOOL_CALL_OPEN in self._text[self._sent:]:
+        if TOOL_CALL_OPEN in self._text[self._sent :]:
             self._holding = True
             start = self._text.index(TOOL_CALL_OPEN, self._sent)
-            out, self._sent = self._text[self._sent:start], start
+            out, self._sent = self._text[self._sent : start], start
             return out
         if not self._text[: self._sent].strip() and self._text.lstrip().startswith(("{", "```")):
             self._holding = True  # a bare JSON call; decided at the end
             return ""
         end = len(self._text) - _partial_open(self._text, self._sent)
-        out, self._sent = self._text[self._sent:end], max(self._sent, end)
+        out, self._sent = self._text[self._sent : end], max(self._sent, end)
         return out
 
     def finish(self) -> tuple[str, list[ToolCall]]:
         """The text not yet shown and the calls found; unreadable calls are returned as text."""
-        rest = self._text[self._sent:]
+        rest = self._text[self._sent :]
         self._sent = len(self._text)
         blocks = list(_CALL_BLOCK.finditer(rest))
         if blocks:
@@ -266,7 +278,9 @@ class ToolCallReader:
 
 def add_call_part(calls: dict[int, dict[str, Any]], part: Any) -> None:
     """Assemble a streamed OpenAI tool call: id and name come once, the arguments in pieces."""
-    call = calls.setdefault(part.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+    call = calls.setdefault(
+        part.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+    )
     if part.id:
         call["id"] = part.id
     if part.function is not None:

@@ -4,4 +4,11 @@ from server.search.base import SearchEngine, SearchResult
 from server.search.errors import EngineUnavailable, RateLimited, UnknownEngine
 from server.search.registry import SearchEngines
 
-__all__ = ["EngineUnavailable", "RateLimited", "SearchEngine", "SearchEngines", "SearchResult", "UnknownEngine"]
+__all__ = [
+    "EngineUnavailable",
+    "RateLimited",
+    "SearchEngine",
+    "SearchEngines",
+    "SearchResult",
+    "UnknownEngine",
+]

@@ -33,9 +33,13 @@ class DuckDuckGoEngine:
     async def search(self, query: str, top_k: int) -> list[SearchResult]:
         try:
             # The library is synchronous; the outer timeout also covers its retries over backends.
-            rows = await asyncio.wait_for(asyncio.to_thread(self._search_sync, query, top_k), self._timeout * 2)
+            rows = await asyncio.wait_for(
+                asyncio.to_thread(self._search_sync, query, top_k), self._timeout * 2
+            )
         except RatelimitException as exc:
-            raise RateLimited("search engine 'duckduckgo' is rate-limiting requests; try again later") from exc
+            raise RateLimited(
+                "search engine 'duckduckgo' is rate-limiting requests; try again later"
+            ) from exc
         except (TimeoutException, TimeoutError) as exc:
             raise EngineUnavailable("search engine 'duckduckgo' did not answer in time") from exc
         except DDGSException as exc:

@@ -32,7 +32,9 @@ async def is_public_url(url: str) -> bool:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, parts.port or 80, type=socket.SOCK_STREAM
+        )
     except (OSError, UnicodeError):
         return False
     addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
@@ -77,7 +79,9 @@ def html_to_text(html: str) -> str:
 
 def best_passage(text: str, query: str, chunk_size: int, chunk_overlap: int) -> str | None:
     """The chunk sharing the most query words (ties: the earlier one); None for an empty page."""
-    splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=min(chunk_overlap, chunk_size // 2))
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size, chunk_overlap=min(chunk_overlap, chunk_size // 2)
+    )
     chunks = splitter.split_text(text)
     if not chunks:
         return None

@@ -30,7 +30,9 @@ class SearchEngines:
         if settings.searxng.base_url:
             self._engines["searxng"] = SearxngEngine(settings.searxng, self.http)
         if settings.duckduckgo.enabled:
-            self._engines["duckduckgo"] = DuckDuckGoEngine(settings.duckduckgo, settings.timeout, settings.proxy)
+            self._engines["duckduckgo"] = DuckDuckGoEngine(
+                settings.duckduckgo, settings.timeout, settings.proxy
+            )
         if settings.bing.api_key:
             self._engines["bing"] = BingEngine(settings.bing, self.http)
         if settings.tavily.api_key:

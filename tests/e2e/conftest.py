@@ -33,7 +33,7 @@ def sse_events(lines) -> list[dict]:
     """Parse ``data: {...}`` Server-Sent Events lines into dicts."""
     import json
 
-    return [json.loads(line[len("data: "):]) for line in lines if line.startswith("data: ")]
+    return [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
 
 
 def metric(stack: RunningStack, sample: str, **labels: str) -> float:

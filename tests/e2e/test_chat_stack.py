@@ -24,7 +24,11 @@ def test_openai_client_lists_models_and_streams_a_completion(stack: RunningStack
     client = OpenAI(base_url=f"{stack.urls.openai_api}/v1", api_key="EMPTY")
     assert [m.id for m in client.models.list().data] == ["smollm2"]
     stream = client.chat.completions.create(
-        model="smollm2", messages=[{"role": "user", "content": QUESTION}], stream=True, max_tokens=16, temperature=0
+        model="smollm2",
+        messages=[{"role": "user", "content": QUESTION}],
+        stream=True,
+        max_tokens=16,
+        temperature=0,
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -33,8 +37,12 @@ def test_openai_client_lists_models_and_streams_a_completion(stack: RunningStack
 
 
 def test_chat_streams_text_events_with_one_message_id(stack: RunningStack) -> None:
-    with httpx.stream("POST", f"{stack.urls.api}/chat/chat", timeout=60,
-                      json={"query": QUESTION, "stream": True, "max_tokens": 40}) as response:
+    with httpx.stream(
+        "POST",
+        f"{stack.urls.api}/chat/chat",
+        timeout=60,
+        json={"query": QUESTION, "stream": True, "max_tokens": 40},
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = sse_events(response.iter_lines())
@@ -53,10 +61,16 @@ def test_streamed_and_whole_answers_are_identical_at_temperature_zero(stack: Run
 
 
 def test_history_is_part_of_the_prompt(stack: RunningStack) -> None:
-    history = [{"role": "user", "content": "My name is Zorblax."}, {"role": "assistant", "content": "Hello Zorblax!"}]
-    with_history = sse_events(chat(stack, query="What is my name?", history=history, temperature=0,
-                                   max_tokens=24).text.splitlines())[0]["text"]
-    without = sse_events(chat(stack, query="What is my name?", temperature=0, max_tokens=24).text.splitlines())
+    history = [
+        {"role": "user", "content": "My name is Zorblax."},
+        {"role": "assistant", "content": "Hello Zorblax!"},
+    ]
+    with_history = sse_events(
+        chat(stack, query="What is my name?", history=history, temperature=0, max_tokens=24).text.splitlines()
+    )[0]["text"]
+    without = sse_events(
+        chat(stack, query="What is my name?", temperature=0, max_tokens=24).text.splitlines()
+    )
     assert with_history != without[0]["text"]
 
 
@@ -70,8 +84,11 @@ def test_a_dead_worker_is_a_503_within_seconds(stack: RunningStack) -> None:
     """A worker the controller still lists but which no longer answers."""
     dead = f"http://127.0.0.1:{free_port()}"
     status = {"model_names": ["ghost"], "speed": 1, "queue_length": 0}
-    httpx.post(f"{stack.urls.controller}/register_worker", timeout=5, json={
-        "worker_name": dead, "check_heart_beat": False, "worker_status": status, "multimodal": False})
+    httpx.post(
+        f"{stack.urls.controller}/register_worker",
+        timeout=5,
+        json={"worker_name": dead, "check_heart_beat": False, "worker_status": status, "multimodal": False},
+    )
     time.sleep(1.1)  # the API server caches the model list for a second
     for stream in (True, False):
         started = time.monotonic()
@@ -89,12 +106,20 @@ def test_the_web_ui_is_served(stack: RunningStack) -> None:
 def test_every_service_logs_in_one_format_to_its_own_file(stack: RunningStack) -> None:
     chat(stack, max_tokens=4)
     files = {p.name for p in stack.log_dir.glob("*.log")}
-    assert {"startup.log", "controller.log", "model_worker-smollm2.log", "openai_api.log", "api.log",
-            "webui.log"} <= files
+    assert {
+        "startup.log",
+        "controller.log",
+        "model_worker-smollm2.log",
+        "openai_api.log",
+        "api.log",
+        "webui.log",
+    } <= files
     for name in ("controller", "model_worker-smollm2", "openai_api", "api", "webui"):
         lines = (stack.log_dir / f"{name}.log").read_text().splitlines()
         assert lines, f"{name}.log is empty"
         fields = lines[0].split(" | ")
-        assert fields[1] == name and ".py:" in fields[2] and fields[3] in ("DEBUG", "INFO", "WARNING", "ERROR")
+        assert (
+            fields[1] == name and ".py:" in fields[2] and fields[3] in ("DEBUG", "INFO", "WARNING", "ERROR")
+        )
     assert "Register a new worker" in (stack.log_dir / "controller.log").read_text()  # FastChat's own logger
     assert "POST /chat/chat" in (stack.log_dir / "api.log").read_text()  # uvicorn's access log

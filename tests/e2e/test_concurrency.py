@@ -16,7 +16,12 @@ pytestmark = pytest.mark.slow
 
 
 async def one_chat(client: httpx.AsyncClient, url: str, n: int) -> list[dict]:
-    body = {"query": f"Tell me one fact about the number {n}.", "stream": True, "temperature": 0, "max_tokens": 12}
+    body = {
+        "query": f"Tell me one fact about the number {n}.",
+        "stream": True,
+        "temperature": 0,
+        "max_tokens": 12,
+    }
     events = []
     async with client.stream("POST", f"{url}/chat/chat", json=body) as response:
         assert response.status_code == 200
@@ -43,9 +48,16 @@ def test_thirty_two_concurrent_streams_all_complete(stack: RunningStack) -> None
 def test_a_client_that_leaves_stops_its_generation(stack: RunningStack) -> None:
     log = stack.log_dir / "model_worker-smollm2.log"
     before = log.read_text().count("abort after")
-    with httpx.stream("POST", f"{stack.urls.api}/chat/chat", timeout=60, json={
-        "query": "Count from one to one thousand in words.", "stream": True, "max_tokens": 3000,
-    }) as response:
+    with httpx.stream(
+        "POST",
+        f"{stack.urls.api}/chat/chat",
+        timeout=60,
+        json={
+            "query": "Count from one to one thousand in words.",
+            "stream": True,
+            "max_tokens": 3000,
+        },
+    ) as response:
         for line in response.iter_lines():
             if line.startswith("data: "):
                 break  # the user closes the tab after the first words

@@ -18,8 +18,12 @@ def api(stack: RunningStack, method: str, path: str, **kwargs) -> httpx.Response
 
 
 def ask(stack: RunningStack, query: str, **body) -> list[dict]:
-    response = api(stack, "POST", "/chat/chat", json={"query": query, "stream": True, "temperature": 0,
-                                                       "max_tokens": 24, **body})
+    response = api(
+        stack,
+        "POST",
+        "/chat/chat",
+        json={"query": query, "stream": True, "temperature": 0, "max_tokens": 24, **body},
+    )
     assert response.status_code == 200, response.text
     return sse_events(response.text.splitlines())
 
@@ -37,8 +41,11 @@ def test_a_conversation_is_stored_continued_with_history_and_exported(stack: Run
     assert messages[1]["model_name"] == "smollm2"
 
     # The second prompt the worker received carried the first turn (question and answer).
-    prompts = [line for line in (stack.log_dir / "model_worker-smollm2.log").read_text().splitlines()
-               if "prompt: " in line and "What is my name?" in line]
+    prompts = [
+        line
+        for line in (stack.log_dir / "model_worker-smollm2.log").read_text().splitlines()
+        if "prompt: " in line and "What is my name?" in line
+    ]
     assert prompts and "My name is Zorblax." in prompts[-1] and messages[0]["response"][:10] in prompts[-1]
 
     listed = api(stack, "GET", "/conversations").json()["data"]
@@ -55,8 +62,11 @@ def test_history_len_zero_sends_no_history(stack: RunningStack) -> None:
     cid = api(stack, "POST", "/conversations", json={}).json()["data"]["id"]
     ask(stack, "Remember the word pineapple.", conversation_id=cid, history_len=0)
     ask(stack, "Which fruit did I mention?", conversation_id=cid, history_len=0)
-    prompts = [line for line in (stack.log_dir / "model_worker-smollm2.log").read_text().splitlines()
-               if "prompt: " in line and "Which fruit did I mention?" in line]
+    prompts = [
+        line
+        for line in (stack.log_dir / "model_worker-smollm2.log").read_text().splitlines()
+        if "prompt: " in line and "Which fruit did I mention?" in line
+    ]
     assert prompts and "pineapple" not in prompts[-1]
 
 
@@ -68,7 +78,9 @@ def test_a_client_made_conversation_id_is_created_on_first_message(stack: Runnin
 def test_feedback_is_stored_and_unknown_ids_are_404(stack: RunningStack) -> None:
     cid = api(stack, "POST", "/conversations", json={"name": "rated"}).json()["data"]["id"]
     message_id = ask(stack, "Say something nice.", conversation_id=cid)[0]["message_id"]
-    ok = api(stack, "POST", "/chat/feedback", json={"message_id": message_id, "score": 90, "reason": "lovely"})
+    ok = api(
+        stack, "POST", "/chat/feedback", json={"message_id": message_id, "score": 90, "reason": "lovely"}
+    )
     assert ok.status_code == 200 and ok.json()["code"] == 200
     stored = api(stack, "GET", f"/conversations/{cid}/messages").json()["data"][0]
     assert (stored["feedback_score"], stored["feedback_reason"]) == (90, "lovely")
@@ -87,8 +99,11 @@ def test_rename_delete_and_unknown_conversations(stack: RunningStack) -> None:
     assert api(stack, "PATCH", f"/conversations/{cid}", json={"name": "new"}).json()["data"]["name"] == "new"
     assert api(stack, "PATCH", f"/conversations/{cid}", json={"name": "  "}).status_code == 422
     assert api(stack, "DELETE", f"/conversations/{cid}").status_code == 200
-    for method, path in [("GET", f"/conversations/{cid}/messages"), ("DELETE", f"/conversations/{cid}"),
-                         ("GET", f"/conversations/{cid}/export")]:
+    for method, path in [
+        ("GET", f"/conversations/{cid}/messages"),
+        ("DELETE", f"/conversations/{cid}"),
+        ("GET", f"/conversations/{cid}/export"),
+    ]:
         response = api(stack, method, path)
         assert response.status_code == 404 and cid in response.json()["msg"]
     assert api(stack, "GET", "/conversations/..%2F..%2Fetc/messages").status_code in (404, 422)
@@ -96,8 +111,13 @@ def test_rename_delete_and_unknown_conversations(stack: RunningStack) -> None:
 
 
 def test_one_request_id_follows_a_chat_through_every_process(stack: RunningStack) -> None:
-    response = api(stack, "POST", "/chat/chat", json={"query": "trace me", "max_tokens": 4},
-                   headers={"X-Request-ID": "trace-4242"})
+    response = api(
+        stack,
+        "POST",
+        "/chat/chat",
+        json={"query": "trace me", "max_tokens": 4},
+        headers={"X-Request-ID": "trace-4242"},
+    )
     assert response.headers["x-request-id"] == "trace-4242"
     for service in ("api", "openai_api", "model_worker-smollm2"):
         log = (stack.log_dir / f"{service}.log").read_text()

@@ -358,8 +358,11 @@ def test_a_knowledge_base_answer_is_kept_in_its_conversation_with_its_sources(st
     cid = conversation.json()["data"]["id"]
     observed = metric(stack, "chat_time_to_first_token_seconds_count", model="smollm2")
 
-    events = sse_events(api(stack, "/chat/knowledge_base_chat",
-                            json={**BACKUPS, "conversation_id": cid, "max_tokens": 24}).text.splitlines())
+    events = sse_events(
+        api(
+            stack, "/chat/knowledge_base_chat", json={**BACKUPS, "conversation_id": cid, "max_tokens": 24}
+        ).text.splitlines()
+    )
     answers, final = events[:-1], events[-1]
 
     [stored] = stored_messages(stack, cid)
@@ -383,12 +386,17 @@ def test_a_knowledge_base_answer_is_kept_in_its_conversation_with_its_sources(st
 
 
 def test_a_client_that_leaves_mid_answer_still_leaves_the_answer_stored(stack: RunningStack) -> None:
-    body = {**BACKUPS, "conversation_id": "left-early", "max_tokens": 200, "temperature": 0.7,
-            "query": "Explain in detail how database backups are kept and restored."}
+    body = {
+        **BACKUPS,
+        "conversation_id": "left-early",
+        "max_tokens": 200,
+        "temperature": 0.7,
+        "query": "Explain in detail how database backups are kept and restored.",
+    }
     url = f"{stack.urls.api}/chat/knowledge_base_chat"
     with httpx.stream("POST", url, json=body, timeout=TIMEOUT) as response:
         lines = (line for line in response.iter_lines() if line.startswith("data: "))
-        first = json.loads(next(lines)[len("data: "):])
+        first = json.loads(next(lines)[len("data: ") :])
     # the connection is closed now, after the first chunk of a long answer
     deadline = time.monotonic() + 60
     while not (rows := stored_messages(stack, "left-early"))[0]["response"] and time.monotonic() < deadline:

@@ -27,7 +27,11 @@ def assert_all_gone(processes: list[psutil.Process]) -> None:
 def test_services_start_in_order_each_after_the_one_before_is_ready(tmp_path: Path) -> None:
     with running_stack(tmp_path, ("--all",)) as stack:
         log = (stack.log_dir / "startup.log").read_text().splitlines()
-    events = [line.split(" | ")[-1] for line in log if " ready at " in line or line.endswith(")") and "starting" in line]
+    events = [
+        line.split(" | ")[-1]
+        for line in log
+        if " ready at " in line or line.endswith(")") and "starting" in line
+    ]
     order = ["controller", "model_worker-smollm2", "openai_api", "api", "webui"]
     expected = [step for name in order for step in (f"starting {name}", f"{name} ready")]
     seen = [next(e for e in expected if ev.startswith(e)) for ev in events]
@@ -49,7 +53,9 @@ def test_a_signal_stops_every_process_within_ten_seconds(tmp_path: Path, sig: si
 def test_a_service_that_dies_is_reported_and_the_launcher_exits_non_zero(tmp_path: Path) -> None:
     stack = start_stack(tmp_path, ("--llm-api",))
     children = descendants(stack.process.pid)
-    worker = next(p for p in children if p.pid == _pid_of(stack.log_dir / "startup.log", "model_worker-smollm2"))
+    worker = next(
+        p for p in children if p.pid == _pid_of(stack.log_dir / "startup.log", "model_worker-smollm2")
+    )
     worker.send_signal(signal.SIGKILL)
     assert stack.process.wait(15) == 1
     output = stack.read_output()
@@ -59,8 +65,12 @@ def test_a_service_that_dies_is_reported_and_the_launcher_exits_non_zero(tmp_pat
 
 
 def test_a_service_that_fails_to_start_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match=r"model_worker-smollm2 exited with code 1 while starting.*model_worker"):
-        start_stack(tmp_path, ("--llm-api",), env={"CHATCHAT_LLM_MODELS__SMOLLM2__PATH": str(tmp_path / "no.gguf")})
+    with pytest.raises(
+        RuntimeError, match=r"model_worker-smollm2 exited with code 1 while starting.*model_worker"
+    ):
+        start_stack(
+            tmp_path, ("--llm-api",), env={"CHATCHAT_LLM_MODELS__SMOLLM2__PATH": str(tmp_path / "no.gguf")}
+        )
     log = (tmp_path / "logs" / "model_worker-smollm2.log").read_text()
     assert "does not exist" in log
 

@@ -43,10 +43,18 @@ def test_change_keeps_a_running_answer_alive_then_stop(two_model_stack: RunningS
     first_event = threading.Event()
 
     def long_answer() -> None:
-        with httpx.stream("POST", f"{stack.urls.api}/chat/chat", timeout=120, json={
-            "query": "Write a long story about the sea.", "stream": True, "temperature": 0, "max_tokens": 400,
-            "model_name": "smollm2",
-        }) as response:
+        with httpx.stream(
+            "POST",
+            f"{stack.urls.api}/chat/chat",
+            timeout=120,
+            json={
+                "query": "Write a long story about the sea.",
+                "stream": True,
+                "temperature": 0,
+                "max_tokens": 400,
+                "model_name": "smollm2",
+            },
+        ) as response:
             lines = []
             for line in response.iter_lines():
                 lines.append(line)
@@ -62,8 +70,13 @@ def test_change_keeps_a_running_answer_alive_then_stop(two_model_stack: RunningS
 
     events = answer["events"]
     assert all("text" in e for e in events), f"the answer in flight was cut off: {events[-1]}"
-    check = httpx.post(f"{stack.urls.openai_api}/api/v1/token_check", timeout=10, json={"prompts": [
-        {"model": "smollm2b", "prompt": "".join(e["text"] for e in events), "max_tokens": 0}]})
+    check = httpx.post(
+        f"{stack.urls.openai_api}/api/v1/token_check",
+        timeout=10,
+        json={
+            "prompts": [{"model": "smollm2b", "prompt": "".join(e["text"] for e in events), "max_tokens": 0}]
+        },
+    )
     assert check.json()["prompts"][0]["tokenCount"] > 300  # all ~400 tokens arrived (re-tokenised)
 
     running = post(stack, "/llm_model/list_running_models").json()["data"]
@@ -88,6 +101,9 @@ def test_a_model_that_fails_to_start_is_reported_and_nothing_else_changes(tmp_pa
     with running_stack(tmp_path / "stack", ("--all-api",), env=env) as stack:
         response = post(stack, "/llm_model/change", {"model_name": "smollm2", "new_model_name": "broken"})
         assert response.status_code == 503
-        assert "could not start 'broken'" in response.json()["msg"] and "model_worker-broken.log" in response.json()["msg"]
+        assert (
+            "could not start 'broken'" in response.json()["msg"]
+            and "model_worker-broken.log" in response.json()["msg"]
+        )
         assert list(post(stack, "/llm_model/list_running_models").json()["data"]) == ["smollm2"]
         assert stack.process.poll() is None  # the launcher is still up

@@ -56,50 +56,95 @@ def test_configured_engines_are_listed(search_stack: RunningStack) -> None:
 def test_search_chat_streams_the_answer_then_the_sources_in_result_order(
     search_stack: RunningStack, internet: FakeInternet
 ) -> None:
-    events = post_events(search_stack, "/chat/search_engine_chat", {
-        "query": "renewable energy", "search_engine_name": "searxng", "top_k": 3, "stream": True,
-        "temperature": 0, "max_tokens": 32})
+    events = post_events(
+        search_stack,
+        "/chat/search_engine_chat",
+        {
+            "query": "renewable energy",
+            "search_engine_name": "searxng",
+            "top_k": 3,
+            "stream": True,
+            "temperature": 0,
+            "max_tokens": 32,
+        },
+    )
     answers, last = events[:-1], events[-1]
     assert len(answers) > 1 and set(answers[0]) == {"answer", "message_id"}  # the id for feedback comes first
     assert all(set(e) == {"answer"} for e in answers[1:])
     assert "".join(e["answer"] for e in answers).strip()
     expected = internet.searxng_results("renewable energy")[:3]
-    assert last == {"docs": [f"出处 [{n}] [{r['title']}]({r['url']})\n\n{r['content']}"
-                             for n, r in enumerate(expected, start=1)]}
+    assert last == {
+        "docs": [
+            f"出处 [{n}] [{r['title']}]({r['url']})\n\n{r['content']}"
+            for n, r in enumerate(expected, start=1)
+        ]
+    }
     assert internet.queries[-1]["q"] == ["renewable energy"]
 
 
-def test_search_chat_without_streaming_sends_one_event_with_answer_and_sources(search_stack: RunningStack) -> None:
-    events = post_events(search_stack, "/chat/search_engine_chat", {
-        "query": "wind", "search_engine_name": "bing", "top_k": 2, "stream": False, "max_tokens": 16})
+def test_search_chat_without_streaming_sends_one_event_with_answer_and_sources(
+    search_stack: RunningStack,
+) -> None:
+    events = post_events(
+        search_stack,
+        "/chat/search_engine_chat",
+        {"query": "wind", "search_engine_name": "bing", "top_k": 2, "stream": False, "max_tokens": 16},
+    )
     assert len(events) == 1 and events[0]["message_id"]
     assert events[0]["answer"].strip()
-    assert events[0]["docs"] == ["出处 [1] [Bing 0 wind](https://example.org/0)\n\nBing snippet 0",
-                                 "出处 [2] [Bing 1 wind](https://example.org/1)\n\nBing snippet 1"]
+    assert events[0]["docs"] == [
+        "出处 [1] [Bing 0 wind](https://example.org/0)\n\nBing snippet 0",
+        "出处 [2] [Bing 1 wind](https://example.org/1)\n\nBing snippet 1",
+    ]
 
 
 def test_split_result_puts_the_pages_best_passage_into_the_sources(search_stack: RunningStack) -> None:
-    events = post_events(search_stack, "/chat/search_engine_chat", {
-        "query": "Zephyrine solar farm megawatts", "search_engine_name": "searxng", "top_k": 1, "stream": True,
-        "split_result": True, "max_tokens": 8})
+    events = post_events(
+        search_stack,
+        "/chat/search_engine_chat",
+        {
+            "query": "Zephyrine solar farm megawatts",
+            "search_engine_name": "searxng",
+            "top_k": 1,
+            "stream": True,
+            "split_result": True,
+            "max_tokens": 8,
+        },
+    )
     docs = events[-1]["docs"]
     assert len(docs) == 1 and "The Zephyrine solar farm produces 42 megawatts on average." in docs[0]
 
 
 def test_an_unknown_engine_is_refused_naming_the_configured_ones(search_stack: RunningStack) -> None:
-    response = httpx.post(f"{search_stack.urls.api}/chat/search_engine_chat", timeout=10,
-                          json={"query": "x", "search_engine_name": "duckduckgo"})
+    response = httpx.post(
+        f"{search_stack.urls.api}/chat/search_engine_chat",
+        timeout=10,
+        json={"query": "x", "search_engine_name": "duckduckgo"},
+    )
     assert response.status_code == 400
-    assert response.json()["msg"] == "search engine 'duckduckgo' is not configured; configured engines: searxng, bing"
+    assert (
+        response.json()["msg"]
+        == "search engine 'duckduckgo' is not configured; configured engines: searxng, bing"
+    )
 
 
 def test_a_search_answer_is_kept_in_its_conversation_with_its_sources(
     search_stack: RunningStack, internet: FakeInternet
 ) -> None:
     observed = metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2")
-    events = post_events(search_stack, "/chat/search_engine_chat", {
-        "query": "tidal power", "search_engine_name": "searxng", "top_k": 2, "stream": True, "temperature": 0,
-        "max_tokens": 24, "conversation_id": "search-story"})
+    events = post_events(
+        search_stack,
+        "/chat/search_engine_chat",
+        {
+            "query": "tidal power",
+            "search_engine_name": "searxng",
+            "top_k": 2,
+            "stream": True,
+            "temperature": 0,
+            "max_tokens": 24,
+            "conversation_id": "search-story",
+        },
+    )
     answers, last = events[:-1], events[-1]
 
     [stored] = stored_messages(search_stack, "search-story")
@@ -148,13 +193,18 @@ def assert_well_formed_run(events: list[dict], max_steps: int = 3) -> None:
     if len(steps) == max_steps:
         assert last["final_answer"].startswith(f"Stopped after {max_steps} steps without a final answer.")
     else:
-        assert "".join(a["answer"] for a in answers).strip() == last["final_answer"].strip() or \
-            last["final_answer"] in "".join(a["answer"] for a in answers)
+        assert "".join(a["answer"] for a in answers).strip() == last["final_answer"].strip() or last[
+            "final_answer"
+        ] in "".join(a["answer"] for a in answers)
 
 
 @pytest.mark.parametrize("question", AGENT_QUESTIONS)
-def test_agent_runs_end_with_a_final_answer_within_the_step_limit(search_stack: RunningStack, question: str) -> None:
-    events = post_events(search_stack, "/chat/agent_chat", {"query": question, "stream": True, "temperature": 0})
+def test_agent_runs_end_with_a_final_answer_within_the_step_limit(
+    search_stack: RunningStack, question: str
+) -> None:
+    events = post_events(
+        search_stack, "/chat/agent_chat", {"query": question, "stream": True, "temperature": 0}
+    )
     assert_well_formed_run(events)
 
 
@@ -163,18 +213,24 @@ def test_a_model_that_names_no_real_tool_is_told_the_tools_and_stopped_at_the_st
 ) -> None:
     # At temperature 0 the bundled model answers this with 'Action: I will now answer the question'
     # every time; each step tells it which tools exist, and the third step ends the run.
-    events = post_events(search_stack, "/chat/agent_chat", {"query": "Convert 10 km to miles", "stream": True,
-                                                            "temperature": 0})
+    events = post_events(
+        search_stack,
+        "/chat/agent_chat",
+        {"query": "Convert 10 km to miles", "stream": True, "temperature": 0},
+    )
     steps = [e["step"] for e in events if "tools" in e]
     assert len(steps) == 3 and all(not s["ok"] for s in steps)
-    assert ("Available tools: calculator, current_datetime, unit_conversion, web_search, knowledge_base_search."
-            in steps[0]["output"])
+    assert (
+        "Available tools: calculator, current_datetime, unit_conversion, web_search, knowledge_base_search."
+        in steps[0]["output"]
+    )
     assert events[-1] == {"final_answer": "Stopped after 3 steps without a final answer."}
 
 
 def test_agent_without_streaming_sends_one_event(search_stack: RunningStack) -> None:
-    events = post_events(search_stack, "/chat/agent_chat", {"query": "What is 2 + 2?", "stream": False,
-                                                            "temperature": 0})
+    events = post_events(
+        search_stack, "/chat/agent_chat", {"query": "What is 2 + 2?", "stream": False, "temperature": 0}
+    )
     assert len(events) == 1 and set(events[0]) == {"tools", "answer", "final_answer", "message_id"}
     assert events[0]["final_answer"].strip()
 
@@ -183,9 +239,16 @@ def test_an_agent_run_is_kept_with_its_steps_and_final_answer_and_can_be_rated(
     search_stack: RunningStack,
 ) -> None:
     observed = metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2")
-    events = post_events(search_stack, "/chat/agent_chat", {
-        "query": "Convert 10 km to miles", "stream": True, "temperature": 0,
-        "conversation_id": "agent-story"})
+    events = post_events(
+        search_stack,
+        "/chat/agent_chat",
+        {
+            "query": "Convert 10 km to miles",
+            "stream": True,
+            "temperature": 0,
+            "conversation_id": "agent-story",
+        },
+    )
     steps = [e["step"] for e in events if "tools" in e]
 
     [stored] = stored_messages(search_stack, "agent-story")
@@ -195,8 +258,11 @@ def test_an_agent_run_is_kept_with_its_steps_and_final_answer_and_can_be_rated(
     assert [{k: v for k, v in step.items() if v is not None} for step in stored["meta"]["tools"]] == steps
     assert metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2") == observed + 1
 
-    rated = httpx.post(f"{search_stack.urls.api}/chat/feedback", timeout=30,
-                       json={"message_id": stored["id"], "score": 0, "reason": "never found the tool"})
+    rated = httpx.post(
+        f"{search_stack.urls.api}/chat/feedback",
+        timeout=30,
+        json={"message_id": stored["id"], "score": 0, "reason": "never found the tool"},
+    )
     assert rated.json()["code"] == 200
     [after] = stored_messages(search_stack, "agent-story")
     assert (after["feedback_score"], after["feedback_reason"]) == (0, "never found the tool")
@@ -210,8 +276,11 @@ def test_an_agent_run_is_kept_with_its_steps_and_final_answer_and_can_be_rated(
 
 
 def test_an_agent_without_streaming_is_kept_too(search_stack: RunningStack) -> None:
-    [event] = post_events(search_stack, "/chat/agent_chat", {
-        "query": "What is 2 + 2?", "stream": False, "temperature": 0, "conversation_id": "agent-whole"})
+    [event] = post_events(
+        search_stack,
+        "/chat/agent_chat",
+        {"query": "What is 2 + 2?", "stream": False, "temperature": 0, "conversation_id": "agent-whole"},
+    )
     [stored] = stored_messages(search_stack, "agent-whole")
     assert (stored["id"], stored["response"]) == (event["message_id"], event["final_answer"])
     assert len(stored["meta"]["tools"]) * 4 == len(event["tools"])  # four lines per step on the wire
@@ -219,8 +288,11 @@ def test_an_agent_without_streaming_is_kept_too(search_stack: RunningStack) -> N
 
 def test_a_model_failure_is_stored_and_counted_by_status(search_stack: RunningStack) -> None:
     failures = metric(search_stack, "chat_errors_total", model="gpt-9", status="404")
-    response = httpx.post(f"{search_stack.urls.api}/chat/agent_chat", timeout=30,
-                          json={"query": "hi", "model_name": "gpt-9", "conversation_id": "agent-failed"})
+    response = httpx.post(
+        f"{search_stack.urls.api}/chat/agent_chat",
+        timeout=30,
+        json={"query": "hi", "model_name": "gpt-9", "conversation_id": "agent-failed"},
+    )
     assert response.status_code == 404
     [stored] = stored_messages(search_stack, "agent-failed")
     assert stored["response"] == "" and stored["meta"]["error"] == response.json()["msg"]
@@ -234,15 +306,23 @@ def test_agent_refuses_an_unknown_model_or_template_before_streaming(search_stac
     assert unknown_model.json()["msg"] == "model 'gpt-9' is not running; available models: smollm2"
     unknown_prompt = httpx.post(url, json={"query": "hi", "prompt_name": "nope"}, timeout=30)
     assert unknown_prompt.status_code == 404
-    assert unknown_prompt.json()["msg"] == "prompt template 'nope' does not exist for agent_chat; available: default, native"
+    assert (
+        unknown_prompt.json()["msg"]
+        == "prompt template 'nope' does not exist for agent_chat; available: default, native"
+    )
 
 
-def test_the_time_limit_ends_a_run_with_a_clear_final_answer(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_time_limit_ends_a_run_with_a_clear_final_answer(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     env = {"CHATCHAT_AGENT__TIME_LIMIT": "0.3", "CHATCHAT_SEARCH__DUCKDUCKGO__ENABLED": "false"}
     with running_stack(tmp_path_factory.mktemp("agent-time"), ("--all-api",), env) as stack:
         started = time.monotonic()
-        events = post_events(stack, "/chat/agent_chat", {"query": "Write a long story about a dragon.",
-                                                         "stream": True, "max_tokens": 2000})
+        events = post_events(
+            stack,
+            "/chat/agent_chat",
+            {"query": "Write a long story about a dragon.", "stream": True, "max_tokens": 2000},
+        )
         elapsed = time.monotonic() - started
     message = "Stopped: the time limit of 0.3 s was reached before a final answer."
     assert events[-1] == {"final_answer": message} and events[-2]["answer"] == message

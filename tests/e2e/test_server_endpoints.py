@@ -15,9 +15,9 @@ def post(stack: RunningStack, path: str, body: dict | None = None) -> httpx.Resp
 
 
 def test_prompt_templates_by_type_and_name(stack: RunningStack) -> None:
-    assert post(stack, "/server/get_prompt_template", {"type": "llm_chat", "name": "default"}).json()["data"] == (
-        "{{ input }}"
-    )
+    assert post(stack, "/server/get_prompt_template", {"type": "llm_chat", "name": "default"}).json()[
+        "data"
+    ] == ("{{ input }}")
     missing = post(stack, "/server/get_prompt_template", {"type": "llm_chat", "name": "nope"})
     assert missing.status_code == 404 and "available: default, concise, py" in missing.json()["msg"]
     bad_type = post(stack, "/server/get_prompt_template", {"type": "poetry", "name": "default"})
@@ -41,7 +41,7 @@ def test_plain_completion_streams_and_matches_the_whole_answer(stack: RunningSta
     body = {"query": "Once upon a time", "temperature": 0, "max_tokens": 16}
     streamed = post(stack, "/other/completion", {**body, "stream": True})
     whole = post(stack, "/other/completion", {**body, "stream": False})
-    chunks = [line[len("data: "):] for line in streamed.text.splitlines() if line.startswith("data: ")]
+    chunks = [line[len("data: ") :] for line in streamed.text.splitlines() if line.startswith("data: ")]
     assert len(chunks) > 1
     assert "".join(chunks) == whole.text.split("data: ", 1)[1].strip("\r\n")
     echoed = post(stack, "/other/completion", {**body, "echo": True})
@@ -65,7 +65,9 @@ def test_prometheus_metrics_count_requests_latency_tokens_and_errors(stack: Runn
         return values
 
     deadline = time.monotonic() + 10  # tokens are counted just after the answer
-    while metrics().get('chat_generated_tokens_total{model="smollm2"}', 0) == 0 and time.monotonic() < deadline:
+    while (
+        metrics().get('chat_generated_tokens_total{model="smollm2"}', 0) == 0 and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     values = metrics()
     assert values['chat_generated_tokens_total{model="smollm2"}'] >= 1

@@ -25,7 +25,10 @@ WEATHER = {
         "description": "The current weather in a city.",
         "parameters": {
             "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
             "required": ["city", "unit"],
         },
     },
@@ -35,7 +38,11 @@ CALCULATOR = {
     "function": {
         "name": "calculator",
         "description": "Evaluate an arithmetic expression.",
-        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"expression": {"type": "string"}},
+            "required": ["expression"],
+        },
     },
 }
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -47,7 +54,11 @@ def client(stack: RunningStack) -> OpenAI:
 
 def test_a_named_tool_choice_returns_a_call_whose_arguments_match_the_schema(stack: RunningStack) -> None:
     completion = client(stack).chat.completions.create(
-        model="smollm2", messages=QUESTION, tools=[WEATHER, CALCULATOR], temperature=0, max_tokens=64,
+        model="smollm2",
+        messages=QUESTION,
+        tools=[WEATHER, CALCULATOR],
+        temperature=0,
+        max_tokens=64,
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     choice = completion.choices[0]
@@ -60,8 +71,14 @@ def test_a_named_tool_choice_returns_a_call_whose_arguments_match_the_schema(sta
 
 
 def test_required_picks_one_of_the_tools_and_streaming_gives_the_same_call(stack: RunningStack) -> None:
-    request = {"model": "smollm2", "messages": QUESTION, "tools": [WEATHER, CALCULATOR], "tool_choice": "required",
-               "temperature": 0, "max_tokens": 64}
+    request = {
+        "model": "smollm2",
+        "messages": QUESTION,
+        "tools": [WEATHER, CALCULATOR],
+        "tool_choice": "required",
+        "temperature": 0,
+        "max_tokens": 64,
+    }
     whole = client(stack).chat.completions.create(**request).choices[0]
     assert whole.finish_reason == "tool_calls"
     [call] = whole.message.tool_calls
@@ -73,33 +90,50 @@ def test_required_picks_one_of_the_tools_and_streaming_gives_the_same_call(stack
     assert chunks[0].choices[0].delta.role == "assistant"
     streamed = [c for chunk in chunks for c in (chunk.choices[0].delta.tool_calls or [])]
     assert [(c.index, c.function.name, c.function.arguments) for c in streamed] == [
-        (0, call.function.name, call.function.arguments)]
+        (0, call.function.name, call.function.arguments)
+    ]
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
 def test_tool_results_reach_the_model_as_tool_responses(stack: RunningStack) -> None:
     messages = [
         {"role": "user", "content": "What is 17 * 23?"},
-        {"role": "assistant", "content": None, "tool_calls": [{
-            "id": "call_1", "type": "function",
-            "function": {"name": "calculator", "arguments": json.dumps({"expression": "17 * 23"})}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "calculator", "arguments": json.dumps({"expression": "17 * 23"})},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "391"},
     ]
     completion = client(stack).chat.completions.create(
-        model="smollm2", messages=messages, tools=[CALCULATOR], temperature=0, max_tokens=24)
+        model="smollm2", messages=messages, tools=[CALCULATOR], temperature=0, max_tokens=24
+    )
     assert completion.choices[0].finish_reason in ("stop", "length", "tool_calls")
     # The worker logs (at DEBUG) the prompt it was given: the call and its result are in it, in order.
     worker_log = next(stack.log_dir.glob("model_worker*.log")).read_text()
-    prompt = worker_log[worker_log.rindex("<tool_response>") - 2000:]
-    assert '<tool_call>\\n{"name": "calculator", "arguments": {"expression": "17 * 23"}}\\n</tool_call>' in prompt
+    prompt = worker_log[worker_log.rindex("<tool_response>") - 2000 :]
+    assert (
+        '<tool_call>\\n{"name": "calculator", "arguments": {"expression": "17 * 23"}}\\n</tool_call>'
+        in prompt
+    )
     assert "<tool_response>\\n391\\n</tool_response>" in prompt
 
 
 def test_bad_tool_requests_are_refused_with_the_reason(stack: RunningStack) -> None:
     openai = client(stack)
     with pytest.raises(BadRequestError, match="'nope', which is not among tools: calculator"):
-        openai.chat.completions.create(model="smollm2", messages=QUESTION, tools=[CALCULATOR],
-                                       tool_choice={"type": "function", "function": {"name": "nope"}})
+        openai.chat.completions.create(
+            model="smollm2",
+            messages=QUESTION,
+            tools=[CALCULATOR],
+            tool_choice={"type": "function", "function": {"name": "nope"}},
+        )
     bad_name = {"type": "function", "function": {"name": "rm -rf /", "parameters": {"type": "object"}}}
     with pytest.raises(BadRequestError, match="must be 1-64 letters"):
         openai.chat.completions.create(model="smollm2", messages=QUESTION, tools=[bad_name])
@@ -117,8 +151,17 @@ def agent_events(stack: RunningStack, body: dict) -> list[dict]:
 
 
 def test_the_agent_calls_the_chosen_tool_natively_and_ends_with_a_final_answer(stack: RunningStack) -> None:
-    events = agent_events(stack, {"query": "Calculate 12 * 7", "stream": True, "temperature": 0, "max_tokens": 48,
-                                  "tool_calling": "native", "tool_choice": "calculator"})
+    events = agent_events(
+        stack,
+        {
+            "query": "Calculate 12 * 7",
+            "stream": True,
+            "temperature": 0,
+            "max_tokens": 48,
+            "tool_calling": "native",
+            "tool_choice": "calculator",
+        },
+    )
     steps = [e["step"] for e in events if "tools" in e]
     assert steps and steps[0]["index"] == 1 and steps[0]["tool"] == "calculator"
     assert steps[0]["input"].strip()  # the schema made the model write an expression (maybe not a good one)
@@ -130,16 +173,27 @@ def test_the_agent_calls_the_chosen_tool_natively_and_ends_with_a_final_answer(s
 
 
 def test_the_agent_searches_the_knowledge_bases_with_its_tool(stack: RunningStack) -> None:
-    events = agent_events(stack, {"query": "What is in my knowledge base?", "stream": True, "temperature": 0,
-                                  "max_tokens": 32, "tool_calling": "native",
-                                  "tool_choice": "knowledge_base_search"})
+    events = agent_events(
+        stack,
+        {
+            "query": "What is in my knowledge base?",
+            "stream": True,
+            "temperature": 0,
+            "max_tokens": 32,
+            "tool_calling": "native",
+            "tool_choice": "knowledge_base_search",
+        },
+    )
     first = next(e["step"] for e in events if "tools" in e)
     assert first["tool"] == "knowledge_base_search" and first["ok"]
     assert first["output"].startswith("[1] samples/")  # a passage of the KB created on first start
 
 
 def test_an_unknown_tool_choice_is_refused_naming_the_tools(stack: RunningStack) -> None:
-    response = httpx.post(f"{stack.urls.api}/chat/agent_chat", timeout=30,
-                          json={"query": "hi", "tool_choice": "teleport"})
+    response = httpx.post(
+        f"{stack.urls.api}/chat/agent_chat", timeout=30, json={"query": "hi", "tool_choice": "teleport"}
+    )
     assert response.status_code == 400
-    assert response.json()["msg"].startswith("tool_choice 'teleport' is not an available tool; tools: calculator, ")
+    assert response.json()["msg"].startswith(
+        "tool_choice 'teleport' is not an available tool; tools: calculator, "
+    )

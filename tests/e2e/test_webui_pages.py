@@ -226,7 +226,9 @@ def test_a_knowledge_base_answer_keeps_its_sources_after_a_reload(app: AppTest, 
     assert restored.get("feedback")
 
 
-def test_an_agent_answer_shows_its_tool_steps_and_keeps_them_after_a_reload(app: AppTest, stack: RunningStack) -> None:
+def test_an_agent_answer_shows_its_tool_steps_and_keeps_them_after_a_reload(
+    app: AppTest, stack: RunningStack
+) -> None:
     start_fresh(app)
     app.sidebar.selectbox(key="chat_mode").set_value("agent_chat").run()
     app.sidebar.selectbox(key="agent_tool_calling").set_value("react").run()
@@ -241,7 +243,9 @@ def test_an_agent_answer_shows_its_tool_steps_and_keeps_them_after_a_reload(app:
 
     label, shown = steps(answer)
     conversation_id = app.session_state["conversation_id"]
-    [stored] = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()["data"]
+    [stored] = httpx.get(f"{stack.urls.api}/conversations/{conversation_id}/messages", timeout=10).json()[
+        "data"
+    ]
     assert stored["chat_type"] == "agent_chat" and stored["meta"]["tools"]
     assert label == f"Tool steps ({len(stored['meta']['tools'])})"
     assert shown[0].startswith("工具名称: ")

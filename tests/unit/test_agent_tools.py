@@ -138,7 +138,9 @@ def internet() -> Iterator[FakeInternet]:
 
 def test_web_search_tool_lists_results_from_the_default_engine(internet: FakeInternet) -> None:
     async def search(text: str) -> str:
-        engines = SearchEngines(SearchSettings(searxng={"base_url": internet.url}, duckduckgo={"enabled": False}))
+        engines = SearchEngines(
+            SearchSettings(searxng={"base_url": internet.url}, duckduckgo={"enabled": False})
+        )
         try:
             return await WebSearchTool(engines, top_k=2).run(text)
         finally:
@@ -146,13 +148,20 @@ def test_web_search_tool_lists_results_from_the_default_engine(internet: FakeInt
 
     results = internet.searxng_results("tidal power")
     lines = asyncio.run(search('"tidal power"')).splitlines()
-    assert lines == [f"[{n}] {r['title']} ({r['url']}): {r['content']}" for n, r in enumerate(results[:2], start=1)]
+    assert lines == [
+        f"[{n}] {r['title']} ({r['url']}): {r['content']}" for n, r in enumerate(results[:2], start=1)
+    ]
 
 
 def test_web_search_tool_reports_an_engine_that_is_down(internet: FakeInternet) -> None:
     async def search() -> str:
-        engines = SearchEngines(SearchSettings(searxng={"base_url": f"http://127.0.0.1:{free_port()}"}, timeout=2,
-                                               duckduckgo={"enabled": False}))
+        engines = SearchEngines(
+            SearchSettings(
+                searxng={"base_url": f"http://127.0.0.1:{free_port()}"},
+                timeout=2,
+                duckduckgo={"enabled": False},
+            )
+        )
         try:
             return await WebSearchTool(engines, top_k=2).run("anything")
         finally:
@@ -166,7 +175,9 @@ def test_shell_is_off_unless_enabled_and_then_runs_one_command_with_a_timeout() 
     assert "shell" not in build_toolbox(AgentSettings(), None, None).names
     assert build_toolbox(AgentSettings(shell_enabled=True), None, None).names[-1] == "shell"
     shell = ShellTool(timeout=0.5)
-    assert run(shell, "echo hello; rm -rf /nothing") == "exit code 0\nhello; rm -rf /nothing"  # no shell syntax
+    assert (
+        run(shell, "echo hello; rm -rf /nothing") == "exit code 0\nhello; rm -rf /nothing"
+    )  # no shell syntax
     started = time.monotonic()
     with pytest.raises(ToolError, match="longer than 0.5 s"):
         run(shell, "sleep 5")
@@ -194,19 +205,25 @@ def test_the_toolbox_as_openai_functions_each_with_its_one_argument() -> None:
     functions = {f["function"]["name"]: f["function"] for f in toolbox.functions()}
     assert list(functions) == ["calculator", "current_datetime", "unit_conversion"]
     assert functions["calculator"]["parameters"] == {
-        "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}
+        "type": "object",
+        "properties": {"expression": {"type": "string"}},
+        "required": ["expression"],
+    }
     assert functions["current_datetime"]["parameters"]["required"] == []  # the zone may be left out
 
 
-@pytest.mark.parametrize(("arguments", "expected"), [
-    ('{"expression": "2 + 2"}', "2 + 2"),
-    ('{"expr": "2 + 2"}', "2 + 2"),  # one misnamed argument is still the argument
-    ('{"expression": 4}', "4"),
-    ("", ToolError("missing argument 'expression'")),
-    ('{"a": "1", "b": "2"}', ToolError("missing argument 'expression'")),
-    ("[1, 2]", ToolError("must be a JSON object")),
-    ("{oops", ToolError("not valid JSON")),
-])
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ('{"expression": "2 + 2"}', "2 + 2"),
+        ('{"expr": "2 + 2"}', "2 + 2"),  # one misnamed argument is still the argument
+        ('{"expression": 4}', "4"),
+        ("", ToolError("missing argument 'expression'")),
+        ('{"a": "1", "b": "2"}', ToolError("missing argument 'expression'")),
+        ("[1, 2]", ToolError("must be a JSON object")),
+        ("{oops", ToolError("not valid JSON")),
+    ],
+)
 def test_a_calls_arguments_become_the_tools_input(arguments: str, expected: str | ToolError) -> None:
     from server.agent.toolbox import call_input
 

@@ -16,7 +16,9 @@ from server.launcher.harness import free_port
 @pytest.fixture
 def client(tmp_path) -> Iterator[TestClient]:
     """The backend alone, pointed at an OpenAI API port where nothing listens."""
-    settings = Settings(openai_api={"port": free_port()}, data_dir=tmp_path / "data", log_dir=tmp_path / "logs")
+    settings = Settings(
+        openai_api={"port": free_port()}, data_dir=tmp_path / "data", log_dir=tmp_path / "logs"
+    )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -42,8 +44,11 @@ def test_invalid_fields_are_named_in_a_422(client: TestClient, body: dict, field
 
 def test_every_chat_mode_refuses_a_conversation_id_it_could_not_store(client: TestClient) -> None:
     bodies = {
-        "/chat/chat": {}, "/chat/agent_chat": {}, "/chat/knowledge_base_chat": {"knowledge_base_name": "samples"},
-        "/chat/file_chat": {"knowledge_id": "x"}, "/chat/search_engine_chat": {"search_engine_name": "searxng"},
+        "/chat/chat": {},
+        "/chat/agent_chat": {},
+        "/chat/knowledge_base_chat": {"knowledge_base_name": "samples"},
+        "/chat/file_chat": {"knowledge_id": "x"},
+        "/chat/search_engine_chat": {"search_engine_name": "searxng"},
     }
     for path, body in bodies.items():
         for bad in ("c" * 33, "../x", "a b"):  # wider than the stored id, or not an id at all
@@ -55,7 +60,10 @@ def test_every_chat_mode_refuses_a_conversation_id_it_could_not_store(client: Te
 def test_unknown_prompt_template_lists_the_available_ones(client: TestClient) -> None:
     response = client.post("/chat/chat", json={"query": "hi", "prompt_name": "nope"})
     assert response.status_code == 404
-    assert response.json()["msg"] == "prompt template 'nope' does not exist for llm_chat; available: default, concise, py"
+    assert (
+        response.json()["msg"]
+        == "prompt template 'nope' does not exist for llm_chat; available: default, concise, py"
+    )
 
 
 @pytest.mark.parametrize("stream", [True, False])

@@ -20,8 +20,13 @@ SEARCH_DOCS = [
 ]
 STEPS = [
     {"index": 1, "tool": "calculator", "input": "17 * 23", "output": "391", "ok": True},
-    {"index": 2, "tool": None, "input": "", "output": "Invalid format:\n no action " + "x" * 200,
-     "ok": False},
+    {
+        "index": 2,
+        "tool": None,
+        "input": "",
+        "output": "Invalid format:\n no action " + "x" * 200,
+        "ok": False,
+    },
 ]
 
 
@@ -61,12 +66,18 @@ def test_the_export_of_a_conversation_of_several_modes(tmp_path: Path) -> None:
         await upgrade(engine)
         service = ConversationService(session_factory(engine))
         # A client-made id: the first message creates the conversation, named after the question.
-        await service.add_message("m1", "How long are backups kept?", conversation_id="mixed-1",
-                                  chat_type="knowledge_base_chat", model_name="smollm2",
-                                  meta={"docs": ["..."], "sources": KB_SOURCES})
+        await service.add_message(
+            "m1",
+            "How long are backups kept?",
+            conversation_id="mixed-1",
+            chat_type="knowledge_base_chat",
+            model_name="smollm2",
+            meta={"docs": ["..."], "sources": KB_SOURCES},
+        )
         await service.finish_message("m1", "Ninety days.")
-        await service.add_message("m2", "What is 17 * 23?", conversation_id="mixed-1", chat_type="agent_chat",
-                                  model_name="smollm2")
+        await service.add_message(
+            "m2", "What is 17 * 23?", conversation_id="mixed-1", chat_type="agent_chat", model_name="smollm2"
+        )
         await service.finish_message("m2", "391", {"tools": STEPS[:1], "final_answer": "391"})
         [conversation] = await service.list()
         assert (conversation.id, conversation.chat_type) == ("mixed-1", "knowledge_base_chat")
@@ -76,6 +87,8 @@ def test_the_export_of_a_conversation_of_several_modes(tmp_path: Path) -> None:
 
     name, markdown = asyncio.run(scenario())
     assert name == "How long are backups kept?"
-    assert "Ninety days.\n\nSources:\n\n- [1] [operations.md](http://h/doc?file_name=operations.md)\n" \
-           "- [2] [员工手册.md](http://h/doc?file_name=%E5%91%98)\n\n---" in markdown
+    assert (
+        "Ninety days.\n\nSources:\n\n- [1] [operations.md](http://h/doc?file_name=operations.md)\n"
+        "- [2] [员工手册.md](http://h/doc?file_name=%E5%91%98)\n\n---" in markdown
+    )
     assert "391\n\nTools used:\n\n1. calculator: 17 * 23 → 391\n\n---" in markdown

@@ -33,9 +33,12 @@ def test_upgrading_again_keeps_rows(tmp_path: Path) -> None:
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'info.db'}")
         await upgrade(engine)
         async with engine.begin() as connection:
-            await connection.execute(text(
-                "INSERT INTO conversation (id, name, chat_type, created_at, updated_at) "
-                "VALUES ('c1', 'kept', 'llm_chat', '2026-01-01', '2026-01-01')"))
+            await connection.execute(
+                text(
+                    "INSERT INTO conversation (id, name, chat_type, created_at, updated_at) "
+                    "VALUES ('c1', 'kept', 'llm_chat', '2026-01-01', '2026-01-01')"
+                )
+            )
         await upgrade(engine)
         async with engine.connect() as connection:
             count = (await connection.execute(text("SELECT count(*) FROM conversation"))).scalar_one()

@@ -16,7 +16,6 @@ from fastchat.utils import get_context_length as stock_get_context_length  # tak
 
 from server.llm import fastchat_compat
 
-
 # ---- transformers 5: get_context_length -----------------------------------------------------
 
 
@@ -38,7 +37,8 @@ def test_fixed_context_length_reads_llama_and_scaled_configs() -> None:
 
     assert utils.get_context_length(LlamaConfig(max_position_embeddings=8192)) == 8192
     scaled = LlamaConfig(
-        max_position_embeddings=4096, rope_scaling={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}
+        max_position_embeddings=4096,
+        rope_scaling={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0},
     )
     assert utils.get_context_length(scaled) == 8192
 
@@ -64,7 +64,9 @@ def test_stream_chunks_serialise_with_pydantic_1_keywords() -> None:
         DeltaMessage,
     )
 
-    choice = ChatCompletionResponseStreamChoice(index=0, delta=DeltaMessage(content="你好"), finish_reason=None)
+    choice = ChatCompletionResponseStreamChoice(
+        index=0, delta=DeltaMessage(content="你好"), finish_reason=None
+    )
     chunk = ChatCompletionStreamResponse(id="x", choices=[choice], model="smollm2")
     text = chunk.json(exclude_unset=True, ensure_ascii=False)
     assert "你好" in text  # not \\u-escaped
@@ -95,7 +97,11 @@ def _render_model_template(gguf: Path, messages: list[dict[str, str]]) -> str:
             {"role": "assistant", "content": "Hello!"},
             {"role": "user", "content": "你好吗？"},
         ],
-        [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}],
+        [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+        ],
     ],
 )
 def test_smollm2_prompt_is_byte_identical_to_the_models_chat_template(
@@ -155,8 +161,16 @@ def minilm_worker():
     from server.llm.model_locator import bundled_minilm_path
 
     return ModelWorker(
-        "http://127.0.0.1:1", "http://127.0.0.1:2", "test", str(bundled_minilm_path()), ["all-minilm-l6-v2"],
-        limit_worker_concurrency=1, no_register=True, device="cpu", num_gpus=1, max_gpu_memory=None,
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+        "test",
+        str(bundled_minilm_path()),
+        ["all-minilm-l6-v2"],
+        limit_worker_concurrency=1,
+        no_register=True,
+        device="cpu",
+        num_gpus=1,
+        max_gpu_memory=None,
     )
 
 
@@ -164,7 +178,9 @@ def test_tokenizers_have_batch_encode_plus_again(minilm_worker) -> None:
     from transformers import PreTrainedTokenizerBase
 
     assert PreTrainedTokenizerBase.batch_encode_plus is fastchat_compat.batch_encode_plus  # stock has none
-    encoded = minilm_worker.tokenizer.batch_encode_plus(["one", "two words"], padding=True, return_tensors="pt")
+    encoded = minilm_worker.tokenizer.batch_encode_plus(
+        ["one", "two words"], padding=True, return_tensors="pt"
+    )
     assert encoded["input_ids"].shape[0] == 2
 
 

@@ -18,8 +18,15 @@ QUESTION = "Write a long story about a lighthouse keeper and the sea."
 @pytest.fixture(scope="module")
 def worker(smollm2_gguf: Path) -> LlamaCppWorker:
     prepare_llama_worker()
-    w = LlamaCppWorker("http://127.0.0.1:1", "http://127.0.0.1:2", "t", str(smollm2_gguf), ["smollm2"],
-                       register=False, stream_interval=0.02)
+    w = LlamaCppWorker(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+        "t",
+        str(smollm2_gguf),
+        ["smollm2"],
+        register=False,
+        stream_interval=0.02,
+    )
     yield w
     w.close()
 
@@ -32,8 +39,15 @@ def prompt(question: str = QUESTION) -> str:
 
 
 def params(**overrides) -> dict:
-    return {"prompt": prompt(), "temperature": 0, "max_new_tokens": 24, "echo": False,
-            "stop": ["<|im_end|>"], "stop_token_ids": [2, 0], **overrides}
+    return {
+        "prompt": prompt(),
+        "temperature": 0,
+        "max_new_tokens": 24,
+        "echo": False,
+        "stop": ["<|im_end|>"],
+        "stop_token_ids": [2, 0],
+        **overrides,
+    }
 
 
 def run(worker: LlamaCppWorker, p: dict) -> list[dict]:
@@ -64,7 +78,7 @@ def test_stop_string_cuts_the_text_and_never_leaks_a_prefix_of_it(worker: LlamaC
     frames = run(worker, params(max_new_tokens=48, stop=[stop]))
     assert frames[-1]["finish_reason"] == "stop"
     assert frames[-1]["text"] == full[: full.index(stop)]
-    assert all(stop[:2] not in f["text"][len(frames[-1]["text"]):] for f in frames)
+    assert all(stop[:2] not in f["text"][len(frames[-1]["text"]) :] for f in frames)
 
 
 def test_stop_token_ids_end_generation(worker: LlamaCppWorker) -> None:
@@ -84,11 +98,15 @@ def test_prompt_longer_than_the_context_is_an_error_frame(worker: LlamaCppWorker
 
 
 def test_sampling_honours_temperature_and_top_p(worker: LlamaCppWorker) -> None:
-    outputs = {run(worker, params(temperature=1.5, top_p=1.0, seed=s, max_new_tokens=12))[-1]["text"]
-               for s in range(4)}
+    outputs = {
+        run(worker, params(temperature=1.5, top_p=1.0, seed=s, max_new_tokens=12))[-1]["text"]
+        for s in range(4)
+    }
     assert len(outputs) > 1
-    assert run(worker, params(temperature=0.9, top_p=0.9, seed=7))[-1]["text"] == run(
-        worker, params(temperature=0.9, top_p=0.9, seed=7))[-1]["text"]
+    assert (
+        run(worker, params(temperature=0.9, top_p=0.9, seed=7))[-1]["text"]
+        == run(worker, params(temperature=0.9, top_p=0.9, seed=7))[-1]["text"]
+    )
 
 
 def _evaluated(worker: LlamaCppWorker) -> int:

@@ -7,9 +7,15 @@ import pytest
 from server.agent.react import FinalAnswer, Malformed, ToolCall, clean_input, parse, strip_observation
 
 WELL_FORMED = [
-    ("Thought: I need to multiply.\nAction: calculator\nAction Input: 17 * 23", ToolCall("calculator", "17 * 23")),
+    (
+        "Thought: I need to multiply.\nAction: calculator\nAction Input: 17 * 23",
+        ToolCall("calculator", "17 * 23"),
+    ),
     ("Thought: I know it.\nFinal Answer: Paris is the capital.", FinalAnswer("Paris is the capital.")),
-    ("Action: unit_conversion\nAction Input: 10 km to miles\n", ToolCall("unit_conversion", "10 km to miles")),
+    (
+        "Action: unit_conversion\nAction Input: 10 km to miles\n",
+        ToolCall("unit_conversion", "10 km to miles"),
+    ),
     ("Final Answer: line one\nline two", FinalAnswer("line one\nline two")),
     ("Action: current_datetime\nAction Input: ", ToolCall("current_datetime", "")),
 ]
@@ -17,7 +23,10 @@ WELL_FORMED = [
 MALFORMED_BUT_READABLE = [
     # Markdown bold labels and a numbered action.
     ("**Thought:** multiply\n**Action:** calculator\n**Action Input:** 2+2", ToolCall("calculator", "2+2")),
-    ("Thought 1: go\nAction 1: web_search\nAction Input 1: weather in Paris", ToolCall("web_search", "weather in Paris")),
+    (
+        "Thought 1: go\nAction 1: web_search\nAction Input 1: weather in Paris",
+        ToolCall("web_search", "weather in Paris"),
+    ),
     # Lower case, full-width colon, extra spaces.
     ("action：  calculator  \naction input：  3*3", ToolCall("calculator", "3*3")),
     # Input in JSON, in quotes, in a code fence.
@@ -31,8 +40,10 @@ MALFORMED_BUT_READABLE = [
     ("Action: calculator(12 * 12)", ToolCall("calculator", "12 * 12")),
     ("Action: calculator[12 * 12]", ToolCall("calculator", "12 * 12")),
     # A made-up observation and everything after it is ignored.
-    ("Action: calculator\nAction Input: 2*3\nObservation: 6\nThought: done\nFinal Answer: 6",
-     ToolCall("calculator", "2*3")),
+    (
+        "Action: calculator\nAction Input: 2*3\nObservation: 6\nThought: done\nFinal Answer: 6",
+        ToolCall("calculator", "2*3"),
+    ),
     # The input stops at the next label.
     ("Action: calculator\nAction Input: 1+1\nThought: wait for it", ToolCall("calculator", "1+1")),
     # Both an action and a final answer: whichever comes first wins.
@@ -75,11 +86,21 @@ def test_unreadable_replies_say_what_is_wrong(text: str, reason: str) -> None:
 
 
 def test_an_invented_observation_is_cut_from_what_the_model_said() -> None:
-    assert strip_observation("Action: calculator\nAction Input: 1+1\nObservation: 2\nFinal Answer: 2") == \
-        "Action: calculator\nAction Input: 1+1"
+    assert (
+        strip_observation("Action: calculator\nAction Input: 1+1\nObservation: 2\nFinal Answer: 2")
+        == "Action: calculator\nAction Input: 1+1"
+    )
 
 
-@pytest.mark.parametrize("raw, expected", [('{"query": "x"}', "x"), ('{"q": 5}', "5"), ("'single'", "single"),
-                                           ("{not json", "{not json"), ('["a", "b"]', '["a", "b"]')])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ('{"query": "x"}', "x"),
+        ('{"q": 5}', "5"),
+        ("'single'", "single"),
+        ("{not json", "{not json"),
+        ('["a", "b"]', '["a", "b"]'),
+    ],
+)
 def test_tool_inputs_are_unwrapped(raw: str, expected: str) -> None:
     assert clean_input(raw) == expected

@@ -23,20 +23,28 @@ def internet() -> Iterator[FakeInternet]:
 def client_for(tmp_path, **search: object) -> TestClient:
     """The backend alone; no model server listens, so only failures before the model are observable."""
     settings = Settings(
-        openai_api={"port": free_port()}, data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
+        openai_api={"port": free_port()},
+        data_dir=tmp_path / "data",
+        log_dir=tmp_path / "logs",
         search={"duckduckgo": {"enabled": False}, "timeout": 3, **search},
     )
     return TestClient(create_app(settings))
 
 
 def ask(client: TestClient, **body: object):
-    return client.post("/chat/search_engine_chat", json={"query": "solar power", "search_engine_name": "searxng",
-                                                         "stream": True, **body})
+    return client.post(
+        "/chat/search_engine_chat",
+        json={"query": "solar power", "search_engine_name": "searxng", "stream": True, **body},
+    )
 
 
 def test_the_configured_engines_are_listed_default_first(tmp_path, internet: FakeInternet) -> None:
-    with client_for(tmp_path, searxng={"base_url": internet.url}, default_engine="bing",
-                    bing={"api_key": "k", "endpoint": f"{internet.url}/v7.0/search"}) as client:
+    with client_for(
+        tmp_path,
+        searxng={"base_url": internet.url},
+        default_engine="bing",
+        bing={"api_key": "k", "endpoint": f"{internet.url}/v7.0/search"},
+    ) as client:
         response = client.post("/server/list_search_engines", json={})
     assert response.json() == {"code": 200, "msg": "success", "data": ["bing", "searxng"]}
 
@@ -58,7 +66,9 @@ def test_an_engine_that_is_down_is_a_503_within_seconds(tmp_path) -> None:
             response = ask(client, stream=stream)
             assert time.monotonic() - started < 3
             assert response.status_code == 503
-            assert response.json()["msg"].startswith("search engine 'searxng' is unreachable at http://127.0.0.1:")
+            assert response.json()["msg"].startswith(
+                "search engine 'searxng' is unreachable at http://127.0.0.1:"
+            )
 
 
 def test_a_rate_limited_engine_is_a_429(tmp_path, internet: FakeInternet) -> None:
@@ -68,16 +78,26 @@ def test_a_rate_limited_engine_is_a_429(tmp_path, internet: FakeInternet) -> Non
     assert "rate-limiting" in response.json()["msg"]
 
 
-def test_an_unknown_prompt_template_is_a_404_naming_the_available_ones(tmp_path, internet: FakeInternet) -> None:
+def test_an_unknown_prompt_template_is_a_404_naming_the_available_ones(
+    tmp_path, internet: FakeInternet
+) -> None:
     with client_for(tmp_path, searxng={"base_url": internet.url}) as client:
         response = ask(client, prompt_name="poem")
     assert response.status_code == 404
-    assert response.json()["msg"] == "prompt template 'poem' does not exist for search_engine_chat; " \
-                                     "available: default, search"
+    assert (
+        response.json()["msg"] == "prompt template 'poem' does not exist for search_engine_chat; "
+        "available: default, search"
+    )
 
 
-@pytest.mark.parametrize("body, field", [({"top_k": 0}, "top_k"), ({"query": " "}, "query"),
-                                          ({"search_engine_name": None}, "search_engine_name")])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"query": " "}, "query"),
+        ({"search_engine_name": None}, "search_engine_name"),
+    ],
+)
 def test_invalid_fields_are_named_in_a_422(tmp_path, internet: FakeInternet, body: dict, field: str) -> None:
     with client_for(tmp_path, searxng={"base_url": internet.url}) as client:
         response = ask(client, **body)

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from configs.settings import SearchSettings
+from server.launcher.harness import free_port
 from server.search import EngineUnavailable, RateLimited, SearchEngines, UnknownEngine
 from server.search.pages import best_passage, html_to_text
-from server.launcher.harness import free_port
 from tests.search_fakes import PAGES, FakeInternet, fake_internet
 
 
@@ -53,7 +53,9 @@ def search(engines: SearchEngines, name: str, query: str, top_k: int = 3, split:
 def test_searxng_returns_the_instances_results_in_order_cut_to_top_k(internet: FakeInternet) -> None:
     results = search(engines_for(internet), "searxng", "renewable energy", top_k=3)
     expected = internet.searxng_results("renewable energy")[:3]
-    assert [(r.title, r.link, r.snippet) for r in results] == [(e["title"], e["url"], e["content"]) for e in expected]
+    assert [(r.title, r.link, r.snippet) for r in results] == [
+        (e["title"], e["url"], e["content"]) for e in expected
+    ]
     sent = internet.queries[-1]
     assert sent["q"] == ["renewable energy"] and sent["format"] == ["json"]
 
@@ -74,8 +76,9 @@ def test_tavily_reads_results_and_sends_a_bearer_key(internet: FakeInternet) -> 
 def test_only_configured_engines_are_offered(internet: FakeInternet) -> None:
     engines = SearchEngines(SearchSettings.model_validate({"searxng": {"base_url": internet.url}}))
     assert engines.names() == ["searxng", "duckduckgo"]
-    with pytest.raises(UnknownEngine, match="search engine 'bing' is not configured; configured engines: searxng, "
-                                             "duckduckgo"):
+    with pytest.raises(
+        UnknownEngine, match="search engine 'bing' is not configured; configured engines: searxng, duckduckgo"
+    ):
         engines.get("bing")
     with pytest.raises(UnknownEngine, match="unknown search engine 'altavista'"):
         engines.get("altavista")
@@ -134,15 +137,29 @@ def test_html_is_reduced_to_its_readable_text() -> None:
 
 
 def test_result_pages_on_the_servers_own_network_are_not_read_by_default(internet: FakeInternet) -> None:
-    results = search(engines_for(internet, fetch_private_pages=False), "searxng", "Zephyrine solar", split=True)
-    assert [r.snippet for r in results] == [r["content"] for r in internet.searxng_results("Zephyrine solar")[:3]]
+    results = search(
+        engines_for(internet, fetch_private_pages=False), "searxng", "Zephyrine solar", split=True
+    )
+    assert [r.snippet for r in results] == [
+        r["content"] for r in internet.searxng_results("Zephyrine solar")[:3]
+    ]
 
 
-@pytest.mark.parametrize("url, public", [
-    ("http://127.0.0.1:8080/x", False), ("http://localhost/", False), ("http://10.1.2.3/", False),
-    ("http://192.168.0.1/", False), ("http://169.254.169.254/latest/meta-data/", False), ("http://[::1]/", False),
-    ("file:///etc/passwd", False), ("ftp://8.8.8.8/", False), ("https://8.8.8.8/", True), ("http://1.1.1.1:81/", True),
-])
+@pytest.mark.parametrize(
+    "url, public",
+    [
+        ("http://127.0.0.1:8080/x", False),
+        ("http://localhost/", False),
+        ("http://10.1.2.3/", False),
+        ("http://192.168.0.1/", False),
+        ("http://169.254.169.254/latest/meta-data/", False),
+        ("http://[::1]/", False),
+        ("file:///etc/passwd", False),
+        ("ftp://8.8.8.8/", False),
+        ("https://8.8.8.8/", True),
+        ("http://1.1.1.1:81/", True),
+    ],
+)
 def test_only_public_http_addresses_count_as_public(url: str, public: bool) -> None:
     from server.search.pages import is_public_url
 

@@ -16,7 +16,10 @@ from configs import DEFAULT_SETTINGS_FILE, PROJECT_ROOT, Settings, load_settings
 def test_defaults_follow_chatchat_ports_on_loopback(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "absent.yaml")
     assert (settings.controller.port, settings.openai_api.port, settings.api.port, settings.webui.port) == (
-        20001, 20000, 7861, 8501,
+        20001,
+        20000,
+        7861,
+        8501,
     )
     assert {settings.controller.host, settings.openai_api.host, settings.api.host, settings.webui.host} == {
         "127.0.0.1"
@@ -75,7 +78,9 @@ def test_invalid_settings_are_refused_with_the_reason(
         load_settings(config)
 
 
-def test_secrets_are_masked_in_the_printed_configuration(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_secrets_are_masked_in_the_printed_configuration(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     config = tmp_path / "settings.yaml"
     config.write_text(
         "llm_models:\n  smollm2: {}\n  remote: {engine: openai, api_base_url: 'http://x/v1', api_key: sk-SECRET}\n"
@@ -83,7 +88,10 @@ def test_secrets_are_masked_in_the_printed_configuration(clean_env: pytest.Monke
     clean_env.setenv("CHATCHAT_SETTINGS_FILE", str(config))
     printed = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "startup.py"), "--print-config"],
-        capture_output=True, text=True, check=True, env={**__import__("os").environ},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ},
     ).stdout
     assert "sk-SECRET" not in printed
     dumped = json.loads(printed)
@@ -91,16 +99,21 @@ def test_secrets_are_masked_in_the_printed_configuration(clean_env: pytest.Monke
     assert dumped["api"]["port"] == 7861
 
 
-@pytest.mark.parametrize(("name", "model", "native"), [
-    ("smollm2", {}, False),
-    ("qwen2.5-7b", {"engine": "transformers", "path": "Qwen/Qwen2.5-7B-Instruct"}, True),
-    ("big", {"path": "/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"}, True),
-    ("llama3", {"path": "/models/Meta-Llama-3-8B-Instruct.gguf"}, False),  # 3.0 was not trained for tools
-    ("deepseek", {"engine": "openai", "api_base_url": "https://api.deepseek.com/v1"}, True),
-    ("smollm2", {"tool_calling": "native"}, True),
-    ("qwen3", {"tool_calling": "react"}, False),
-])
-def test_the_agent_protocol_follows_the_model_family_unless_configured(name: str, model: dict, native: bool) -> None:
+@pytest.mark.parametrize(
+    ("name", "model", "native"),
+    [
+        ("smollm2", {}, False),
+        ("qwen2.5-7b", {"engine": "transformers", "path": "Qwen/Qwen2.5-7B-Instruct"}, True),
+        ("big", {"path": "/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"}, True),
+        ("llama3", {"path": "/models/Meta-Llama-3-8B-Instruct.gguf"}, False),  # 3.0 was not trained for tools
+        ("deepseek", {"engine": "openai", "api_base_url": "https://api.deepseek.com/v1"}, True),
+        ("smollm2", {"tool_calling": "native"}, True),
+        ("qwen3", {"tool_calling": "react"}, False),
+    ],
+)
+def test_the_agent_protocol_follows_the_model_family_unless_configured(
+    name: str, model: dict, native: bool
+) -> None:
     from configs.settings import LLMModelSettings
 
     assert LLMModelSettings(**model).uses_native_tools(name) is native

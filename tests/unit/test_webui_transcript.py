@@ -9,8 +9,16 @@ from server.api.routes.agent_chat import _tools_event
 from webui.answer import absorb, step_entry, step_lines
 from webui.transcript import from_stored
 
-SOURCE = {"index": 1, "file_name": "operations.md", "url": "http://x/download_doc?f=operations.md",
-          "text": "Backups are kept for ninety days.", "score": 0.3, "id": "7", "start": 0, "end": 33}
+SOURCE = {
+    "index": 1,
+    "file_name": "operations.md",
+    "url": "http://x/download_doc?f=operations.md",
+    "text": "Backups are kept for ninety days.",
+    "score": 0.3,
+    "id": "7",
+    "start": 0,
+    "end": 33,
+}
 STEP = {"index": 1, "tool": "calculator", "input": "17 * 23", "output": "391", "ok": True}
 
 
@@ -27,8 +35,16 @@ def live(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_a_knowledge_base_answer_comes_back_with_its_structured_sources() -> None:
     docs = ["出处 [1] [operations.md](http://x) \n\nBackups are kept for ninety days.\n\n"]
-    user, answer = from_stored([row(query="How long?", response="Ninety days.", feedback_score=100,
-                                    meta={"docs": docs, "sources": [SOURCE]})])
+    user, answer = from_stored(
+        [
+            row(
+                query="How long?",
+                response="Ninety days.",
+                feedback_score=100,
+                meta={"docs": docs, "sources": [SOURCE]},
+            )
+        ]
+    )
     assert user == {"role": "user", "content": "How long?"}
     shown_live = live([{"answer": "Ninety days.", "message_id": "m1"}, {"docs": docs, "sources": [SOURCE]}])
     assert answer["docs"] == shown_live["docs"] == [SOURCE]
@@ -47,13 +63,21 @@ def test_search_sources_are_the_docs_strings_and_nothing_found_is_kept_as_the_no
 def test_agent_steps_come_back_formatted_as_the_live_view_showed_them() -> None:
     failed = {"index": 2, "tool": None, "input": "", "output": "Invalid format: no action.", "ok": False}
     [_, answer] = from_stored([row(response="391", meta={"tools": [STEP, failed], "final_answer": "391"})])
-    wire = [_tools_event(ToolStep(s["index"], s["tool"], s["input"], s["output"], s["ok"]))
-            for s in (STEP, failed)]
+    wire = [
+        _tools_event(ToolStep(s["index"], s["tool"], s["input"], s["output"], s["ok"]))
+        for s in (STEP, failed)
+    ]
     events = [{"tools": w.tools, "step": w.step.model_dump()} for w in wire]
     shown_live = live([*events, {"final_answer": "391"}])
     assert answer["tools"] == shown_live["tools"]
-    assert answer["tools"][1] == step_entry(["工具名称: (invalid call)", "工具状态: 调用失败", "工具输入: ",
-                                             "工具输出: Invalid format: no action."])
+    assert answer["tools"][1] == step_entry(
+        [
+            "工具名称: (invalid call)",
+            "工具状态: 调用失败",
+            "工具输入: ",
+            "工具输出: Invalid format: no action.",
+        ]
+    )
     assert answer["content"] == "391"
 
 

@@ -23,6 +23,5 @@ class DateTimeTool:
         local = now.astimezone(zone) if zone else now.astimezone()
         where = zone_name if zone else "server time"
         return (
-            f"{local:%A, %Y-%m-%d %H:%M:%S} {local.tzname() or ''} ({where}); "
-            f"UTC {now:%Y-%m-%d %H:%M:%S}"
+            f"{local:%A, %Y-%m-%d %H:%M:%S} {local.tzname() or ''} ({where}); UTC {now:%Y-%m-%d %H:%M:%S}"
         ).replace("  ", " ")

@@ -27,7 +27,10 @@ class ShellTool:
             raise ToolError("give a command")
         try:
             process = await asyncio.create_subprocess_exec(
-                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
+                *argv,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
             )
         except OSError as exc:
             raise ToolError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from exc

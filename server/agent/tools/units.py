@@ -40,7 +40,9 @@ def convert(request: str) -> str:
     except pint.DimensionalityError as exc:
         raise ToolError(f"cannot convert: {exc}") from exc
     except (pint.PintError, AssertionError, ValueError, TypeError, SyntaxError) as exc:
-        raise ToolError("could not read the units; write e.g. '10 km to miles' or '100 degC to degF'") from exc
+        raise ToolError(
+            "could not read the units; write e.g. '10 km to miles' or '100 degC to degF'"
+        ) from exc
     magnitude = float(quantity.magnitude)
     return f"{format_number(value)} {match['source']} = {format_number(round(magnitude, 10))} {quantity.units:~P}"
 

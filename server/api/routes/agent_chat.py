@@ -52,7 +52,9 @@ def _tools_event(step: ToolStep) -> ToolsEvent:
         f"工具输入: {step.tool_input}",
         f"工具输出: {step.output}",
     ]
-    detail = StepDetail(index=step.index, tool=step.tool, input=step.tool_input, output=step.output, ok=step.ok)
+    detail = StepDetail(
+        index=step.index, tool=step.tool, input=step.tool_input, output=step.output, ok=step.ok
+    )
     return ToolsEvent(tools=lines, step=detail)
 
 
@@ -134,8 +136,11 @@ async def agent_chat(
     started = time.perf_counter()
     prompts.get(CHAT_TYPE, request.prompt_name)  # an unknown template is a 404 before anything is stored
     exchange = recorder.begin(
-        request.query, chat_type=CHAT_TYPE, model=request.model_name or settings.default_llm,
-        conversation_id=request.conversation_id, started=started,
+        request.query,
+        chat_type=CHAT_TYPE,
+        model=request.model_name or settings.default_llm,
+        conversation_id=request.conversation_id,
+        started=started,
         meta={"temperature": request.temperature, "prompt_name": request.prompt_name},
     )
     try:
@@ -145,6 +150,7 @@ async def agent_chat(
         raise
     run = _RunRecord(exchange)
     if request.stream:
+
         async def stream() -> AsyncIterator[str]:
             message_id: str | None = exchange.message_id  # on the first event only
             try:

@@ -28,7 +28,9 @@ async def list_conversations(conversations: ConversationServiceDep) -> BaseRespo
 
 
 @router.post("", response_model=BaseResponse)
-async def create_conversation(body: ConversationCreate, conversations: ConversationServiceDep) -> BaseResponse:
+async def create_conversation(
+    body: ConversationCreate, conversations: ConversationServiceDep
+) -> BaseResponse:
     created = await conversations.create(body.name, body.chat_type)
     return BaseResponse(data=ConversationOut.model_validate(created).model_dump(mode="json"))
 
@@ -50,7 +52,9 @@ async def delete_conversation(
 
 
 @router.get("/{conversation_id}/messages", response_model=BaseResponse, responses=NOT_FOUND)
-async def list_messages(conversations: ConversationServiceDep, conversation_id: str = ConversationId) -> BaseResponse:
+async def list_messages(
+    conversations: ConversationServiceDep, conversation_id: str = ConversationId
+) -> BaseResponse:
     """The conversation's exchanges, oldest first."""
     rows = await conversations.messages(conversation_id)
     return BaseResponse(data=[MessageOut.model_validate(r).model_dump(mode="json") for r in rows])

@@ -16,7 +16,11 @@ router = APIRouter(prefix="/other", tags=["other"])
 @router.post(
     "/completion",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, 404: {"model": BaseResponse}, 503: {"model": BaseResponse}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        404: {"model": BaseResponse},
+        503: {"model": BaseResponse},
+    },
 )
 async def completion(
     request: CompletionRequest, llm: LLMClientDep, prompts: PromptsDep, settings: SettingsDep

@@ -36,7 +36,9 @@ def _event(payload: BaseModel) -> str:
     responses={200: {"content": {"text/event-stream": {}}, "model": AnswerChunk}, **ERROR_RESPONSES},
     response_class=EventSourceResponse,
 )
-async def search_engine_chat(request: SearchEngineChatRequest, service: SearchChatServiceDep) -> EventSourceResponse:
+async def search_engine_chat(
+    request: SearchEngineChatRequest, service: SearchChatServiceDep
+) -> EventSourceResponse:
     """Answer from web search results; every exchange is stored (in `conversation_id` when given).
 
     Searches first (an unreachable engine is a 503, a rate limit a 429, before any event), then

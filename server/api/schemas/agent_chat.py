@@ -21,7 +21,9 @@ class AgentChatRequest(BaseModel):
     stream: bool = Field(False, description="Stream each step and the answer as Server-Sent Events.")
     model_name: str | None = Field(None, description="A running model; default: the configured default_llm.")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
-    max_tokens: int | None = Field(None, ge=1, description="Tokens per model step; null = agent.step_max_tokens.")
+    max_tokens: int | None = Field(
+        None, ge=1, description="Tokens per model step; null = agent.step_max_tokens."
+    )
     prompt_name: str = Field("default", min_length=1, description="Prompt template name (agent_chat).")
     tool_calling: Literal["auto", "native", "react"] = Field(
         "auto",
@@ -33,6 +35,7 @@ class AgentChatRequest(BaseModel):
         description="A tool the agent must call first (e.g. calculator). With native tool calling the "
         "call is enforced; with ReAct the model is told to.",
     )
+
 
 class StepDetail(BaseModel):
     """The same step as structured data, for clients that do not want to parse the strings."""

@@ -34,12 +34,16 @@ class ChatRequest(BaseModel):
 
     query: NonBlankStr = Field(..., description="The user's message.")
     conversation_id: ConversationIdField = ""
-    history_len: int = Field(-1, ge=-1, description="-1: use `history`; n: take the last n turns from storage.")
+    history_len: int = Field(
+        -1, ge=-1, description="-1: use `history`; n: take the last n turns from storage."
+    )
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream the answer as Server-Sent Events chunk by chunk.")
     model_name: str | None = Field(None, description="A running model; default: the configured default_llm.")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
-    max_tokens: int | None = Field(None, ge=1, description="Answer length limit; null = what the context allows.")
+    max_tokens: int | None = Field(
+        None, ge=1, description="Answer length limit; null = what the context allows."
+    )
     prompt_name: str = Field("default", min_length=1, description="Prompt template name (llm_chat).")
 
 

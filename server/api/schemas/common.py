@@ -16,10 +16,14 @@ def _not_blank(value: str) -> str:
 NonBlankStr = Annotated[str, AfterValidator(_not_blank)]
 
 CONVERSATION_ID_MAX = 32  # the width of the stored id (a uuid4 hex, as Chatchat clients make them)
-ConversationIdField = Annotated[str, Field(
-    max_length=CONVERSATION_ID_MAX, pattern=r"^[A-Za-z0-9_-]*$",
-    description="Conversation the message belongs to (created by the first message that names it).",
-)]
+ConversationIdField = Annotated[
+    str,
+    Field(
+        max_length=CONVERSATION_ID_MAX,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="Conversation the message belongs to (created by the first message that names it).",
+    ),
+]
 
 
 class BaseResponse(BaseModel):

@@ -11,7 +11,9 @@ class ModelName(BaseModel):
 
 class ModelChange(BaseModel):
     model_name: str = Field("", max_length=200, description="The running model to replace ('' = none).")
-    new_model_name: str = Field(..., min_length=1, max_length=200, description="The configured model to start.")
+    new_model_name: str = Field(
+        ..., min_length=1, max_length=200, description="The configured model to start."
+    )
 
 
 class ConfigModelsQuery(BaseModel):

@@ -10,7 +10,9 @@ from server.api.schemas.common import NonBlankStr
 class CompletionRequest(BaseModel):
     """``POST /other/completion``: continue a text, no chat template (Chatchat's fields)."""
 
-    query: NonBlankStr = Field(..., description="The text to continue (rendered into the completion template).")
+    query: NonBlankStr = Field(
+        ..., description="The text to continue (rendered into the completion template)."
+    )
     stream: bool = False
     echo: bool = Field(False, description="Return the prompt before the continuation.")
     model_name: str | None = None
@@ -23,5 +25,7 @@ class EmbedTextsRequest(BaseModel):
     """``POST /other/embed_texts``: vectors from a configured local embedding model."""
 
     texts: list[str] = Field(..., min_length=1, max_length=2048, description="Texts to embed.")
-    embed_model: str | None = Field(None, description="A configured embedding model; default: default_embed_model.")
+    embed_model: str | None = Field(
+        None, description="A configured embedding model; default: default_embed_model."
+    )
     to_query: bool = Field(False, description="Embed as search queries (some models treat them differently).")

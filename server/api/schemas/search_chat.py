@@ -11,21 +11,31 @@ from server.api.schemas.common import ConversationIdField, NonBlankStr
 class SearchEngineChatRequest(BaseModel):
     model_config = {
         "json_schema_extra": {
-            "examples": [{"query": "What is SearXNG?", "search_engine_name": "searxng", "top_k": 3, "stream": True}]
+            "examples": [
+                {"query": "What is SearXNG?", "search_engine_name": "searxng", "top_k": 3, "stream": True}
+            ]
         }
     }
 
     query: NonBlankStr = Field(..., description="The user's question; also the search query.")
-    search_engine_name: NonBlankStr = Field(..., description="A configured engine (see /server/list_search_engines).")
+    search_engine_name: NonBlankStr = Field(
+        ..., description="A configured engine (see /server/list_search_engines)."
+    )
     conversation_id: ConversationIdField = ""
     top_k: int = Field(3, ge=1, le=20, description="Search results used as context.")
     history: list[HistoryMessage] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Stream the answer as Server-Sent Events chunk by chunk.")
     model_name: str | None = Field(None, description="A running model; default: the configured default_llm.")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
-    max_tokens: int | None = Field(None, ge=1, description="Answer length limit; null = the configured default.")
-    prompt_name: str = Field("default", min_length=1, description="Prompt template name (search_engine_chat).")
-    split_result: bool = Field(False, description="Read each result's page and use its best-matching passage.")
+    max_tokens: int | None = Field(
+        None, ge=1, description="Answer length limit; null = the configured default."
+    )
+    prompt_name: str = Field(
+        "default", min_length=1, description="Prompt template name (search_engine_chat)."
+    )
+    split_result: bool = Field(
+        False, description="Read each result's page and use its best-matching passage."
+    )
 
 
 FIRST_EVENT_ID = "The stored message's id, for /chat/feedback; on the first event of a stream only."

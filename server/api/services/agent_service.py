@@ -43,8 +43,9 @@ class AgentService:
         configured = self._settings.llm_models.get(model)
         return configured is not None and configured.uses_native_tools(model)
 
-    async def start(self, request: AgentChatRequest, knowledge: KnowledgeSearcher | None = None
-                    ) -> AsyncIterator[Event]:
+    async def start(
+        self, request: AgentChatRequest, knowledge: KnowledgeSearcher | None = None
+    ) -> AsyncIterator[Event]:
         """Validate and open the first model step (errors become HTTP statuses), then run the agent."""
         toolbox = self.toolbox(knowledge)
         first_tool = None
@@ -62,8 +63,11 @@ class AgentService:
             return await self._start_native(request, toolbox, history, model, max_tokens, first_tool)
 
         prompt = self._prompts.render(
-            CHAT_TYPE, request.prompt_name,
-            input=request.query, tools=toolbox.describe(), tool_names=", ".join(toolbox.names),
+            CHAT_TYPE,
+            request.prompt_name,
+            input=request.query,
+            tools=toolbox.describe(),
+            tool_names=", ".join(toolbox.names),
         )
         if first_tool:
             prompt += f"\nThought: I must use the {first_tool} tool first.\n"
@@ -74,16 +78,24 @@ class AgentService:
         agent = ReactAgent(toolbox, self._settings.agent, open_step)
         return await agent.start([*history, {"role": "user", "content": prompt}])
 
-    async def _start_native(self, request: AgentChatRequest, toolbox: Toolbox, history: list[Message],
-                            model: str, max_tokens: int, first_tool: str | None) -> AsyncIterator[Event]:
+    async def _start_native(
+        self,
+        request: AgentChatRequest,
+        toolbox: Toolbox,
+        history: list[Message],
+        model: str,
+        max_tokens: int,
+        first_tool: str | None,
+    ) -> AsyncIterator[Event]:
         functions = toolbox.functions()
         # The ReAct template's format instructions would fight the tool protocol: a template of the
         # name "native" (or the default one's plain question) is used instead.
         name = request.prompt_name if request.prompt_name != "default" else NATIVE_PROMPT
         prompt = self._prompts.render(CHAT_TYPE, name, input=request.query)
 
-        async def open_step(messages: list[dict[str, Any]], choice: str | dict[str, Any]
-                            ) -> AsyncIterator[StepPiece]:
+        async def open_step(
+            messages: list[dict[str, Any]], choice: str | dict[str, Any]
+        ) -> AsyncIterator[StepPiece]:
             return await self._llm.chat_tools_stream(
                 model, messages, functions, choice, request.temperature, max_tokens
             )

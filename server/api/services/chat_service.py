@@ -38,8 +38,10 @@ class ChatService:
             turns: list[dict[str, str]] = []
             for message in stored:
                 if message.response:
-                    turns += [{"role": "user", "content": message.query},
-                              {"role": "assistant", "content": message.response}]
+                    turns += [
+                        {"role": "user", "content": message.query},
+                        {"role": "assistant", "content": message.response},
+                    ]
             return turns
         return [{"role": m.role, "content": m.content} for m in request.history]
 
@@ -49,8 +51,11 @@ class ChatService:
             await self._conversations.ensure(request.conversation_id, request.query[:40], CHAT_TYPE)
         messages = [*await self._history(request), {"role": "user", "content": prompt}]
         exchange = self._recorder.begin(
-            request.query, chat_type=CHAT_TYPE, model=self._model(request),
-            conversation_id=request.conversation_id, started=started,
+            request.query,
+            chat_type=CHAT_TYPE,
+            model=self._model(request),
+            conversation_id=request.conversation_id,
+            started=started,
             meta={"temperature": request.temperature, "prompt_name": request.prompt_name},
         )
         return messages, exchange
@@ -64,13 +69,15 @@ class ChatService:
     async def stream(self, request: ChatRequest) -> StreamedAnswer:
         """Open the model's stream now (errors become HTTP statuses), then yield text as it comes."""
         messages, exchange = await self._prepare(request, time.perf_counter())
-        return await exchange.stream_from(self._llm.chat_stream(
-            self._model(request), messages, request.temperature, self._max_tokens(request)
-        ))
+        return await exchange.stream_from(
+            self._llm.chat_stream(
+                self._model(request), messages, request.temperature, self._max_tokens(request)
+            )
+        )
 
     async def answer(self, request: ChatRequest) -> tuple[str, str]:
         messages, exchange = await self._prepare(request, time.perf_counter())
-        text = await exchange.answer_from(self._llm.chat(
-            self._model(request), messages, request.temperature, self._max_tokens(request)
-        ))
+        text = await exchange.answer_from(
+            self._llm.chat(self._model(request), messages, request.temperature, self._max_tokens(request))
+        )
         return exchange.message_id, text

@@ -97,12 +97,21 @@ class ConversationService:
                     session.add(_named_after(conversation_id, query[:40], chat_type))
                 else:
                     conversation.updated_at = utcnow()
-            session.add(Message(
-                id=message_id, conversation_id=conversation_id or None, chat_type=chat_type, query=query,
-                response="", model_name=model_name, meta=meta or {},
-            ))
+            session.add(
+                Message(
+                    id=message_id,
+                    conversation_id=conversation_id or None,
+                    chat_type=chat_type,
+                    query=query,
+                    response="",
+                    model_name=model_name,
+                    meta=meta or {},
+                )
+            )
 
-    async def finish_message(self, message_id: str, response: str, meta: dict[str, Any] | None = None) -> None:
+    async def finish_message(
+        self, message_id: str, response: str, meta: dict[str, Any] | None = None
+    ) -> None:
         async with self._sessions() as session, session.begin():
             message = await session.get(Message, message_id)
             if message is not None:
@@ -124,6 +133,17 @@ class ConversationService:
         lines = [f"# {conversation.name}", ""]
         for message in await self.messages(conversation_id):
             stamp = message.created_at.strftime("%Y-%m-%d %H:%M")
-            lines += [f"**User** ({stamp}):", "", message.query, "", f"**Assistant** ({message.model_name or ''}):",
-                      "", message.response, "", *answer_notes(message.meta), "---", ""]
+            lines += [
+                f"**User** ({stamp}):",
+                "",
+                message.query,
+                "",
+                f"**Assistant** ({message.model_name or ''}):",
+                "",
+                message.response,
+                "",
+                *answer_notes(message.meta),
+                "---",
+                "",
+            ]
         return conversation.name, "\n".join(lines)

@@ -58,13 +58,24 @@ class ExchangeRecorder:
         output includes retrieval or search; ``model`` is None when no model answers.
         """
         message_id = new_id()
-        stored = asyncio.ensure_future(self._conversations.add_message(
-            message_id, query, conversation_id=conversation_id or None, chat_type=chat_type,
-            model_name=model, meta=meta,
-        ))  # written while the model starts: it costs no time to first token
+        stored = asyncio.ensure_future(
+            self._conversations.add_message(
+                message_id,
+                query,
+                conversation_id=conversation_id or None,
+                chat_type=chat_type,
+                model_name=model,
+                meta=meta,
+            )
+        )  # written while the model starts: it costs no time to first token
         return Exchange(
-            message_id, model, stored, time.perf_counter() if started is None else started,
-            conversations=self._conversations, metrics=self._metrics, count_tokens=self._count_tokens_later,
+            message_id,
+            model,
+            stored,
+            time.perf_counter() if started is None else started,
+            conversations=self._conversations,
+            metrics=self._metrics,
+            count_tokens=self._count_tokens_later,
         )
 
     def _count_tokens_later(self, model: str, text: str) -> None:

@@ -140,7 +140,10 @@ class KnowledgeBaseChatService:
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer, model: str | None
     ) -> Exchange:
         return self._recorder.begin(
-            request.query, chat_type=found.chat_type, model=model, conversation_id=request.conversation_id,
+            request.query,
+            chat_type=found.chat_type,
+            model=model,
+            conversation_id=request.conversation_id,
             started=found.started,
             meta={
                 "temperature": request.temperature,
@@ -169,8 +172,12 @@ class KnowledgeBaseChatService:
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
     ) -> tuple[str, list[dict], float, int | None]:
         """(model, messages, temperature, max_tokens) of the model call, streamed or not."""
-        return (self._model(request), self.messages(request, found), request.temperature,
-                request.max_tokens or self._settings.max_tokens)
+        return (
+            self._model(request),
+            self.messages(request, found),
+            request.temperature,
+            request.max_tokens or self._settings.max_tokens,
+        )
 
     async def direct(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer

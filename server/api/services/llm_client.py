@@ -80,7 +80,9 @@ class LLMClient:
         except openai.APIError as exc:
             raise await self._translate(exc, model) from exc
 
-    async def _pieces(self, stream: Any, model: str, piece: Callable[[Any], str | None]) -> AsyncIterator[str]:
+    async def _pieces(
+        self, stream: Any, model: str, piece: Callable[[Any], str | None]
+    ) -> AsyncIterator[str]:
         """The text pieces of an open stream; a failure mid-stream raises the same errors."""
         try:
             async for chunk in stream:
@@ -103,10 +105,17 @@ class LLMClient:
         self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
     ) -> AsyncIterator[str]:
         """Open a streaming chat completion; errors before the first token raise here, not later."""
-        stream = await self._call(model, self._client.chat.completions.create(
-            model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=True,
-            extra_headers=current_headers(),
-        ))
+        stream = await self._call(
+            model,
+            self._client.chat.completions.create(
+                model=model,
+                messages=messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stream=True,
+                extra_headers=current_headers(),
+            ),
+        )
         return self._pieces(stream, model, lambda choice: choice.delta.content)
 
     async def chat_tools_stream(
@@ -119,10 +128,19 @@ class LLMClient:
         max_tokens: int | None,
     ) -> AsyncIterator[str | list[dict[str, Any]]]:
         """A streaming chat completion offering ``tools``: text pieces, then the list of calls (if any)."""
-        stream = await self._call(model, self._client.chat.completions.create(
-            model=model, messages=messages, tools=tools, tool_choice=tool_choice, temperature=temperature,
-            max_tokens=max_tokens, stream=True, extra_headers=current_headers(),
-        ))
+        stream = await self._call(
+            model,
+            self._client.chat.completions.create(
+                model=model,
+                messages=messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stream=True,
+                extra_headers=current_headers(),
+            ),
+        )
         return self._with_calls(stream, model)
 
     async def _with_calls(self, stream: Any, model: str) -> AsyncIterator[str | list[dict[str, Any]]]:
@@ -141,10 +159,17 @@ class LLMClient:
     async def chat(
         self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int | None
     ) -> str:
-        completion = await self._call(model, self._client.chat.completions.create(
-            model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, stream=False,
-            extra_headers=current_headers(),
-        ))
+        completion = await self._call(
+            model,
+            self._client.chat.completions.create(
+                model=model,
+                messages=messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stream=False,
+                extra_headers=current_headers(),
+            ),
+        )
         if not completion.choices:
             raise ServiceUnavailable(f"model {model!r} returned no answer")
         return completion.choices[0].message.content or ""
@@ -153,19 +178,35 @@ class LLMClient:
         self, model: str, prompt: str, temperature: float, max_tokens: int | None, echo: bool
     ) -> AsyncIterator[str]:
         """A plain completion (no chat template); errors before the first token raise here."""
-        stream = await self._call(model, self._client.completions.create(
-            model=model, prompt=prompt, temperature=temperature, max_tokens=max_tokens, echo=echo,
-            stream=True, extra_headers=current_headers(),
-        ))
+        stream = await self._call(
+            model,
+            self._client.completions.create(
+                model=model,
+                prompt=prompt,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                echo=echo,
+                stream=True,
+                extra_headers=current_headers(),
+            ),
+        )
         return self._pieces(stream, model, lambda choice: choice.text)
 
     async def completion(
         self, model: str, prompt: str, temperature: float, max_tokens: int | None, echo: bool
     ) -> str:
-        result = await self._call(model, self._client.completions.create(
-            model=model, prompt=prompt, temperature=temperature, max_tokens=max_tokens, echo=echo,
-            stream=False, extra_headers=current_headers(),
-        ))
+        result = await self._call(
+            model,
+            self._client.completions.create(
+                model=model,
+                prompt=prompt,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                echo=echo,
+                stream=False,
+                extra_headers=current_headers(),
+            ),
+        )
         return result.choices[0].text if result.choices else ""
 
 

@@ -53,8 +53,9 @@ class SearchChatService:
         self._engines = engines
         self._recorder = recorder
 
-    async def search(self, query: str, engine_name: str | None, top_k: int, split_result: bool = False
-                     ) -> list[SearchResult]:
+    async def search(
+        self, query: str, engine_name: str | None, top_k: int, split_result: bool = False
+    ) -> list[SearchResult]:
         engine = self._engines.get(engine_name)
         results = await engine.search(query, top_k)
         if split_result and results:
@@ -65,7 +66,9 @@ class SearchChatService:
         """Everything that can fail with a clear status runs here, before any event is sent."""
         self._engines.get(request.search_engine_name)
         self._prompts.get(CHAT_TYPE, request.prompt_name)
-        results = await self.search(request.query, request.search_engine_name, request.top_k, request.split_result)
+        results = await self.search(
+            request.query, request.search_engine_name, request.top_k, request.split_result
+        )
         prompt = self._prompts.render(
             CHAT_TYPE, request.prompt_name, context=build_context(results), question=request.query
         )
@@ -81,19 +84,28 @@ class SearchChatService:
 
     def _begin(self, request: SearchEngineChatRequest, docs: list[str], started: float) -> Exchange:
         return self._recorder.begin(
-            request.query, chat_type=CHAT_TYPE, model=self._model(request),
-            conversation_id=request.conversation_id, started=started,
-            meta={"temperature": request.temperature, "prompt_name": request.prompt_name,
-                  "search_engine_name": request.search_engine_name, "docs": docs},
+            request.query,
+            chat_type=CHAT_TYPE,
+            model=self._model(request),
+            conversation_id=request.conversation_id,
+            started=started,
+            meta={
+                "temperature": request.temperature,
+                "prompt_name": request.prompt_name,
+                "search_engine_name": request.search_engine_name,
+                "docs": docs,
+            },
         )
 
     async def stream(self, request: SearchEngineChatRequest) -> SearchAnswer:
         started = time.perf_counter()
         messages, docs = await self._prepare(request)
         exchange = self._begin(request, docs, started)
-        answer = await exchange.stream_from(self._llm.chat_stream(
-            self._model(request), messages, request.temperature, self._max_tokens(request)
-        ))
+        answer = await exchange.stream_from(
+            self._llm.chat_stream(
+                self._model(request), messages, request.temperature, self._max_tokens(request)
+            )
+        )
         return SearchAnswer(answer.message_id, answer.text, docs)
 
     async def answer(self, request: SearchEngineChatRequest) -> tuple[str, str, list[str]]:
@@ -101,7 +113,7 @@ class SearchChatService:
         started = time.perf_counter()
         messages, docs = await self._prepare(request)
         exchange = self._begin(request, docs, started)
-        text = await exchange.answer_from(self._llm.chat(
-            self._model(request), messages, request.temperature, self._max_tokens(request)
-        ))
+        text = await exchange.answer_from(
+            self._llm.chat(self._model(request), messages, request.temperature, self._max_tokens(request))
+        )
         return exchange.message_id, text, docs

@@ -31,7 +31,9 @@ def upgrade() -> None:
         sa.Column(
             "conversation_id",
             sa.String(32),
-            sa.ForeignKey("conversation.id", ondelete="CASCADE", name="fk_message_conversation_id_conversation"),
+            sa.ForeignKey(
+                "conversation.id", ondelete="CASCADE", name="fk_message_conversation_id_conversation"
+            ),
             nullable=True,
         ),
         sa.Column("chat_type", sa.String(50), nullable=False),
