@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from configs import Settings
+from server.api.deps import authenticate
 from server.api.errors import ApiError
 from server.api.metrics import instrument
 from server.api.routes import (
     agent_chat,
+    auth,
     chat,
     conversations,
     health,
+    kb_access,
     kb_chat,
     knowledge_base,
     llm_model,
@@ -24,6 +27,7 @@ from server.api.routes import (
     search_chat,
     search_engines,
     server,
+    users,
 )
 from server.api.schemas.common import BaseResponse
 from server.api.services.agent_service import AgentService
@@ -35,6 +39,11 @@ from server.api.services.llm_client import LLMClient
 from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
+from server.auth.kb_access import KnowledgeBaseAccessPolicy, TempUploadOwners
+from server.auth.secret_files import with_secrets
+from server.auth.throttle import LoginThrottle
+from server.auth.users import UserService
+from server.core.browser_guards import add_browser_guards
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
@@ -59,13 +68,22 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(
-        BaseResponse(code=exc.status_code, msg=exc.message).model_dump(), status_code=exc.status_code
+        BaseResponse(code=exc.status_code, msg=exc.message).model_dump(),
+        status_code=exc.status_code,
+        headers=headers,
     )
 
 
 def create_app(settings: Settings, launcher: LauncherControl | None = None) -> FastAPI:
     """The backend; ``launcher`` is the channel to startup.py, absent when run on its own."""
+    settings = with_secrets(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,11 +101,20 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
             settings, llm, app.state.prompts, app.state.conversations, recorder
         )
         app.state.models = ModelService(settings, llm, launcher)
+        app.state.users = UserService(app.state.db, settings)
+        app.state.kb_access = KnowledgeBaseAccessPolicy(app.state.db)
+        app.state.temp_owners = TempUploadOwners()
+        app.state.login_throttle = LoginThrottle(settings.auth)
+        if settings.auth.enabled:
+            await app.state.users.bootstrap_admin()
+            await app.state.users.claim_unowned()
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
         app.state.kb_chat_service = KnowledgeBaseChatService(
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
         )
         await create_samples_safely(app.state.kb_service, settings)
+        if settings.kb.samples_kb:
+            await app.state.kb_access.make_public(settings.kb.samples_kb)
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
         app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines, recorder)
@@ -106,12 +133,22 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         version=__version__,
         description="Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible).",
         lifespan=lifespan,
+        # Every route, also one added later, checks the caller (see server.api.deps.authenticate).
+        dependencies=[Depends(authenticate)],
     )
     metrics = instrument(app)
     app.add_middleware(RequestIdMiddleware)
+    add_browser_guards(
+        app,
+        allowed_hosts=settings.trusted_hosts(settings.api),
+        own_origins=settings.own_origins(),
+        cors_origins=settings.api.cors_origins,
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
     app.include_router(chat.router)
     app.include_router(conversations.router)
     app.include_router(llm_model.router)
@@ -122,4 +159,5 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
     app.include_router(agent_chat.router)
     app.include_router(kb_chat.router)
     app.include_router(knowledge_base.router)
+    app.include_router(kb_access.router)
     return app

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -689,10 +689,14 @@ class KnowledgeBaseService:
             bm25=bm25,
         )
 
-    async def search_knowledge(self, query: str, top_k: int) -> list[tuple[str, str]]:
-        """``(kb/file, chunk)`` pairs from every knowledge base, nearest first (the agent's tool)."""
+    async def search_knowledge(
+        self, query: str, top_k: int, kb_names: Collection[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """``(kb/file, chunk)`` pairs from every knowledge base (or those in ``kb_names``), nearest first."""
         hits: list[tuple[float, str, str]] = []
         for kb in await self.list():
+            if kb_names is not None and kb.kb_name not in kb_names:
+                continue
             for hit in await self.search(
                 kb.kb_name, query, top_k=top_k, score_threshold=self.settings.kb.score_threshold
             ):

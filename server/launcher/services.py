@@ -91,7 +91,25 @@ def _serve(
 # FastChat services
 
 
+def _cluster_secret(ctx: ServiceContext) -> str:
+    from server.auth.secret_files import cluster_secret
+
+    return cluster_secret(ctx.settings)
+
+
+def _signed_worker(ctx: ServiceContext) -> str:
+    """Before a worker is built (it registers at once): its calls to the controller carry the secret."""
+    from fastchat.serve import base_model_worker
+
+    from server.llm import cluster_auth
+
+    secret = _cluster_secret(ctx)
+    cluster_auth.sign_requests_of(base_model_worker, secret)
+    return secret
+
+
 def run_controller(ctx: ServiceContext) -> None:
+    from server.llm import cluster_auth
     from server.llm.fastchat_compat import prepare_controller
 
     prepare_controller()
@@ -99,14 +117,24 @@ def run_controller(ctx: ServiceContext) -> None:
 
     module.controller = module.Controller(ctx.settings.dispatch_method)
     address = ctx.settings.controller
-    _serve(module.app, address.host, address.port)
+    _serve(cluster_auth.prepare_controller(module.app, _cluster_secret(ctx)), address.host, address.port)
 
 
 def run_openai_api(ctx: ServiceContext) -> None:
+    from server.core.browser_guards import add_browser_guards
+    from server.llm import cluster_auth
+    from server.llm.api_server_auth import ApiServerAuth
     from server.llm.fastchat_compat import prepare_api_server
 
+    settings = ctx.settings
     app = prepare_api_server(ctx.controller_address)
-    address = ctx.settings.openai_api
+    secret = _cluster_secret(ctx)
+    cluster_auth.prepare_api_server(secret)
+    app.add_middleware(ApiServerAuth, settings=settings, cluster_secret=secret)
+    add_browser_guards(
+        app, allowed_hosts=settings.trusted_hosts(settings.openai_api), own_origins=settings.own_origins()
+    )
+    address = settings.openai_api
     _serve(app, address.host, address.port)
 
 
@@ -130,10 +158,12 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
     from server.llm.model_locator import resolve_model_path
 
     prepare_llama_worker()
+    from server.llm import cluster_auth
     from server.llm.llama_cpp_worker import LlamaCppWorker
     from server.llm.worker_app import create_worker_app
 
     cfg = ctx.settings.llm_models[name]
+    secret = _signed_worker(ctx)
     worker = LlamaCppWorker(
         ctx.controller_address,
         url,
@@ -148,7 +178,8 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         stream_interval=ctx.settings.stream_interval,
     )
     try:
-        _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
+        app = cluster_auth.guard(create_worker_app(worker), secret)
+        _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
     finally:
         worker.close()
 
@@ -158,12 +189,14 @@ def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str
     from server.llm.fastchat_compat import route_logging
 
     route_logging()
+    from server.llm import cluster_auth
     from server.llm.remote_worker import RemoteOpenAIWorker
     from server.llm.worker_app import create_worker_app
 
     cfg = ctx.settings.llm_models[name]
     if not cfg.api_base_url:
         raise ValueError(f"model {name!r}: engine 'openai' needs api_base_url")
+    secret = _signed_worker(ctx)
     worker = RemoteOpenAIWorker(
         ctx.controller_address,
         url,
@@ -176,7 +209,8 @@ def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str
         context_length=cfg.context_length,
         timeout=ctx.settings.request_timeout,
     )
-    _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
+    app = cluster_auth.guard(create_worker_app(worker), secret)
+    _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
@@ -189,8 +223,11 @@ def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, ur
     from fastchat.serve.model_worker import ModelWorker
     from fastchat.utils import str_to_torch_dtype
 
+    from server.llm import cluster_auth
+
     cfg = ctx.settings.llm_models[name]
     model_path = resolve_model_path(cfg.path, allow_hub=True)
+    secret = _signed_worker(ctx)
     ModelWorker(
         ctx.controller_address,
         url,
@@ -206,7 +243,9 @@ def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, ur
         load_8bit=cfg.load_8bit,
         conv_template=conv_template_for(model_path, cfg.conv_template),
     )
-    _serve(base_model_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
+    _serve(
+        cluster_auth.guard(base_model_worker.app, secret), host, port, drain=ctx.settings.worker_drain_timeout
+    )
 
 
 def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
@@ -233,6 +272,9 @@ def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) 
         tensor_parallel_size=cfg.num_gpus,
         **cfg.vllm_args,
     )
+    from server.llm import cluster_auth
+
+    secret = _signed_worker(ctx)
     vllm_worker.engine = AsyncLLMEngine.from_engine_args(engine_args)
     vllm_worker.worker = vllm_worker.VLLMWorker(
         ctx.controller_address,
@@ -245,7 +287,7 @@ def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) 
         vllm_worker.engine,
         conv_template_for(model_path, cfg.conv_template),
     )
-    _serve(vllm_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
+    _serve(cluster_auth.guard(vllm_worker.app, secret), host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 # ---------------------------------------------------------------------------------------------

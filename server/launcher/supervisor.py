@@ -19,6 +19,7 @@ from server.core.logging import log_file
 from server.launcher.control import ControlReply, ControlRequest
 from server.launcher.readiness import Probe
 from server.launcher.services import ServiceContext, ServiceTarget, service_main
+from server.llm.cluster_auth import cluster_headers
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ class Service:
         return self.process is not None and self.process.is_alive()
 
 
+def _cluster_headers(ctx: ServiceContext) -> dict[str, str]:
+    secret = ctx.settings.auth.cluster_secret
+    return cluster_headers(secret.get_secret_value()) if secret is not None else {}
+
+
 class Supervisor:
     """Owns the child processes of one launch."""
 
@@ -60,7 +66,11 @@ class Supervisor:
         self.ctx = ctx
         self.services: list[Service] = []
         self._mp = multiprocessing.get_context("spawn")
-        self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0), trust_env=False)
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(5.0, connect=1.0),
+            trust_env=False,
+            headers=_cluster_headers(ctx),  # probes reach the services that want the cluster secret
+        )
 
     def pipe(self) -> tuple[Connection, Connection]:
         """A duplex pipe whose second end can be handed to a child process."""

@@ -15,6 +15,8 @@ from sse_starlette import EventSourceResponse
 from server.agent.loop import AnswerDelta, Event, Failure, Final, ToolStep
 from server.api.deps import (
     AgentServiceDep,
+    ConversationServiceDep,
+    CurrentUser,
     ExchangeRecorderDep,
     KnowledgeSearcherDep,
     PromptsDep,
@@ -32,6 +34,7 @@ from server.api.schemas.chat import StreamError
 from server.api.schemas.common import BaseResponse
 from server.api.schemas.search_chat import AnswerChunk
 from server.api.services.agent_service import CHAT_TYPE
+from server.api.services.conversation_service import owner_of
 from server.api.services.exchange_recorder import Exchange
 
 logger = logging.getLogger(__name__)
@@ -123,6 +126,8 @@ async def agent_chat(
     recorder: ExchangeRecorderDep,
     prompts: PromptsDep,
     settings: SettingsDep,
+    principal: CurrentUser,
+    conversations: ConversationServiceDep,
 ) -> EventSourceResponse:
     """Answer with a tool-using agent (calculator, date/time, unit conversion, web search, ...).
 
@@ -135,6 +140,7 @@ async def agent_chat(
     """
     started = time.perf_counter()
     prompts.get(CHAT_TYPE, request.prompt_name)  # an unknown template is a 404 before anything is stored
+    await conversations.check_usable(request.conversation_id, owner_of(principal))
     exchange = recorder.begin(
         request.query,
         chat_type=CHAT_TYPE,
@@ -142,6 +148,7 @@ async def agent_chat(
         conversation_id=request.conversation_id,
         started=started,
         meta={"temperature": request.temperature, "prompt_name": request.prompt_name},
+        owner=owner_of(principal),
     )
     try:
         events = await service.start(request, knowledge)

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
-from server.api.deps import SearchChatServiceDep
+from server.api.deps import ConversationServiceDep, CurrentUser, SearchChatServiceDep
 from server.api.errors import ApiError
 from server.api.schemas.chat import StreamError
 from server.api.schemas.common import BaseResponse
 from server.api.schemas.search_chat import AnswerChunk, DocsEvent, SearchEngineChatRequest, WholeAnswer
+from server.api.services.conversation_service import owner_of
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,10 @@ def _event(payload: BaseModel) -> str:
     response_class=EventSourceResponse,
 )
 async def search_engine_chat(
-    request: SearchEngineChatRequest, service: SearchChatServiceDep
+    request: SearchEngineChatRequest,
+    service: SearchChatServiceDep,
+    principal: CurrentUser,
+    conversations: ConversationServiceDep,
 ) -> EventSourceResponse:
     """Answer from web search results; every exchange is stored (in `conversation_id` when given).
 
@@ -46,11 +50,13 @@ async def search_engine_chat(
     `出处 [n] [title](link)\\n\\nsnippet`. The first event also carries `message_id`, the stored
     message's id for `/chat/feedback`. With `stream=false` one event holds all three.
     """
+    owner = owner_of(principal)
+    await conversations.check_usable(request.conversation_id, owner)
     if not request.stream:
-        message_id, text, docs = await service.answer(request)
+        message_id, text, docs = await service.answer(request, owner)
         return EventSourceResponse(iter([_event(WholeAnswer(answer=text, docs=docs, message_id=message_id))]))
 
-    prepared = await service.stream(request)
+    prepared = await service.stream(request, owner)
 
     async def events() -> AsyncIterator[str]:
         message_id: str | None = prepared.message_id  # on the first event only

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from configs import Settings
 from server.api.schemas.search_chat import SearchEngineChatRequest
+from server.api.services.conversation_service import ANY, Owner
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
@@ -82,7 +83,9 @@ class SearchChatService:
     def _max_tokens(self, request: SearchEngineChatRequest) -> int | None:
         return request.max_tokens or self._settings.max_tokens
 
-    def _begin(self, request: SearchEngineChatRequest, docs: list[str], started: float) -> Exchange:
+    def _begin(
+        self, request: SearchEngineChatRequest, docs: list[str], started: float, owner: Owner
+    ) -> Exchange:
         return self._recorder.begin(
             request.query,
             chat_type=CHAT_TYPE,
@@ -95,12 +98,13 @@ class SearchChatService:
                 "search_engine_name": request.search_engine_name,
                 "docs": docs,
             },
+            owner=owner,
         )
 
-    async def stream(self, request: SearchEngineChatRequest) -> SearchAnswer:
+    async def stream(self, request: SearchEngineChatRequest, owner: Owner = ANY) -> SearchAnswer:
         started = time.perf_counter()
         messages, docs = await self._prepare(request)
-        exchange = self._begin(request, docs, started)
+        exchange = self._begin(request, docs, started, owner)
         answer = await exchange.stream_from(
             self._llm.chat_stream(
                 self._model(request), messages, request.temperature, self._max_tokens(request)
@@ -108,11 +112,13 @@ class SearchChatService:
         )
         return SearchAnswer(answer.message_id, answer.text, docs)
 
-    async def answer(self, request: SearchEngineChatRequest) -> tuple[str, str, list[str]]:
+    async def answer(
+        self, request: SearchEngineChatRequest, owner: Owner = ANY
+    ) -> tuple[str, str, list[str]]:
         """(message id, whole answer, sources)."""
         started = time.perf_counter()
         messages, docs = await self._prepare(request)
-        exchange = self._begin(request, docs, started)
+        exchange = self._begin(request, docs, started, owner)
         text = await exchange.answer_from(
             self._llm.chat(self._model(request), messages, request.temperature, self._max_tokens(request))
         )

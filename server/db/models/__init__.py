@@ -2,8 +2,22 @@
 
 from server.db.base import Base
 from server.db.models.conversation import Conversation, Message
+from server.db.models.kb_access import KnowledgeBaseAccess, KnowledgeBaseShare
 from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile
+from server.db.models.user import ApiKey, User
 
 metadata = Base.metadata
 
-__all__ = ["Base", "Conversation", "FileDoc", "KnowledgeBase", "KnowledgeFile", "Message", "metadata"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Conversation",
+    "FileDoc",
+    "KnowledgeBase",
+    "KnowledgeBaseAccess",
+    "KnowledgeBaseShare",
+    "KnowledgeFile",
+    "Message",
+    "User",
+    "metadata",
+]
