@@ -84,3 +84,23 @@ def add_browser_guards(
         )
     add(CrossSiteWriteGuard, own_origins=own_origins)
     add(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+
+
+def guard_streamlit_hosts(allowed_hosts: list[str]) -> None:
+    """Streamlit does not check ``Host``; put starlette's check in front of its own middleware.
+
+    Streamlit 1.67 serves through Starlette; its app is built by ``create_starlette_app``, which
+    takes its middleware from ``create_streamlit_middleware`` of the same module.
+    """
+    from starlette.middleware import Middleware
+    from streamlit.web.server.starlette import starlette_app
+
+    streamlit_middleware = starlette_app.create_streamlit_middleware
+    if getattr(streamlit_middleware, "_host_guarded", False):
+        return
+
+    def guarded() -> list[Middleware]:
+        return [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts), *streamlit_middleware()]
+
+    guarded._host_guarded = True  # type: ignore[attr-defined]
+    starlette_app.create_streamlit_middleware = guarded

@@ -219,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging("startup", settings.log_dir, settings.log_level, quiet=args.quiet)
     settings = with_secrets(settings)  # generated once, shared by every process of the stack
+    logger.info("database %s", settings.sqlalchemy_url)  # the log formatter masks its password
     warn_about_exposure(settings)
     controller_address = (args.controller or settings.controller.url).rstrip("/")
     return run(plan, settings, controller_address, args.quiet)

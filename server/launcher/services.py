@@ -320,6 +320,9 @@ def _route_streamlit_logging() -> None:
 def run_webui(ctx: ServiceContext) -> None:
     from streamlit.web import bootstrap
 
+    from server.core.browser_guards import guard_streamlit_hosts
+
+    guard_streamlit_hosts(ctx.settings.trusted_hosts(ctx.settings.webui))
     _route_streamlit_logging()
     address = ctx.settings.webui
     flags: dict[str, Any] = {
