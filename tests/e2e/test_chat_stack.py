@@ -9,6 +9,7 @@ import pytest
 from openai import OpenAI
 
 from server.launcher.harness import RunningStack, free_port
+from server.llm.cluster_auth import HEADER as CLUSTER_HEADER
 from tests.e2e.conftest import sse_events
 
 pytestmark = pytest.mark.slow
@@ -84,11 +85,13 @@ def test_a_dead_worker_is_a_503_within_seconds(stack: RunningStack) -> None:
     """A worker the controller still lists but which no longer answers."""
     dead = f"http://127.0.0.1:{free_port()}"
     status = {"model_names": ["ghost"], "speed": 1, "queue_length": 0}
-    httpx.post(
+    registered = httpx.post(
         f"{stack.urls.controller}/register_worker",
         timeout=5,
         json={"worker_name": dead, "check_heart_beat": False, "worker_status": status, "multimodal": False},
+        headers={CLUSTER_HEADER: stack.cluster_secret},
     )
+    assert registered.status_code == 200
     time.sleep(1.1)  # the API server caches the model list for a second
     for stream in (True, False):
         started = time.monotonic()

@@ -77,7 +77,10 @@ def test_a_service_that_fails_to_start_is_reported(tmp_path: Path) -> None:
 
 def test_workers_register_with_a_controller_given_by_address(tmp_path: Path) -> None:
     with running_stack(tmp_path / "a", ("--openai-api",)) as hub:
-        with running_stack(tmp_path / "b", ("--model-worker", "--controller", hub.urls.controller)) as node:
+        node_env = {"CHATCHAT_AUTH__CLUSTER_SECRET": hub.cluster_secret}  # the hub's, as the README says
+        with running_stack(
+            tmp_path / "b", ("--model-worker", "--controller", hub.urls.controller), env=node_env
+        ) as node:
             models = httpx.get(f"{hub.urls.openai_api}/v1/models", timeout=10).json()["data"]
             assert [m["id"] for m in models] == ["smollm2"]
             assert not (node.log_dir / "controller.log").exists()
@@ -88,3 +91,12 @@ def _pid_of(log: Path, service: str) -> int:
         if f"starting {service} (pid " in line:
             return int(line.rsplit("pid ", 1)[1].rstrip(")"))
     raise AssertionError(f"{service} not started")
+
+
+def test_a_worker_without_the_hubs_cluster_secret_is_refused_with_the_reason(tmp_path: Path) -> None:
+    with running_stack(tmp_path / "a", ("--openai-api",)) as hub:
+        with pytest.raises(RuntimeError, match="model_worker-smollm2 exited with code 1 while starting"):
+            start_stack(tmp_path / "b", ("--model-worker", "--controller", hub.urls.controller))
+        log = (tmp_path / "b" / "logs" / "model_worker-smollm2.log").read_text()
+        assert "refused this worker's cluster secret" in log and "auth.cluster_secret" in log
+        assert httpx.get(f"{hub.urls.openai_api}/v1/models", timeout=10).json()["data"] == []
