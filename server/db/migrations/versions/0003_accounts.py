@@ -52,6 +52,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_api_key_user_id", "api_key", ["user_id"])
     for table in ("conversation", "message"):
+        # On SQLite this copies the table; server.db.migrate turns foreign keys off meanwhile, so
+        # replacing ``conversation`` does not cascade to the messages.
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("user_id", sa.Integer(), nullable=True))
             batch.create_foreign_key(
