@@ -33,6 +33,9 @@ def main() -> None:
     st.set_page_config(page_title="Chatchat", page_icon="💬", layout="wide")
     keep_widget_state()
     account.flush_cookie()
+    typed = st.session_state.get("chat_query")
+    if isinstance(typed, str) and typed.strip():
+        account.keep_query(typed)  # before any call that may find the session ended
     try:
         paths = capabilities()
     except BackendUnreachable as exc:

@@ -118,7 +118,7 @@ def page() -> None:
     if not query and options.ready:
         query = account.take_query()  # typed before the sign-in that was needed to send it
     if query and query.strip():
-        account.keep_query(query)  # until answered: a refused token must not lose it
+        account.keep_query(query)  # until answered (app.py keeps it first): a refused token must not lose it
         with st.chat_message("user", avatar=AVATARS["user"]):
             st.markdown(query)
         reply = _answer(api, options, query)
