@@ -23,6 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from server.launcher.harness import running_stack  # noqa: E402
+from server.llm.cluster_auth import HEADER as CLUSTER_HEADER  # noqa: E402
 from server.llm.model_locator import bundled_smollm2_path  # noqa: E402
 
 
@@ -79,9 +80,9 @@ async def level(url: str, clients: int, max_tokens: int, count) -> dict:
     }
 
 
-async def cancel_latency(url: str, worker: str) -> float:
+async def cancel_latency(url: str, worker: str, cluster_secret: str) -> float:
     """Seconds from a client closing its stream to the worker having nothing in flight."""
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, headers={CLUSTER_HEADER: cluster_secret}) as client:
         async with client.stream(
             "POST",
             f"{url}/chat/chat",
@@ -119,7 +120,7 @@ def main() -> None:
             "levels": [asyncio.run(level(stack.urls.api, n, args.max_tokens, count)) for n in args.clients]
         }
         report["cancel_to_idle_ms"] = round(
-            asyncio.run(cancel_latency(stack.urls.api, stack.urls.worker)) * 1000, 1
+            asyncio.run(cancel_latency(stack.urls.api, stack.urls.worker, stack.cluster_secret)) * 1000, 1
         )
     report["settings"] = {"max_tokens": args.max_tokens}
     print(json.dumps(report, indent=2))

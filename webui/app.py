@@ -24,7 +24,8 @@ from webui.session import capabilities, client, keep_widget_state, show_error, u
 def _pending(user: dict) -> None:
     st.title("Chatchat")
     st.info(
-        f"Your account {user['email']} is waiting for an admin's approval. Reload this page once it is approved.",
+        f"Your account {user['email']} is waiting for an admin's approval. "
+        "Reload this page once it is approved.",
         icon=":material/hourglass_top:",
     )
 

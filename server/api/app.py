@@ -101,7 +101,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
             settings, llm, app.state.prompts, app.state.conversations, recorder
         )
         app.state.models = ModelService(settings, llm, launcher)
-        app.state.users = UserService(app.state.db, settings)
+        app.state.users = UserService(app.state.db, settings, cache_ttl=2.0)
         app.state.kb_access = KnowledgeBaseAccessPolicy(app.state.db)
         app.state.temp_owners = TempUploadOwners()
         app.state.login_throttle = LoginThrottle(settings.auth)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +24,7 @@ from server.db.base import utcnow
 from server.db.models import ApiKey, Conversation, KnowledgeBaseAccess, Message, User
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,20 @@ class NewKey:
 
     row: ApiKey
     key: str
+
+
+def _clears_cache(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Users or keys change: forget remembered callers before and after (no stale one survives)."""
+
+    @functools.wraps(method)
+    async def changing(self: UserService, *args: Any, **kwargs: Any) -> T:
+        self._cache.clear()
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            self._cache.clear()
+
+    return changing
 
 
 def principal_of(user: User, via_key: bool = False) -> Principal:
@@ -40,10 +60,22 @@ def normalise_email(email: str) -> str:
 
 
 class UserService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    """Accounts of one database.
+
+    ``cache_ttl`` > 0 remembers the caller a bearer stands for that long, so checking it costs no
+    query per request; every change to users or keys made through this object clears it at once
+    (revocation stays immediate here), and changes made by another process are seen within the TTL.
+    The API server, where keys are revoked from elsewhere, uses none.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, cache_ttl: float = 0.0
+    ) -> None:
         self._sessions = sessions
         self._settings = settings
         self._signup_lock = asyncio.Lock()  # "first account becomes admin" must not race
+        self._cache_ttl = cache_ttl
+        self._cache: dict[str, tuple[float, Principal]] = {}
 
     @property
     def _secret(self) -> str:
@@ -58,6 +90,7 @@ class UserService:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count()).select_from(User)) or 0)
 
+    @_clears_cache
     async def create(
         self, email: str, password: str, display_name: str = "", role: str | None = None
     ) -> User:
@@ -143,6 +176,7 @@ class UserService:
         lifetime = timedelta(minutes=self._settings.auth.token_expire_minutes)
         return tokens.issue_token(self._secret, user.id, user.token_version, lifetime)
 
+    @_clears_cache
     async def revoke_tokens(self, user_id: int) -> None:
         """Logout: every token issued so far stops working."""
         async with self._sessions() as session, session.begin():
@@ -150,6 +184,7 @@ class UserService:
                 update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
             )
 
+    @_clears_cache
     async def change_password(self, user_id: int, current: str, new: str) -> User:
         user = await self.get(user_id)
         if not await asyncio.to_thread(passwords.verify_password, current, user.password_hash):
@@ -176,6 +211,7 @@ class UserService:
             or 0
         )
 
+    @_clears_cache
     async def update(self, user_id: int, *, role: str | None = None, disabled: bool | None = None) -> User:
         if role is not None and role not in ROLES:
             raise BadRequest(f"role must be one of {', '.join(ROLES)}")
@@ -195,6 +231,7 @@ class UserService:
                         user.token_version += 1
         return await self.get(user_id)
 
+    @_clears_cache
     async def delete(self, user_id: int) -> None:
         async with self._signup_lock:
             async with self._sessions() as session, session.begin():
@@ -229,6 +266,7 @@ class UserService:
                 await session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id))
             )
 
+    @_clears_cache
     async def revoke_key(self, user_id: int, key_id: int) -> None:
         async with self._sessions() as session, session.begin():
             row = await session.get(ApiKey, key_id)
@@ -240,6 +278,21 @@ class UserService:
 
     async def principal_for(self, bearer: str) -> Principal | None:
         """The caller a bearer token or API key stands for; None when it is not valid (now)."""
+        if self._cache_ttl <= 0:
+            return await self._lookup(bearer)
+        digest = hashlib.sha256(bearer.encode()).hexdigest()
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        principal = await self._lookup(bearer)
+        if principal is not None:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now + self._cache_ttl, principal)
+        return principal
+
+    async def _lookup(self, bearer: str) -> Principal | None:
         if api_keys.looks_like_key(bearer):
             async with self._sessions() as session:
                 row = await session.execute(

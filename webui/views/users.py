@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import streamlit as st
 
 from webui.api_client import ApiClientError
@@ -10,7 +13,7 @@ from webui.session import call, client, show_error
 ROLES = ["admin", "user", "pending"]
 
 
-def _apply(action, success: str) -> None:  # noqa: ANN001 - a zero-argument backend call
+def _apply(action: Callable[[], object], success: str) -> None:
     try:
         action()
     except ApiClientError as exc:
@@ -37,7 +40,7 @@ def page() -> None:
             )
             if user["role"] == "pending":
                 if cols[1].button("Approve", key=f"approve_{uid}", type="primary", icon=":material/check:"):
-                    _apply(lambda: api.update_user(uid, role="user"), f"{user['email']} approved")
+                    _apply(partial(api.update_user, uid, role="user"), f"{user['email']} approved")
             else:
                 role = cols[1].selectbox(
                     "Role",
@@ -47,15 +50,15 @@ def page() -> None:
                     label_visibility="collapsed",
                 )
                 if role != user["role"]:
-                    _apply(lambda: api.update_user(uid, role=role), f"{user['email']} is now {role}")
+                    _apply(partial(api.update_user, uid, role=role), f"{user['email']} is now {role}")
             label = "Enable" if user["disabled"] else "Disable"
             if cols[2].button(label, key=f"disable_{uid}"):
                 _apply(
-                    lambda: api.update_user(uid, disabled=not user["disabled"]),
+                    partial(api.update_user, uid, disabled=not user["disabled"]),
                     f"{user['email']} {'enabled' if user['disabled'] else 'disabled'}",
                 )
             if cols[3].button("Delete", key=f"delete_{uid}", icon=":material/delete:"):
-                _apply(lambda: api.delete_user(uid), f"{user['email']} deleted")
+                _apply(partial(api.delete_user, uid), f"{user['email']} deleted")
 
 
 page()
