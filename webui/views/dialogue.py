@@ -63,7 +63,7 @@ def _show(api: ApiClient, message: dict[str, Any], index: int) -> None:
         st.markdown(message.get("content", ""))
         if message["role"] == "assistant":
             sources.render_tools(message.get("tools") or [])
-            sources.render(message.get("docs") or [])
+            sources.render(message.get("docs") or [], key=str(message.get("message_id") or f"m{index}"))
             if message.get("error"):
                 st.error(message["error"], icon=":material/error:")
             _feedback(api, message, index)
@@ -92,7 +92,7 @@ def _answer(api: ApiClient, options: ChatOptions, query: str) -> dict[str, Any]:
             reply["error"] = str(exc)
             show_error(exc)
         sources.render_tools(reply["tools"])
-        sources.render(reply["docs"])
+        sources.render(reply["docs"], key=str(reply.get("message_id") or "live"))
         _feedback(api, reply, -1)
     return reply
 
