@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from server.launcher.harness import running_stack, start_stack
+from server.launcher.harness import STARTUP, running_stack, stack_env, start_stack
 
 pytestmark = pytest.mark.slow
 
@@ -100,3 +102,18 @@ def test_a_worker_without_the_hubs_cluster_secret_is_refused_with_the_reason(tmp
         log = (tmp_path / "b" / "logs" / "model_worker-smollm2.log").read_text()
         assert "refused this worker's cluster secret" in log and "auth.cluster_secret" in log
         assert httpx.get(f"{hub.urls.openai_api}/v1/models", timeout=10).json()["data"] == []
+
+
+def test_a_service_on_a_non_loopback_address_is_named_and_single_user_mode_refuses_it(tmp_path: Path) -> None:
+    exposed = {"CHATCHAT_AUTH__ENABLED": "true", "CHATCHAT_API__HOST": "0.0.0.0"}
+    with running_stack(tmp_path / "a", ("--api",), env=exposed) as stack:
+        assert "warning: api binds 0.0.0.0: it is reachable from other machines" in stack.read_output()
+    refused = subprocess.run(
+        [sys.executable, str(STARTUP), "--api"],
+        env={**stack_env(tmp_path / "b", {"CHATCHAT_API__HOST": "0.0.0.0"})[0]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "single-user mode" in refused.stderr and "api binds 0.0.0.0" in refused.stderr

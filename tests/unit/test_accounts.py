@@ -173,3 +173,17 @@ def test_the_agents_knowledge_tool_searches_only_what_its_caller_may_read(tmp_pa
         assert client.post("/knowledge_base/access", json=share, headers=other).status_code == 404
         assert client.post("/knowledge_base/access", json=share, headers=owner).status_code == 200
         assert client.portal.call(found_by, other_p)[0][0] == "ledger/ledger.txt"
+
+
+def test_metrics_can_be_protected_by_their_own_setting(tmp_path: Path) -> None:
+    for public, status in ((True, 200), (False, 401)):
+        settings = Settings(
+            openai_api={"port": free_port()},
+            data_dir=tmp_path / str(public),
+            log_dir=tmp_path / "logs",
+            kb={"samples_kb": None},
+            auth={"metrics_public": public},
+        )
+        with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+            assert client.get("/metrics").status_code == status
+            assert client.get("/health").status_code == 200
