@@ -14,6 +14,8 @@ router = APIRouter(prefix="/server", tags=["server"])
 async def configs(settings: SettingsDep) -> BaseResponse:
     """The configuration (admins only), with every key, password and URL credential masked."""
     data = settings.public_dump()
+    for model in data["llm_models"].values():
+        model.pop("api_key", None)  # not even masked: clients of Chatchat never saw the field
     data["version"] = __version__
     return BaseResponse(data=data)
 
