@@ -20,7 +20,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 @pytest.fixture(scope="module")
 def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack with accounts on and no account yet, as after installing."""
-    env = {"CHATCHAT_AUTH__ENABLED": "true", "CHATCHAT_SEARCH__DUCKDUCKGO__ENABLED": "false"}
+    env = {
+        "CHATCHAT_AUTH__ENABLED": "true",
+        "CHATCHAT_SEARCH__DUCKDUCKGO__ENABLED": "false",
+        "CHATCHAT_MAX_TOKENS": "32",  # this story is about accounts: short answers keep it quick on busy CPUs
+    }
     running = start_stack(tmp_path_factory.mktemp("fresh"), ("--all",), env=env)
     yield running
     running.stop()
