@@ -17,7 +17,7 @@ from typing import Literal, TypeVar
 from configs.settings import AgentSettings
 from server.agent import react
 from server.agent.toolbox import Toolbox, run_tool
-from server.api.errors import ApiError
+from server.core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ class AnswerDelta:
 
 @dataclass(frozen=True)
 class Failure:
-    code: int
-    msg: str
+    error: DomainError
 
 
 @dataclass(frozen=True)
@@ -79,10 +78,10 @@ def step_limit_reached(steps: int, last_output: str | None) -> list[Event]:
     return [AnswerDelta(message), Final(message, "step_limit")]
 
 
-def model_failed(exc: ApiError) -> list[Event]:
+def model_failed(exc: DomainError) -> list[Event]:
     logger.warning("agent stopped by a model failure: %s", exc.message)
     message = f"Stopped: {exc.message}"
-    return [Failure(exc.status_code, exc.message), AnswerDelta(message), Final(message, "error")]
+    return [Failure(exc), AnswerDelta(message), Final(message, "error")]
 
 
 class ReactAgent:
@@ -144,7 +143,7 @@ class ReactAgent:
         except TimeoutError:
             async for event in self._out_of_time():
                 yield event
-        except ApiError as exc:
+        except DomainError as exc:
             for event in model_failed(exc):
                 yield event
 

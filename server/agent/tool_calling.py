@@ -26,7 +26,7 @@ from server.agent.loop import (
 )
 from server.agent.toolbox import Toolbox, call_input, run_tool
 from server.agent.tools.base import ToolError
-from server.api.errors import ApiError
+from server.core.errors import DomainError
 
 StepPiece = str | list[dict[str, Any]]  # text as it streams; the calls come last
 OpenToolStep = Callable[[list[dict[str, Any]], str | dict[str, Any]], Awaitable[AsyncIterator[StepPiece]]]
@@ -98,7 +98,7 @@ class ToolCallingAgent:
         except TimeoutError:
             for event in out_of_time(self._settings):
                 yield event
-        except ApiError as exc:
+        except DomainError as exc:
             for event in model_failed(exc):
                 yield event
 

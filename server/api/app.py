@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from configs import Settings
-from server.api.errors import ApiError
+from server.api.errors import DomainError, domain_error_response
 from server.api.metrics import instrument
 from server.api.routes import (
     agent_chat,
@@ -32,14 +32,13 @@ from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
-from server.api.services.model_service import ModelService
+from server.api.services.model_service import ModelLauncher, ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.knowledge_base.setup import build_services, create_samples_safely
-from server.launcher.control import LauncherControl
 from server.search import SearchEngines
 from server.version import __version__
 
@@ -58,13 +57,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(body, status_code=422)
 
 
-async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(
-        BaseResponse(code=exc.status_code, msg=exc.message).model_dump(), status_code=exc.status_code
-    )
-
-
-def create_app(settings: Settings, launcher: LauncherControl | None = None) -> FastAPI:
+def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> FastAPI:
     """The backend; ``launcher`` is the channel to startup.py, absent when run on its own."""
 
     @asynccontextmanager
@@ -110,7 +103,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
     metrics = instrument(app)
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DomainError, domain_error_response)
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(conversations.router)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from configs import Settings
 from configs.settings import EmbedModelSettings
-from server.api.errors import BadRequest
+from server.core.errors import InvalidInput
 from server.llm.model_locator import bundled_minilm_path, resolve_model_path
 
 PROGRESS_MIN_TEXTS = 256  # show a progress bar from this many texts on
@@ -114,7 +114,7 @@ class OpenAIEmbedder(Embedder):
         import httpx
 
         if not config.api_base_url:
-            raise BadRequest(f"embedding model {name!r} (engine openai) needs api_base_url")
+            raise InvalidInput(f"embedding model {name!r} (engine openai) needs api_base_url")
         key = config.api_key.get_secret_value() if config.api_key else "EMPTY"
         self._client = httpx.Client(
             base_url=config.api_base_url.rstrip("/"),
@@ -153,7 +153,7 @@ class EmbeddingPool:
 
     def check(self, name: str) -> str:
         if name not in self._configs:
-            raise BadRequest(
+            raise InvalidInput(
                 f"embedding model {name!r} is not configured; available: {', '.join(self._configs)}"
             )
         return name

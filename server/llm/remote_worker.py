@@ -24,8 +24,8 @@ from fastchat.conversation import Conversation, SeparatorStyle
 from fastchat.serve.base_model_worker import BaseModelWorker
 from openai import AsyncOpenAI
 
-from server.llm.llama_cpp_worker import GenerationParams, error_frame
 from server.llm.tool_calls import add_call_part
+from server.llm.worker_protocol import GenerationParams, error_frame
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from server.core.request_id import RequestIdMiddleware
-from server.llm.llama_cpp_worker import encode_frame
+from server.llm.worker_protocol import encode_frame
 
 
 class AsyncWorker(Protocol):

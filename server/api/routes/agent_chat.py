@@ -20,7 +20,7 @@ from server.api.deps import (
     PromptsDep,
     SettingsDep,
 )
-from server.api.errors import ApiError
+from server.api.errors import ApiError, http_status
 from server.api.schemas.agent_chat import (
     AgentChatRequest,
     FinalAnswerEvent,
@@ -64,7 +64,7 @@ def _wire(event: Event) -> BaseModel:
     if isinstance(event, AnswerDelta):
         return AnswerChunk(answer=event.text)
     if isinstance(event, Failure):
-        return StreamError(code=event.code, msg=event.msg)
+        return StreamError(code=http_status(event.error), msg=event.error.message)
     return FinalAnswerEvent(final_answer=event.text)
 
 
@@ -94,7 +94,7 @@ class _RunRecord:
         if isinstance(event, AnswerDelta):
             self.answer += event.text
         elif isinstance(event, Failure):
-            self.exchange.failed(event.code, event.msg)
+            self.exchange.failed(http_status(event.error), event.error.message)
         elif isinstance(event, Final):
             self.final = event.text
         return _wire(event)

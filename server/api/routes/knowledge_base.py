@@ -14,7 +14,7 @@ from configs import Settings
 from server.api.deps import KnowledgeBaseServiceDep as KbServiceDep
 from server.api.deps import SettingsDep
 from server.api.deps import TempKnowledgeBasesDep as TempKbsDep
-from server.api.errors import ApiError, BadRequest
+from server.api.errors import ApiError, BadRequest, http_status
 from server.api.schemas.common import BaseResponse
 from server.api.schemas.knowledge_base import (
     CreateKnowledgeBaseRequest,
@@ -327,7 +327,7 @@ async def recreate_vector_store(
             ):
                 yield json.dumps(event, ensure_ascii=False)
         except ApiError as exc:  # e.g. the KB was deleted while it was being rebuilt
-            yield json.dumps({"code": exc.status_code, "msg": exc.message}, ensure_ascii=False)
+            yield json.dumps({"code": http_status(exc), "msg": exc.message}, ensure_ascii=False)
 
     return EventSourceResponse(events())
 

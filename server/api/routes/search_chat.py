@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
 from server.api.deps import SearchChatServiceDep
-from server.api.errors import ApiError
+from server.api.errors import ApiError, http_status
 from server.api.schemas.chat import StreamError
 from server.api.schemas.common import BaseResponse
 from server.api.schemas.search_chat import AnswerChunk, DocsEvent, SearchEngineChatRequest, WholeAnswer
@@ -60,7 +60,7 @@ async def search_engine_chat(
                 message_id = None
         except ApiError as exc:
             logger.warning("search chat stream %s failed: %s", prepared.message_id, exc.message)
-            yield _event(StreamError(code=exc.status_code, msg=exc.message, message_id=message_id))
+            yield _event(StreamError(code=http_status(exc), msg=exc.message, message_id=message_id))
             return
         yield _event(DocsEvent(docs=prepared.docs, message_id=message_id))
 
