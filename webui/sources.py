@@ -10,7 +10,7 @@ import streamlit as st
 def _doc_markdown(index: int, doc: Any) -> str:
     if not isinstance(doc, dict):
         return str(doc)
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    metadata: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
     name = doc.get("file_name") or doc.get("source") or metadata.get("source") or f"source {index}"
     score = doc.get("score", metadata.get("score"))
     url = doc.get("url") or doc.get("download_url")

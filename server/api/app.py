@@ -43,13 +43,14 @@ from server.search import SearchEngines
 from server.version import __version__
 
 
-def _field(loc: tuple) -> str:
+def _field(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if p != "body"]
     return ".".join(parts) or "body"
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 with a message that names each bad field, in Chatchat's envelope (details kept)."""
+    assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     message = "; ".join(f"{_field(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
     body = BaseResponse(code=422, msg=message or "invalid request").model_dump()
@@ -97,7 +98,9 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
     app = FastAPI(
         title="Chatchat API",
         version=__version__,
-        description="Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible).",
+        description=(
+            "Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible)."
+        ),
         lifespan=lifespan,
     )
     metrics = instrument(app)

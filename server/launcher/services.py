@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import signal
 import sys
@@ -83,7 +84,7 @@ def _serve(
         port=port,
         log_config=None,  # keep our logging configuration
         access_log=access_log,
-        timeout_graceful_shutdown=drain,
+        timeout_graceful_shutdown=math.ceil(drain),
     )
 
 

@@ -151,7 +151,7 @@ class LlamaCppWorker(BaseModelWorker):
 
     def generate_gate(self, params: dict[str, Any]) -> dict[str, Any]:
         frame: dict[str, Any] = error_frame("no output")
-        for frame in self.generate_frames(params, threading.Event()):
+        for frame in self.generate_frames(params, threading.Event()):  # noqa: B007 - the last one counts
             pass
         return frame
 
@@ -323,7 +323,7 @@ class LlamaCppWorker(BaseModelWorker):
 
     async def generate(self, params: dict[str, Any]) -> dict[str, Any]:
         frame: dict[str, Any] = error_frame("no output")
-        async for frame in self.stream(params):
+        async for frame in self.stream(params):  # noqa: B007 - the last one counts
             pass
         return frame
 

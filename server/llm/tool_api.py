@@ -20,14 +20,15 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
+from starlette.routing import BaseRoute
 
 from server.llm.tool_calls import (
     ToolCall,
@@ -171,11 +172,18 @@ class _Generation:
 
 def install(app: FastAPI, api: ModuleType) -> None:
     """Put the tool-aware route in front of FastChat's ``/v1/chat/completions``."""
-    is_chat_route = lambda r: (  # noqa: E731
-        isinstance(r, APIRoute) and r.path == "/v1/chat/completions" and "POST" in r.methods
-    )
+
+    def is_chat_route(route: BaseRoute) -> TypeGuard[APIRoute]:
+        return (
+            isinstance(route, APIRoute)
+            and route.path == "/v1/chat/completions"
+            and "POST" in (route.methods or ())
+        )
+
     # The module attribute is shadowed by a later function of the same name (/api/v1/chat/completions).
-    fastchat_handler = next(r.endpoint for r in app.router.routes if is_chat_route(r))
+    fastchat_handler: Callable[..., Awaitable[Any]] = next(
+        r.endpoint for r in app.router.routes if is_chat_route(r)
+    )
     from fastchat.constants import ErrorCode
     from fastchat.protocol.openai_api_protocol import ChatCompletionRequest
 
@@ -201,7 +209,7 @@ def install(app: FastAPI, api: ModuleType) -> None:
         return cached[1]
 
     async def chat_completions(request: ChatCompletionWithToolsRequest) -> Any:
-        """Creates a model response for the chat conversation; OpenAI's `tools` and `tool_choice` are honoured."""
+        """Creates a model response for the chat conversation; OpenAI's `tools` and `tool_choice` count."""
         if not request.uses_tools():
             plain = request.model_dump(
                 exclude={"tools", "tool_choice", "parallel_tool_calls"}, exclude_unset=True

@@ -20,7 +20,7 @@ def internet() -> Iterator[FakeInternet]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, internet: FakeInternet) -> Iterator[RunningStack]:
     env = {
-        "CHATCHAT_LOG_LEVEL": "DEBUG",  # the worker then logs the prompt it receives, which the history tests read
+        "CHATCHAT_LOG_LEVEL": "DEBUG",  # the worker logs the prompt it receives; the history tests read it
         "CHATCHAT_SEARCH__SEARXNG__BASE_URL": internet.url,
         "CHATCHAT_SEARCH__DUCKDUCKGO__ENABLED": "false",  # it would reach the internet
     }

@@ -28,7 +28,8 @@ def search_stack(tmp_path_factory: pytest.TempPathFactory, internet: FakeInterne
         "CHATCHAT_SEARCH__TIMEOUT": "5",
         "CHATCHAT_SEARCH__FETCH_PRIVATE_PAGES": "true",  # the stand-in result pages live on 127.0.0.1
         "CHATCHAT_AGENT__MAX_STEPS": "3",
-        "CHATCHAT_AGENT__TIME_LIMIT": "300",  # generous: a loaded machine must not turn a step limit into a timeout
+        # generous: a loaded machine must not turn a step limit into a timeout
+        "CHATCHAT_AGENT__TIME_LIMIT": "300",
         "CHATCHAT_AGENT__STEP_MAX_TOKENS": "48",
     }
     with running_stack(tmp_path_factory.mktemp("search"), ("--all-api",), env) as stack:

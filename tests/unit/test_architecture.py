@@ -66,7 +66,7 @@ def test_the_table_lists_every_package_and_allows_no_cycle() -> None:
         for path in source_files()
         if package_of(".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts), packages) is None
     }
-    assert unlisted <= {"server.__init__", "server"}, f"modules in no package of the table: {sorted(unlisted)}"
+    assert unlisted <= {"server.__init__", "server"}, f"modules in no package: {sorted(unlisted)}"
 
 
 def test_every_import_follows_the_table() -> None:

@@ -57,7 +57,7 @@ def run(worker: LlamaCppWorker, p: dict) -> list[dict]:
 def test_frames_are_cumulative_and_end_with_usage(worker: LlamaCppWorker) -> None:
     frames = run(worker, params())
     texts = [f["text"] for f in frames]
-    assert all(b.startswith(a) for a, b in zip(texts, texts[1:])), "text must only grow"
+    assert all(b.startswith(a) for a, b in zip(texts, texts[1:], strict=False)), "text must only grow"
     last = frames[-1]
     assert last["error_code"] == 0 and last["finish_reason"] == "length" and last["text"].strip()
     assert last["usage"]["completion_tokens"] == 24

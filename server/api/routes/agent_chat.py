@@ -29,7 +29,7 @@ from server.api.schemas.agent_chat import (
     WholeAgentAnswer,
 )
 from server.api.schemas.chat import StreamError
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.search_chat import AnswerChunk
 from server.api.services.agent_service import CHAT_TYPE
 from server.api.services.exchange_recorder import Exchange
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: OpenApiResponses = {
     404: {"model": BaseResponse, "description": "Unknown model or prompt template"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
     503: {"model": BaseResponse, "description": "The model server is unreachable"},

@@ -10,14 +10,14 @@ from sse_starlette import EventSourceResponse
 from server.api.deps import ChatServiceDep, ConversationServiceDep
 from server.api.errors import ApiError, http_status
 from server.api.schemas.chat import ChatChunk, ChatRequest, StreamError
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.conversation import FeedbackRequest
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: OpenApiResponses = {
     404: {"model": BaseResponse, "description": "Unknown model, prompt template or message"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
     503: {"model": BaseResponse, "description": "The model server is unreachable"},

@@ -15,7 +15,7 @@ from server.api.deps import KnowledgeBaseServiceDep as KbServiceDep
 from server.api.deps import SettingsDep
 from server.api.deps import TempKnowledgeBasesDep as TempKbsDep
 from server.api.errors import ApiError, BadRequest, http_status
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.knowledge_base import (
     CreateKnowledgeBaseRequest,
     DeleteDocsRequest,
@@ -37,7 +37,7 @@ from server.knowledge_base.service import SplitOptions
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
 
-ERRORS = {
+ERRORS: OpenApiResponses = {
     400: {"model": BaseResponse, "description": "Invalid name or field"},
     404: {"model": BaseResponse, "description": "Unknown knowledge base or file"},
     409: {"model": BaseResponse, "description": "The knowledge base already exists"},

@@ -11,14 +11,14 @@ from sse_starlette import EventSourceResponse
 from server.api.deps import SearchChatServiceDep
 from server.api.errors import ApiError, http_status
 from server.api.schemas.chat import StreamError
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.search_chat import AnswerChunk, DocsEvent, SearchEngineChatRequest, WholeAnswer
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: OpenApiResponses = {
     400: {"model": BaseResponse, "description": "Unknown or unconfigured search engine"},
     404: {"model": BaseResponse, "description": "Unknown model or prompt template"},
     422: {"model": BaseResponse, "description": "Invalid request field"},

@@ -34,7 +34,7 @@ def source_items(meta: dict[str, Any]) -> list[str]:
                 name = str(source.get("file_name") or source.get("title") or "")
                 items.append(f"- [{source.get('index', n)}] {_link(name, str(source.get('url') or ''))}")
         return items
-    items: list[str] = []
+    items = []
     for doc in meta.get("docs") or []:
         heading = DOC_HEADING.match(str(doc).split("\n", 1)[0])
         if heading:  # the "nothing found" notice is no source
