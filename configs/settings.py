@@ -350,6 +350,13 @@ class Settings(BaseSettings):
     worker_drain_timeout: float = Field(
         60.0, gt=0, description="Seconds a stopped model worker may take to finish the answers in flight."
     )
+    worker_keep_prompts: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="Each model worker keeps the last N prompts it received and lists them at "
+        "POST /debug/received_prompts (to see what reached the model; prompts are private: 0 = off).",
+    )
 
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Databases, knowledge bases, uploads.")
     database_url: str | None = Field(

@@ -149,7 +149,8 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         stream_interval=ctx.settings.stream_interval,
     )
     try:
-        _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
+        app = create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts)
+        _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
     finally:
         worker.close()
 
@@ -177,7 +178,8 @@ def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str
         context_length=cfg.context_length,
         timeout=ctx.settings.request_timeout,
     )
-    _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
+    app = create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts)
+    _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
