@@ -24,6 +24,7 @@ from fastchat.conversation import Conversation, SeparatorStyle
 from fastchat.serve.base_model_worker import BaseModelWorker
 from openai import AsyncOpenAI
 
+from server.llm.token_estimate import estimate_tokens
 from server.llm.tool_calls import add_call_part
 from server.llm.worker_protocol import GenerationParams, error_frame
 
@@ -101,8 +102,8 @@ class RemoteOpenAIWorker(BaseModelWorker):
         return self._pending
 
     def count_token(self, params: dict[str, Any]) -> dict[str, Any]:
-        """An estimate (the remote tokenizer is unknown); it only bounds max_tokens."""
-        return {"count": len(str(params["prompt"])) // 4 + 1, "error_code": 0}
+        """An estimate that counts CJK text right (the remote tokenizer is unknown): it bounds max_tokens."""
+        return {"count": estimate_tokens(str(params["prompt"])), "error_code": 0}
 
     def get_embeddings(self, params: dict[str, Any]) -> dict[str, Any]:
         return error_frame("remote chat models do not serve embeddings here")
