@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from configs import Settings
-from server.agent.loop import Event, Message, ReactAgent
-from server.agent.tool_calling import StepPiece, ToolCallingAgent
+from server.agent.loop import Agent, Event, Message
+from server.agent.react_strategy import ReactStrategy
+from server.agent.tool_calling import StepPiece, ToolCallingStrategy
 from server.agent.toolbox import Toolbox, build_toolbox
 from server.agent.tools.knowledge_base import KnowledgeSearcher
 from server.api.errors import BadRequest
@@ -69,13 +70,19 @@ class AgentService:
             tools=toolbox.describe(),
             tool_names=", ".join(toolbox.names),
         )
-        if first_tool:
-            prompt += f"\nThought: I must use the {first_tool} tool first.\n"
 
-        async def open_step(messages: list[Message]) -> AsyncIterator[str]:
+        async def open_text(messages: list[Message]) -> AsyncIterator[str]:
             return await self._llm.chat_stream(model, messages, request.temperature, max_tokens)
 
-        agent = ReactAgent(toolbox, self._settings.agent, open_step)
+        async def open_forced(
+            messages: list[Message], functions: list[dict[str, Any]], choice: dict[str, Any]
+        ) -> AsyncIterator[StepPiece]:
+            return await self._llm.chat_tools_stream(
+                model, messages, functions, choice, request.temperature, max_tokens
+            )
+
+        strategy = ReactStrategy(toolbox, open_text, open_forced)
+        agent = Agent(toolbox, self._settings.agent, strategy, first_tool)
         return await agent.start([*history, {"role": "user", "content": prompt}])
 
     async def _start_native(
@@ -100,5 +107,5 @@ class AgentService:
                 model, messages, functions, choice, request.temperature, max_tokens
             )
 
-        agent = ToolCallingAgent(toolbox, self._settings.agent, open_step, first_tool)
+        agent = Agent(toolbox, self._settings.agent, ToolCallingStrategy(open_step), first_tool)
         return await agent.start([*history, {"role": "user", "content": prompt}])
