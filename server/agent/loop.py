@@ -184,13 +184,13 @@ class Agent:
                     if isinstance(item, Reply):
                         reply = item
                     elif text := visible.feed(item.text):
-                        streamed = True
+                        streamed = streamed or bool(text.strip())
                         yield AnswerDelta(text)
                 if reply is None:
                     reply = Reply(text="")
                 if not reply.calls:
                     if text := visible.finish():
-                        streamed = True
+                        streamed = streamed or bool(text.strip())
                         yield AnswerDelta(text)
                     answer = scrub_markup(reply.answer).strip()
                     if not streamed:  # nothing of the answer went out as it was written
