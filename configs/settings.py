@@ -307,7 +307,9 @@ class McpServerSettings(BaseModel):
     headers: dict[str, SecretStr] = Field(
         default_factory=dict, description="HTTP headers (e.g. Authorization); values are secrets."
     )
-    timeout: float = Field(30.0, gt=0, le=600, description="Seconds to connect, and for one tool call.")
+    timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds one tool call may take (connecting: at least 20)."
+    )
     enabled: bool = Field(True, description="Offer its tools to the agent.")
     allowed_roles: list[str] = Field(
         default_factory=list, description="With accounts on: roles that may use it (empty = everyone)."

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 State = Literal["idle", "connecting", "ready", "failed", "stopped"]
 RETRY_AFTER = 30.0
+MIN_CONNECT_TIMEOUT = 20.0  # starting a stdio server (an interpreter, npx) takes seconds on its own
 SSE_READ_TIMEOUT = 300.0
 MASK = "********"
 _USERINFO = re.compile(r"^(https?://)([^/@\s]*@)")
@@ -55,6 +56,10 @@ class ServerSpec:
     allowed_roles: tuple[str, ...] = ()
     allowed_users: tuple[str, ...] = ()
     origin: Literal["settings", "database"] = "database"
+
+    @property
+    def connect_timeout(self) -> float:
+        return max(self.timeout, MIN_CONNECT_TIMEOUT)
 
     @property
     def endpoint(self) -> str:
@@ -120,10 +125,10 @@ class Connection:
         if self.state != "connecting":
             self.start()
         try:
-            async with asyncio.timeout(self.spec.timeout):
+            async with asyncio.timeout(self.spec.connect_timeout):
                 await self._ready.wait()
         except TimeoutError:
-            self._fail(f"no answer within {self.spec.timeout:g} s")
+            self._fail(f"no answer within {self.spec.connect_timeout:g} s")
             await self._cancel()
             return False
         return self.state == "ready"
@@ -132,7 +137,7 @@ class Connection:
         self._stop.set()
         if self._task is not None:
             try:
-                async with asyncio.timeout(self.spec.timeout + 5):
+                async with asyncio.timeout(10):
                     await asyncio.shield(self._task)
             except (TimeoutError, Exception):
                 await self._cancel()
@@ -159,7 +164,9 @@ class Connection:
             if self.spec.transport == "stdio" and self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
                 errlog = (self.log_dir / f"mcp-{self.spec.name}.log").open("a", encoding="utf-8")
-            async with Client(self._transport(errlog), read_timeout_seconds=self.spec.timeout) as client:
+            async with Client(
+                self._transport(errlog), read_timeout_seconds=self.spec.connect_timeout
+            ) as client:
                 tools = await _all_tools(client)
                 self._client, self.tools, self.state = client, tools, "ready"
                 self._ready.set()
