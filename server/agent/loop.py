@@ -194,9 +194,9 @@ class Agent:
                         yield AnswerDelta(text)
                     answer = scrub_markup(reply.answer).strip()
                     if not streamed:  # nothing of the answer went out as it was written
-                        answer = answer or NO_ANSWER
+                        answer = answer or self._no_answer()
                         yield AnswerDelta(answer)
-                    yield Final(answer or NO_ANSWER, "answer")
+                    yield Final(answer or self._no_answer(), "answer")
                     return
                 results: list[Result] = []
                 for call in reply.calls:
@@ -218,6 +218,12 @@ class Agent:
         except ApiError as exc:
             for event in model_failed(exc):
                 yield event
+
+    def _no_answer(self) -> str:
+        """A reply with nothing to show (empty, or only markup): what the tools found is still news."""
+        if self._last_output:
+            return f"The model gave no answer. The last tool result was: {self._last_output}"
+        return NO_ANSWER
 
     async def _act(self, call: Call, index: int) -> Result:
         reminder = f" {self.strategy.reminder}" if self.strategy.reminder else ""

@@ -309,3 +309,12 @@ def test_native_an_empty_or_markup_only_answer_says_so() -> None:
             AnswerDelta("(the model gave no answer)"),
             Final("(the model gave no answer)", "answer"),
         ]
+
+
+def test_native_a_reply_of_only_markup_after_a_tool_ran_still_shows_the_result() -> None:
+    model = ScriptedModel(
+        [[[call("calculator", {"expression": "6 * 7"})]], ["<tool_response>", "\n42\n</tool_response>"]]
+    )
+    events = run(native_agent(model))
+    final = "The model gave no answer. The last tool result was: 42"
+    assert events[-2:] == [AnswerDelta(final), Final(final, "answer")]
