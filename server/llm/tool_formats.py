@@ -443,15 +443,38 @@ class Glm4Format(ToolFormat):
                     continue
                 calls.append(ParsedCall(name, arguments))
             return calls
-        first, _, rest = body.partition("\n")
-        if first.strip() in names:  # GLM-4: name, newline, JSON arguments
-            arguments_value = _single_json(_unfence(rest)) if rest.strip() else {}
-            if not isinstance(arguments_value, dict):
-                return None
-            return [ParsedCall(first.strip(), arguments_value)]
+        if body.partition("\n")[0].strip() in names:  # GLM-4: name, newline, JSON arguments (repeated)
+            return _named_lines_parse(body, names)
         value = _json_values(_unfence(body))
         calls = [_call_object(v) for v in value] if value else None
         return calls if calls and all(calls) else None  # type: ignore[return-value]
+
+
+def _named_lines_parse(body: str, names: list[str]) -> list[ParsedCall] | None:
+    decoder = json.JSONDecoder()
+    calls, at = [], 0
+    while True:
+        while at < len(body) and body[at].isspace():
+            at += 1
+        if at >= len(body):
+            return calls or None
+        end = body.find("\n", at)
+        name = body[at : end if end >= 0 else len(body)].strip()
+        if name not in names:
+            return None
+        at = len(body) if end < 0 else end + 1
+        while at < len(body) and body[at] in " \t\r\n":
+            at += 1
+        if at >= len(body) or body[at] != "{":
+            calls.append(ParsedCall(name, {}))
+            continue
+        try:
+            arguments, at = decoder.raw_decode(body, at)
+        except ValueError:
+            return None
+        if not isinstance(arguments, dict):
+            return None
+        calls.append(ParsedCall(name, arguments))
 
 
 def _single_json(text: str) -> Any:
