@@ -7,10 +7,13 @@ over stdio, one an admin adds over streamable HTTP with a secret bearer token, o
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from server.launcher.harness import RunningStack, running_stack
 from server.llm.tool_formats import MARKUP
@@ -217,3 +220,42 @@ def test_secrets_never_appear_in_responses_or_logs(mcp_stack: RunningStack) -> N
     assert all(TOKEN not in body for body in bodies)
     logs = {path.name: path.read_text(errors="replace") for path in mcp_stack.log_dir.rglob("*.log*")}
     assert logs and not [name for name, text in logs.items() if TOKEN in text]
+
+
+# ---- the web UI -------------------------------------------------------------------------------------
+
+WEBUI = Path(__file__).resolve().parents[2] / "webui"
+
+
+def test_the_mcp_page_shows_each_connection_its_state_and_tools_without_secrets(
+    mcp_stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["app.py", "--api-url", mcp_stack.urls.api])
+    page = AppTest.from_file(str(WEBUI / "views" / "mcp.py"), default_timeout=120).run()
+    assert not page.exception
+    labels = [e.label for e in page.expander]
+    assert any("**local**" in label and "ready" in label and "read-only" in label for label in labels), labels
+    assert any("**web**" in label and "streamable-http" in label and "ready" in label for label in labels), (
+        labels
+    )
+    assert any("**dead**" in label and "failed" in label for label in labels), labels
+    assert any("ConnectError" in error.value for error in page.error)
+    assert any("runs its command on the server" in warning.value for warning in page.warning)
+    shown = " ".join(
+        str(element.value) for element in [*page.markdown, *page.caption, *page.code, *page.error]
+    )
+    assert "********" in shown and TOKEN not in shown
+
+
+def test_the_agent_s_tool_picker_lists_mcp_tools_with_their_source(
+    mcp_stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["app.py", "--api-url", mcp_stack.urls.api])
+    app = AppTest.from_file(str(WEBUI / "app.py"), default_timeout=180).run()
+    app.sidebar.selectbox(key="chat_mode").set_value("agent_chat").run()
+    assert not app.exception
+    picker = app.sidebar.multiselect(key="agent_tools_pick")
+    assert "web__add (MCP: web)" in picker.options and "calculator (built-in)" in picker.options
+    assert not any("dead__" in option for option in picker.options)
+    assert "web__add" in picker.value  # every tool is offered until the user narrows it
+    assert "web__add" in app.sidebar.selectbox(key="agent_tool_first").options
