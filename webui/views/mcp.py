@@ -3,7 +3,6 @@ change, reconnect and remove them. Connections from the settings file are shown 
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any
 
@@ -175,8 +174,8 @@ def _connection(api: ApiClient, connection: dict[str, Any]) -> None:
                 hide_index=True,
                 width="stretch",
             )
-            with st.popover("Schemas"):
-                st.code(json.dumps({t["name"]: t["parameters"] for t in tools}, indent=2), language="json")
+            st.caption("Argument schemas")
+            st.json({t["name"]: t["parameters"] for t in tools}, expanded=False)
         if connection.get("read_only"):
             return
         cols = st.columns(3)
