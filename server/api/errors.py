@@ -16,6 +16,7 @@ from server.api.schemas.common import BaseResponse
 from server.core.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -30,6 +31,7 @@ ServiceUnavailable = Unavailable
 
 STATUS: dict[type[DomainError], int] = {
     InvalidInput: 400,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
@@ -63,6 +65,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "DomainError",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",

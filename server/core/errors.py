@@ -20,6 +20,10 @@ class InvalidInput(DomainError):
     """The caller asked for something malformed or impossible (a bad name, an unknown option)."""
 
 
+class Forbidden(DomainError):
+    """The caller may not do this (a setting or a role forbids it)."""
+
+
 class NotFound(DomainError):
     """The thing named does not exist (or no longer does)."""
 
