@@ -13,6 +13,7 @@ from webui import account, user_menu
 from webui.api_client import (
     API_KEYS_PATH,
     KB_LIST_PATH,
+    MCP_CONNECTIONS_PATH,
     RUNNING_MODELS_PATH,
     USERS_PATH,
     ApiClientError,
@@ -80,6 +81,11 @@ def main() -> None:
         )
     if RUNNING_MODELS_PATH in paths:
         pages.append(st.Page("views/models.py", title="Models", icon=":material/memory:", url_path="models"))
+    admin = user is None or user["role"] == "admin"  # single-user mode: the one user administers
+    if admin and MCP_CONNECTIONS_PATH in paths:
+        pages.append(
+            st.Page("views/mcp.py", title="MCP connections", icon=":material/extension:", url_path="mcp")
+        )
     if user is not None and API_KEYS_PATH in paths:
         pages.append(
             st.Page("views/api_keys.py", title="API keys", icon=":material/key:", url_path="api_keys")

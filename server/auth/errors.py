@@ -1,27 +1,24 @@
-"""Access errors; the backend turns each into its status with Chatchat's envelope."""
+"""Access errors in the domain's words; ``server.api.errors`` gives each its status and headers.
+
+``Forbidden`` (403) and ``Conflict`` (409) are the shared kinds of :mod:`server.core.errors`;
+only the two that need more than a status live here.
+"""
 
 from __future__ import annotations
 
-from server.api.errors import ApiError
+from server.core.errors import Conflict, DomainError, Forbidden, RateLimited
 
 
-class Unauthorized(ApiError):
-    """No valid token or key: 401 with ``WWW-Authenticate: Bearer``."""
-
-    status_code = 401
+class Unauthorized(DomainError):
+    """No valid token or key (401, answered with ``WWW-Authenticate: Bearer``)."""
 
 
-class Forbidden(ApiError):
-    status_code = 403
-
-
-class Conflict(ApiError):
-    status_code = 409
-
-
-class TooManyAttempts(ApiError):
-    status_code = 429
+class TooManyAttempts(RateLimited):
+    """Too many failed logins; ``retry_after`` seconds until one may try again (``Retry-After``)."""
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+__all__ = ["Conflict", "Forbidden", "TooManyAttempts", "Unauthorized"]

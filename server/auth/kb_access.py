@@ -15,9 +15,9 @@ from typing import Literal
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.api.errors import BadRequest, NotFound
 from server.auth.errors import Forbidden
 from server.auth.principal import Principal
+from server.core.errors import InvalidInput, NotFound
 from server.db.models import KnowledgeBase, KnowledgeBaseAccess, KnowledgeBaseShare, User
 
 Visibility = Literal["private", "shared", "public"]
@@ -176,7 +176,7 @@ class KnowledgeBaseAccessPolicy:
                     .order_by(User.email)
                 )
             ).all()
-        return AccessInfo(name, owner_id, owner_email, visibility, [tuple(s) for s in shares])
+        return AccessInfo(name, owner_id, owner_email, visibility, [(s[0], s[1], s[2]) for s in shares])
 
     async def set_access(
         self,
@@ -186,7 +186,7 @@ class KnowledgeBaseAccessPolicy:
     ) -> AccessInfo:
         """Replace visibility and shares (by email); unknown emails are a 400 naming them."""
         if visibility not in VISIBILITIES:
-            raise BadRequest(f"visibility must be one of {', '.join(VISIBILITIES)}")
+            raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}")
         async with self._sessions() as session, session.begin():
             found = await self._lookup(session, name)
             if found is None:
@@ -198,7 +198,7 @@ class KnowledgeBaseAccessPolicy:
             )
             unknown = sorted(set(emails) - set(users))
             if unknown:
-                raise BadRequest(f"no account for {', '.join(unknown)}")
+                raise InvalidInput(f"no account for {', '.join(unknown)}")
             row = await session.get(KnowledgeBaseAccess, kb_id)
             if row is None:
                 row = KnowledgeBaseAccess(kb_id=kb_id, owner_id=None, visibility=visibility)
@@ -207,7 +207,7 @@ class KnowledgeBaseAccessPolicy:
             await session.execute(delete(KnowledgeBaseShare).where(KnowledgeBaseShare.kb_id == kb_id))
             for email, permission in emails.items():
                 if permission not in ("read", "write"):
-                    raise BadRequest(f"permission for {email} must be read or write")
+                    raise InvalidInput(f"permission for {email} must be read or write")
                 if users[email] != row.owner_id:
                     session.add(KnowledgeBaseShare(kb_id=kb_id, user_id=users[email], permission=permission))
         return await self.describe(name)

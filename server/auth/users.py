@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import hashlib
 import logging
@@ -16,10 +17,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs import Settings
-from server.api.errors import BadRequest, NotFound
 from server.auth import api_keys, passwords, tokens
 from server.auth.errors import Conflict, Forbidden
 from server.auth.principal import ADMIN, PENDING, ROLES, Principal
+from server.core.errors import InvalidInput, NotFound
 from server.db.base import utcnow
 from server.db.models import ApiKey, Conversation, KnowledgeBaseAccess, Message, User
 
@@ -97,7 +98,7 @@ class UserService:
         """A new account; the very first one is an admin (and claims what single-user mode made)."""
         email = normalise_email(email)
         if len(password) < passwords.MIN_LENGTH:
-            raise BadRequest(f"the password must have at least {passwords.MIN_LENGTH} characters")
+            raise InvalidInput(f"the password must have at least {passwords.MIN_LENGTH} characters")
         password_hash = await asyncio.to_thread(passwords.hash_password, password)
         async with self._signup_lock:
             async with self._sessions() as session, session.begin():
@@ -190,7 +191,7 @@ class UserService:
         if not await asyncio.to_thread(passwords.verify_password, current, user.password_hash):
             raise Forbidden("the current password is wrong")
         if len(new) < passwords.MIN_LENGTH:
-            raise BadRequest(f"the password must have at least {passwords.MIN_LENGTH} characters")
+            raise InvalidInput(f"the password must have at least {passwords.MIN_LENGTH} characters")
         new_hash = await asyncio.to_thread(passwords.hash_password, new)
         async with self._sessions() as session, session.begin():
             row = await session.get(User, user_id)
@@ -214,7 +215,7 @@ class UserService:
     @_clears_cache
     async def update(self, user_id: int, *, role: str | None = None, disabled: bool | None = None) -> User:
         if role is not None and role not in ROLES:
-            raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
         async with self._signup_lock:
             async with self._sessions() as session, session.begin():
                 user = await session.get(User, user_id)
@@ -260,7 +261,7 @@ class UserService:
             session.add(row)
         return NewKey(row, key)
 
-    async def list_keys(self, user_id: int) -> list[ApiKey]:
+    async def list_keys(self, user_id: int) -> builtins.list[ApiKey]:
         async with self._sessions() as session:
             return list(
                 await session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import signal
 import sys
@@ -83,7 +84,7 @@ def _serve(
         port=port,
         log_config=None,  # keep our logging configuration
         access_log=access_log,
-        timeout_graceful_shutdown=drain,
+        timeout_graceful_shutdown=math.ceil(drain),
     )
 
 
@@ -121,13 +122,21 @@ def run_controller(ctx: ServiceContext) -> None:
 
 
 def run_openai_api(ctx: ServiceContext) -> None:
+    from server.auth.api_server_auth import ApiServerAuth
     from server.core.browser_guards import add_browser_guards
     from server.llm import cluster_auth
-    from server.llm.api_server_auth import ApiServerAuth
     from server.llm.fastchat_compat import prepare_api_server
+    from server.llm.tool_api import ModelToolSettings
 
     settings = ctx.settings
-    app = prepare_api_server(ctx.controller_address)
+    tool_models = {
+        name: ModelToolSettings(
+            tool_call_format=cfg.tool_call_format,
+            path=cfg.path if cfg.engine in ("transformers", "vllm") else None,
+        )
+        for name, cfg in settings.llm_models.items()
+    }
+    app = prepare_api_server(ctx.controller_address, tool_models=tool_models)
     secret = _cluster_secret(ctx)
     cluster_auth.prepare_api_server(secret)
     app.add_middleware(ApiServerAuth, settings=settings, cluster_secret=secret)
@@ -178,7 +187,9 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         stream_interval=ctx.settings.stream_interval,
     )
     try:
-        app = cluster_auth.guard(create_worker_app(worker), secret)
+        app = cluster_auth.guard(
+            create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts), secret
+        )
         _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
     finally:
         worker.close()
@@ -209,7 +220,7 @@ def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str
         context_length=cfg.context_length,
         timeout=ctx.settings.request_timeout,
     )
-    app = cluster_auth.guard(create_worker_app(worker), secret)
+    app = cluster_auth.guard(create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts), secret)
     _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 

@@ -24,6 +24,8 @@ from openai import OpenAI
 from configs import PROJECT_ROOT
 from server.launcher.harness import RunningStack, free_port, start_stack
 from server.llm.cluster_auth import HEADER as CLUSTER_HEADER
+from tests.e2e.conftest import sse_events
+from tests.support.mcp_servers import stdio_entry
 from tests.support.postgres import postgres_with_password
 
 pytestmark = pytest.mark.slow
@@ -34,7 +36,15 @@ PROXY_PASSWORD = "proxy-Secret-0815"
 SEARX_PASSWORD = "searx-Secret-1234"
 SECRETS = (DB_PASSWORD, PROXY_PASSWORD, SEARX_PASSWORD, ADMIN[1])
 PUBLIC = {"/health", "/auth/token", "/auth/signup", "/auth/status", "/metrics"}
-ADMIN_ONLY = {"/users", "/users/{user_id}", "/llm_model/change", "/llm_model/stop", "/server/configs"}
+MCP_ADMIN = {"/mcp/connections", "/mcp/connections/{name}", "/mcp/connections/{name}/reconnect"}
+ADMIN_ONLY = {
+    "/users",
+    "/users/{user_id}",
+    "/llm_model/change",
+    "/llm_model/stop",
+    "/server/configs",
+    *MCP_ADMIN,
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +63,9 @@ def accounts_env(database_url: str) -> dict[str, str]:
         "CHATCHAT_SEARCH__SEARXNG__BASE_URL": f"http://searx:{SEARX_PASSWORD}@127.0.0.1:9",
         "CHATCHAT_SEARCH__DUCKDUCKGO__ENABLED": "false",
         "CHATCHAT_KB__SAMPLES_KB": "null",
+        "CHATCHAT_AGENT__MAX_STEPS": "2",
+        "CHATCHAT_AGENT__STEP_MAX_TOKENS": "96",
+        "CHATCHAT_AGENT__TIME_LIMIT": "300",
     }
 
 
@@ -100,6 +113,7 @@ def _calls(stack: RunningStack) -> list[tuple[str, str]]:
         concrete = re.sub(r"\{[^}]+\}", "1", path)
         calls += [(method.upper(), concrete, path) for method in operations]
     assert len(calls) > 40  # the whole API, not an empty schema
+    assert {*ADMIN_ONLY, "/agent/tools"} <= {template for _, _, template in calls}  # MCP routes included
     return calls
 
 
@@ -256,6 +270,76 @@ def test_users_never_see_each_others_conversations_uploads_or_private_knowledge(
     assert bob_uploads().status_code == 200
     content = httpx.get(f"{api}/knowledge_base/download_doc", params=file_params, headers=alice)
     assert content.content == b"Lunch is cancelled."
+
+
+def test_only_admins_manage_mcp_connections_and_each_serves_only_whom_it_allows(
+    accounts: RunningStack, admin: dict[str, str]
+) -> None:
+    api = accounts.urls.api
+    carol, dave = (
+        new_user(accounts, admin, "carol@example.com"),
+        new_user(accounts, admin, "dave@example.com"),
+    )
+    limits = {
+        "shared": {},
+        "carols": {"allowed_users": ["carol@example.com"]},
+        "admins": {"allowed_roles": ["admin"]},
+    }
+    for name, limit in limits.items():
+        added = httpx.post(
+            f"{api}/mcp/connections", json=stdio_entry(name, **limit), headers=admin, timeout=120
+        )
+        assert added.status_code == 200, added.text
+        assert added.json()["data"]["state"] == "ready", added.json()["data"]
+
+    # A user may neither see nor change connections; nothing they send is stored or run.
+    for method, path, body in (
+        ("GET", "/mcp/connections", None),
+        ("POST", "/mcp/connections", stdio_entry("daves")),
+        ("PUT", "/mcp/connections/shared", stdio_entry("shared", allowed_users=["dave@example.com"])),
+        ("DELETE", "/mcp/connections/carols", None),
+        ("POST", "/mcp/connections/carols/reconnect", None),
+    ):
+        response = httpx.request(method, f"{api}{path}", json=body, headers=dave, timeout=60)
+        assert response.status_code == 403, (method, path, response.text)
+        assert "admin" in response.json()["msg"]
+    listed = _data(httpx.get(f"{api}/mcp/connections", headers=admin, timeout=60))
+    assert {c["name"]: c["allowed_users"] for c in listed} == {
+        "shared": [],
+        "carols": ["carol@example.com"],
+        "admins": [],
+    }
+
+    # The tool picker shows each caller only the connections that allow them.
+    def sources(headers: dict[str, str]) -> set[str]:
+        tools = _data(httpx.get(f"{api}/agent/tools", headers=headers, timeout=120))
+        return {t["source"] for t in tools} - {"builtin"}
+
+    assert sources(dave) == {"shared"}
+    assert sources(carol) == {"shared", "carols"}
+    assert sources(admin) == {"shared", "carols", "admins"}
+
+    # An agent run has the same tools: Dave cannot make it call Carol's, Carol can.
+    for tool in ("carols__add", "admins__add"):
+        refused = httpx.post(
+            f"{api}/chat/agent_chat",
+            json={"query": "2 plus 3?", "tool_choice": tool},
+            headers=dave,
+            timeout=120,
+        )
+        assert refused.status_code == 400 and "not an available tool" in refused.json()["msg"], refused.text
+    request = {
+        "query": "What is 2 plus 3?",
+        "tool_calling": "native",
+        "tool_choice": "carols__add",
+        "max_tokens": 48,
+        "temperature": 0,
+    }
+    with httpx.stream("POST", f"{api}/chat/agent_chat", json=request, headers=carol, timeout=300) as response:
+        assert response.status_code == 200, response.read()
+        events = sse_events(response.iter_lines())
+    step = next(e["step"] for e in events if "step" in e)
+    assert step["tool"] == "carols__add" and step["ok"] and "The sum of" in step["output"], step
 
 
 def test_the_openai_api_needs_a_key_and_a_revoked_key_stops_at_once(

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from configs import Settings
 from configs.masking import mask_url_credentials, mask_urls_in
@@ -20,7 +21,7 @@ from server.auth.principal import Principal
 from server.auth.secret_files import with_secrets
 from server.auth.users import UserService
 from server.db.engine import create_engine, session_factory
-from server.db.migrate import upgrade
+from server.db.migrate import alembic_config, current_revision, upgrade
 from server.launcher.harness import free_port
 from tests.support.postgres import postgres_with_password
 
@@ -34,13 +35,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             yield url
 
 
+LONG_EMAIL = "a" * 300 + "@example.com"
+ADD_MCP_CONNECTION = text(
+    "INSERT INTO mcp_connection (name, transport, command, args, env, url, headers, timeout, enabled, "
+    "allowed_roles, allowed_users, created_by, created_at, updated_at) VALUES (:name, 'stdio', "
+    "'mcp-files', '[]', '{}', NULL, '{}', 30, true, '[]', '[]', :created_by, '2026-01-01', '2026-01-01')"
+)
+
+
+@pytest.mark.parametrize(
+    "made_at",
+    [
+        "0002_knowledge_base",  # a release before MCP connections and accounts
+        "0005_mcp_servers",  # the release with MCP connections, before accounts
+    ],
+)
 def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_admin(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, made_at: str
 ) -> None:
     async def scenario() -> dict[str, list]:
         engine = create_engine(database_url)
-        await upgrade(engine, "0002_knowledge_base")  # the schema of a database made before accounts
+        await upgrade(engine, made_at)  # the schema of a database made before accounts
         async with engine.begin() as connection:
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+            assert "user_account" not in tables, "that release had no accounts"
             for statement in (
                 "INSERT INTO conversation (id, name, chat_type, created_at, updated_at) "
                 "VALUES ('c1', 'kept', 'llm_chat', '2026-01-01', '2026-01-01')",
@@ -50,7 +68,12 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
                 "created_at) VALUES ('old_kb', '', 'faiss', 'usem3-multilingual', false, 0, '2026-01-01')",
             ):
                 await connection.execute(text(statement))
+            if made_at == "0005_mcp_servers":
+                await connection.execute(ADD_MCP_CONNECTION, {"name": "files", "created_by": None})
         await upgrade(engine)
+        assert (
+            await current_revision(engine) == ScriptDirectory.from_config(alembic_config()).get_current_head()
+        )
         settings = with_secrets(Settings(data_dir=tmp_path / "data"))
         users = UserService(session_factory(engine), settings)
         admin = await users.create("first@example.com", "password-1")
@@ -63,8 +86,12 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
                     "message": "SELECT id, user_id FROM message",
                     "kb": "SELECT kb_name, owner_id, visibility FROM knowledge_base "
                     "JOIN kb_access ON kb_access.kb_id = knowledge_base.id",
+                    "mcp": "SELECT name, command FROM mcp_connection",
                 }.items()
             }
+            # an admin's email fits as the creator of a connection added after the upgrade
+            await connection.execute(ADD_MCP_CONNECTION, {"name": "more", "created_by": LONG_EMAIL})
+            await connection.commit()
         await engine.dispose()
         rows["roles"] = [admin.role, later.role]
         rows["admin_id"] = [admin.id]
@@ -76,6 +103,7 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
     assert rows["conversation"] == [("c1", admin_id)]
     assert rows["message"] == [("m1", admin_id)]
     assert rows["kb"] == [("old_kb", admin_id, "public")]
+    assert rows["mcp"] == ([("files", "mcp-files")] if made_at == "0005_mcp_servers" else [])
 
 
 @pytest.mark.parametrize(

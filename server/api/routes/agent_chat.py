@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
 from server.agent.loop import AnswerDelta, Event, Failure, Final, ToolStep
+from server.api.access import CallerDep
 from server.api.deps import (
     AgentServiceDep,
     ConversationServiceDep,
@@ -22,7 +23,7 @@ from server.api.deps import (
     PromptsDep,
     SettingsDep,
 )
-from server.api.errors import ApiError
+from server.api.errors import ApiError, http_status
 from server.api.schemas.agent_chat import (
     AgentChatRequest,
     FinalAnswerEvent,
@@ -31,7 +32,7 @@ from server.api.schemas.agent_chat import (
     WholeAgentAnswer,
 )
 from server.api.schemas.chat import StreamError
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.search_chat import AnswerChunk
 from server.api.services.agent_service import CHAT_TYPE
 from server.api.services.conversation_service import owner_of
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: OpenApiResponses = {
     404: {"model": BaseResponse, "description": "Unknown model or prompt template"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
     503: {"model": BaseResponse, "description": "The model server is unreachable"},
@@ -67,7 +68,7 @@ def _wire(event: Event) -> BaseModel:
     if isinstance(event, AnswerDelta):
         return AnswerChunk(answer=event.text)
     if isinstance(event, Failure):
-        return StreamError(code=event.code, msg=event.msg)
+        return StreamError(code=http_status(event.error), msg=event.error.message)
     return FinalAnswerEvent(final_answer=event.text)
 
 
@@ -97,7 +98,7 @@ class _RunRecord:
         if isinstance(event, AnswerDelta):
             self.answer += event.text
         elif isinstance(event, Failure):
-            self.exchange.failed(event.code, event.msg)
+            self.exchange.failed(http_status(event.error), event.error.message)
         elif isinstance(event, Final):
             self.final = event.text
         return _wire(event)
@@ -128,8 +129,9 @@ async def agent_chat(
     settings: SettingsDep,
     principal: CurrentUser,
     conversations: ConversationServiceDep,
+    caller: CallerDep,
 ) -> EventSourceResponse:
-    """Answer with a tool-using agent (calculator, date/time, unit conversion, web search, ...).
+    """Answer with a tool-using agent (calculator, date/time, unit conversion, web search, MCP tools...).
 
     Streams `data: {"tools": [...]}` for each tool step (name, status, input, output), the answer
     as `data: {"answer": ...}` chunks, and always ends with `data: {"final_answer": ...}`, also
@@ -151,7 +153,7 @@ async def agent_chat(
         owner=owner_of(principal),
     )
     try:
-        events = await service.start(request, knowledge)
+        events = await service.start(request, knowledge, caller)
     except ApiError as exc:
         await exchange.abort(exc)
         raise

@@ -19,12 +19,12 @@ from server.api.schemas.auth import (
     Token,
     UserOut,
 )
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.auth.errors import Forbidden, Unauthorized
 from server.auth.throttle import LoginThrottle
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-ERRORS = {
+ERRORS: OpenApiResponses = {
     400: {"model": BaseResponse},
     401: {"model": BaseResponse},
     403: {"model": BaseResponse},
@@ -85,7 +85,7 @@ async def me(principal: CurrentUser, settings: SettingsDep) -> Me:
         id=principal.id,
         email=principal.email,
         display_name=principal.display_name,
-        role=principal.role,  # type: ignore[arg-type]
+        role=principal.role,
         auth_enabled=settings.auth.enabled,
     )
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 
 from server.api.deps import CurrentUser, KbAccessDep
 from server.api.schemas.auth import KnowledgeBaseAccessOut, KnowledgeBaseAccessUpdate, Share
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.auth.kb_access import AccessInfo
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
-ERRORS = {
+ERRORS: OpenApiResponses = {
     400: {"model": BaseResponse, "description": "Unknown email or bad visibility"},
     403: {"model": BaseResponse, "description": "Not the owner or an admin"},
     404: {"model": BaseResponse, "description": "Unknown knowledge base"},
@@ -23,8 +23,8 @@ def _out(info: AccessInfo) -> KnowledgeBaseAccessOut:
     return KnowledgeBaseAccessOut(
         knowledge_base_name=info.kb_name,
         owner=info.owner_email,
-        visibility=info.visibility,  # type: ignore[arg-type]
-        shares=[Share(email=email, permission=perm) for _, email, perm in info.shares],  # type: ignore[arg-type]
+        visibility=info.visibility,
+        shares=[Share(email=email, permission=perm) for _, email, perm in info.shares],
     )
 
 

@@ -6,10 +6,13 @@ from fastapi import APIRouter, Path
 
 from server.api.deps import AdminOnly, UsersDep
 from server.api.schemas.auth import UserOut, UserUpdate
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 
 router = APIRouter(prefix="/users", tags=["users"], dependencies=[AdminOnly])
-ERRORS = {404: {"model": BaseResponse}, 409: {"model": BaseResponse, "description": "The last admin"}}
+ERRORS: OpenApiResponses = {
+    404: {"model": BaseResponse},
+    409: {"model": BaseResponse, "description": "The last admin"},
+}
 
 
 @router.get("", response_model=list[UserOut])

@@ -6,6 +6,7 @@ do not exist. ``owner`` is the caller's account id, or ``ANY`` in single-user mo
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from typing import Any
 
@@ -63,7 +64,7 @@ class ConversationService:
 
     # ---- conversations ----------------------------------------------------------------------
 
-    async def list(self, owner: Owner = ANY) -> list[Conversation]:
+    async def list(self, owner: Owner = ANY) -> builtins.list[Conversation]:
         async with self._sessions() as session:
             query = select(Conversation).order_by(Conversation.updated_at.desc())
             if owner is not ANY:
@@ -125,7 +126,7 @@ class ConversationService:
 
     async def messages(
         self, conversation_id: str, last: int | None = None, owner: Owner = ANY
-    ) -> list[Message]:
+    ) -> builtins.list[Message]:
         """A conversation's exchanges, oldest first; ``last`` keeps only the newest n."""
         await self.get(conversation_id, owner)
         async with self._sessions() as session:

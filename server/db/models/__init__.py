@@ -1,9 +1,8 @@
-"""Every table, imported here so migrations and ``metadata`` see them all."""
-
 from server.db.base import Base
 from server.db.models.conversation import Conversation, Message
 from server.db.models.kb_access import KnowledgeBaseAccess, KnowledgeBaseShare
 from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile
+from server.db.models.mcp_connection import McpConnection
 from server.db.models.user import ApiKey, User
 
 metadata = Base.metadata
@@ -17,6 +16,7 @@ __all__ = [
     "KnowledgeBaseAccess",
     "KnowledgeBaseShare",
     "KnowledgeFile",
+    "McpConnection",
     "Message",
     "User",
     "metadata",
