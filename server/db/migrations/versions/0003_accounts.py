@@ -2,11 +2,10 @@
 
 Existing conversations and messages keep no owner (``user_id`` NULL) and existing knowledge bases
 become public with no owner; the first admin account claims all of them, so an upgrade keeps
-everything users had. It comes after the MCP connections (which databases of earlier releases
-already have), and widens their ``created_by`` to hold an account's email.
+everything users had.
 
-Revision ID: 0006_accounts
-Revises: 0005_mcp_servers
+Revision ID: 0003_accounts
+Revises: 0002_knowledge_base
 Create Date: 2026-12-01
 """
 
@@ -15,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_accounts"
-down_revision = "0005_mcp_servers"
+revision = "0003_accounts"
+down_revision = "0002_knowledge_base"
 branch_labels = None
 depends_on = None
 
@@ -97,13 +96,9 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO kb_access (kb_id, owner_id, visibility) SELECT id, NULL, 'public' FROM knowledge_base"
     )
-    with op.batch_alter_table("mcp_connection") as batch:  # the adding admin's email (up to 320)
-        batch.alter_column("created_by", existing_type=sa.String(64), type_=sa.String(320))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("mcp_connection") as batch:
-        batch.alter_column("created_by", existing_type=sa.String(320), type_=sa.String(64))
     op.drop_table("kb_share")
     op.drop_table("kb_access")
     for table in ("message", "conversation"):

@@ -1,0 +1,37 @@
+"""MCP connections name the admin who added them by email, so ``created_by`` holds up to 320 characters.
+
+Databases made while the MCP connections came straight after ``0002_knowledge_base`` are stamped
+``0005_mcp_servers`` without ever having run ``0003_accounts``; Alembic would now count it as done.
+Such a database gets the accounts schema here (``0003_accounts``' own upgrade, which also makes the
+existing knowledge bases public for the first admin to claim), so that upgrade keeps what users had.
+
+Revision ID: 0006_mcp_created_by_email
+Revises: 0005_mcp_servers
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context, op
+
+revision = "0006_mcp_created_by_email"
+down_revision = "0005_mcp_servers"
+branch_labels = None
+depends_on = None
+
+ACCOUNTS = "0003_accounts"
+
+
+def upgrade() -> None:
+    if not sa.inspect(op.get_bind()).has_table("user_account"):
+        accounts = context.script.get_revision(ACCOUNTS)
+        assert accounts is not None, ACCOUNTS
+        accounts.module.upgrade()
+    with op.batch_alter_table("mcp_connection") as batch:
+        batch.alter_column("created_by", existing_type=sa.String(64), type_=sa.String(320))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("mcp_connection") as batch:
+        batch.alter_column("created_by", existing_type=sa.String(320), type_=sa.String(64))
