@@ -96,7 +96,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         try:
             yield
         finally:
-            app.state.temp_kbs.clear()
+            await app.state.kb_service.close()
             await engines.aclose()
             await llm.aclose()
             await engine.dispose()

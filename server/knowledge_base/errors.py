@@ -27,3 +27,9 @@ class PayloadTooLarge(ApiError):
 
 class LoaderError(Exception):
     """One file could not be read; the batch goes on and reports it under failed_files."""
+
+
+class StoreUnavailable(ApiError):
+    """The configured vector store cannot be reached or is not installed."""
+
+    status_code = 503

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs import Settings
 from server.knowledge_base.embeddings import EmbeddingPool
-from server.knowledge_base.service import KnowledgeBaseService, SplitOptions
+from server.knowledge_base.ingest import SplitOptions
+from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.temp_kb import TempKnowledgeBases
 
 logger = logging.getLogger(__name__)
@@ -56,4 +57,5 @@ def build_services(
     settings: Settings, db: async_sessionmaker[AsyncSession]
 ) -> tuple[KnowledgeBaseService, TempKnowledgeBases]:
     embeddings = EmbeddingPool(settings)
-    return KnowledgeBaseService(settings, db, embeddings), TempKnowledgeBases(settings, embeddings)
+    service = KnowledgeBaseService(settings, db, embeddings)
+    return service, TempKnowledgeBases(settings, db, embeddings, service.stores)
