@@ -102,14 +102,19 @@ def test_an_upload_killed_while_indexing_leaves_no_file_the_kb_does_not_list(tmp
     asyncio.run(story())
 
 
-def test_a_kb_moves_to_pgvector_and_back_keeping_files_ids_and_answers(tmp_path: Path, postgres_url: str) -> None:
+def test_a_kb_moves_to_pgvector_and_back_keeping_files_ids_and_answers(
+    tmp_path: Path, postgres_url: str
+) -> None:
     async def story() -> None:
         async with KbHarness(tmp_path, database_url=postgres_url) as kb:
             await kb.service.create("mover", vs_type="faiss", hybrid=True)
             await kb.add("mover", "light.txt", LIGHTHOUSE)
             await kb.add("mover", "bread.txt", BREAD)
             ids = {h.id: h.text for h in await kb.service.list_docs("mover")}
-            answer = [h.id for h in await kb.service.search("mover", "lighthouse ledger", top_k=2, score_threshold=2.0)]
+            answer = [
+                h.id
+                for h in await kb.service.search("mover", "lighthouse ledger", top_k=2, score_threshold=2.0)
+            ]
             faiss_dir = kb.service.paths.vector_store_dir("mover", "usem3-multilingual")
             assert faiss_dir.is_dir()
 
@@ -125,8 +130,13 @@ def test_a_kb_moves_to_pgvector_and_back_keeping_files_ids_and_answers(tmp_path:
 
             assert await move(kb.service, "mover", "faiss") == len(ids)
             assert {h.id: h.text for h in await kb.service.list_docs("mover")} == ids
-            assert sorted(f.file_name for f in await kb.service.list_files("mover")) == ["bread.txt", "light.txt"]
+            assert sorted(f.file_name for f in await kb.service.list_files("mover")) == [
+                "bread.txt",
+                "light.txt",
+            ]
             assert (await consistency.check(kb.service, "mover")).agrees
-            await kb.service.update_files("mover", ["light.txt"], SPLIT, override_custom_docs=False, custom_docs=None)
+            await kb.service.update_files(
+                "mover", ["light.txt"], SPLIT, override_custom_docs=False, custom_docs=None
+            )
 
     asyncio.run(story())
