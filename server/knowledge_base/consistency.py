@@ -46,7 +46,9 @@ class KbReport:
     @property
     def agrees(self) -> bool:
         counted = self.chunks_in_store is None or self.chunks_in_store == self.chunks_in_db
-        return counted and not (self.missing_chunks or self.orphan_chunks or self.missing_files or self.leftovers)
+        return counted and not (
+            self.missing_chunks or self.orphan_chunks or self.missing_files or self.leftovers
+        )
 
     def lines(self) -> list[str]:
         store = "?" if self.chunks_in_store is None else str(self.chunks_in_store)
@@ -87,7 +89,9 @@ async def check(service: KnowledgeBaseService, name: str, *, full: bool = True) 
     report.missing_files = [f.file_name for f in summaries if f.in_db and not f.in_folder]
     report.unindexed_files = [f.file_name for f in summaries if f.in_folder and not f.in_db]
     report.chunks_in_db = len(listed)
-    report.leftovers = [str(p.relative_to(service.paths.root)) for p in await asyncio.to_thread(_leftovers, service, kb)]
+    report.leftovers = [
+        str(p.relative_to(service.paths.root)) for p in await asyncio.to_thread(_leftovers, service, kb)
+    ]
     store = await service.store(kb)
     if not full:
         if store.capabilities.shared:
@@ -100,7 +104,11 @@ async def check(service: KnowledgeBaseService, name: str, *, full: bool = True) 
         report.chunks_in_store = len(stored)
         report.orphan_chunks = sorted(stored - set(listed))
     else:  # a store that cannot list: check that every listed chunk is there
-        present = {c.id for start in range(0, len(listed), 1000) for c in await store.get(list(listed)[start : start + 1000])}
+        present = {
+            c.id
+            for start in range(0, len(listed), 1000)
+            for c in await store.get(list(listed)[start : start + 1000])
+        }
         stored = present
     missing = Counter(listed[i] for i in listed if i not in stored)
     report.missing_chunks = dict(missing)
@@ -129,7 +137,10 @@ async def repair(service: KnowledgeBaseService, report: KbReport) -> list[str]:
             kb.kb_name, reindex, default_split(service.settings), override_custom_docs=False, custom_docs=None
         )
         for name in reindex:
-            done.append(f"{kb.kb_name}: {name}: " + (f"could not re-index: {failed[name]}" if name in failed else "re-indexed"))
+            done.append(
+                f"{kb.kb_name}: {name}: "
+                + (f"could not re-index: {failed[name]}" if name in failed else "re-indexed")
+            )
     stale = {str(p.relative_to(service.paths.root)) for p in uploads.stale_staging(service.paths, kb.kb_name)}
     for name in report.leftovers:
         path = service.paths.root / name
@@ -144,7 +155,9 @@ async def repair(service: KnowledgeBaseService, report: KbReport) -> list[str]:
 def stray_trash(service: KnowledgeBaseService) -> list[Path]:
     """Folders of dropped knowledge bases whose deletion was interrupted."""
     root = service.paths.root
-    return [p for p in root.iterdir() if p.is_dir() and p.name.startswith(TRASH_PREFIX)] if root.is_dir() else []
+    return (
+        [p for p in root.iterdir() if p.is_dir() and p.name.startswith(TRASH_PREFIX)] if root.is_dir() else []
+    )
 
 
 async def check_at_start(service: KnowledgeBaseService) -> list[KbReport]:
@@ -160,7 +173,9 @@ async def check_at_start(service: KnowledgeBaseService) -> list[KbReport]:
             continue
         removed = await asyncio.to_thread(uploads.clear_staging, service.paths, kb.kb_name)
         if removed:
-            logger.info("knowledge base %s: removed %d uploads left by an interrupted indexing", kb.kb_name, removed)
+            logger.info(
+                "knowledge base %s: removed %d uploads left by an interrupted indexing", kb.kb_name, removed
+            )
         reports.append(report)
         for line in report.lines():
             (logger.info if report.agrees else logger.warning)("knowledge base check: %s", line)

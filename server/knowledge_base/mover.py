@@ -37,11 +37,19 @@ async def move(service: KnowledgeBaseService, kb_name: str, vs_type: str) -> int
             async for page in source.iterate(page_size=PAGE, vectors=True):
                 without = [c for c in page if c.vector is None]
                 if without:
-                    vectors = await service.embeddings.aembed_documents(kb.embed_model, [c.text for c in without])
+                    vectors = await service.embeddings.aembed_documents(
+                        kb.embed_model, [c.text for c in without]
+                    )
                     for chunk, vector in zip(without, vectors, strict=True):
                         chunk.vector = vector
                 chunks = [
-                    ChunkIn(c.id, c.text, c.metadata, c.vector, c.tokens if c.tokens is not None else tokenize(c.text))
+                    ChunkIn(
+                        c.id,
+                        c.text,
+                        c.metadata,
+                        c.vector,
+                        c.tokens if c.tokens is not None else tokenize(c.text),
+                    )
                     for c in page
                 ]
                 await target.write(session, upsert=chunks)

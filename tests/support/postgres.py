@@ -92,22 +92,21 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def create_database(server_url: str, name: str | None = None) -> str:
+async def acreate_database(server_url: str, name: str | None = None) -> str:
     """A new empty database on the server; returns its URL."""
     import asyncpg
 
     name = name or f"t_{uuid.uuid4().hex[:12]}"
-    dsn = server_url.replace("postgresql+asyncpg://", "postgresql://")
-
-    async def create() -> None:
-        connection = await asyncpg.connect(dsn)
-        try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
+    connection = await asyncpg.connect(server_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def create_database(server_url: str, name: str | None = None) -> str:
+    return asyncio.run(acreate_database(server_url, name))
 
 
 @pytest.fixture(scope="session")

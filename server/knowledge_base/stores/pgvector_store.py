@@ -189,7 +189,6 @@ class PgVectorStore(VectorStore):
             known = await self._dimension(session)
             if known is not None and known != dim:
                 raise ValueError(f"vector size {dim} does not match the collection ({known})")
-            await self._ensure_index(session, dim)
             await session.execute(
                 text(
                     f"INSERT INTO {TABLE} (collection, id, source, text, metadata, tokens, embedding) VALUES "
@@ -210,6 +209,9 @@ class PgVectorStore(VectorStore):
                 ],
             )
             self._dim = dim
+            # after the rows: the first write of a collection builds its graph in one pass (much faster
+            # than growing it row by row); later rows join the existing graph
+            await self._ensure_index(session, dim)
         return nothing_to_undo
 
     async def get(self, ids: Sequence[str]) -> list[StoredChunk]:
