@@ -53,8 +53,8 @@ class KbReport:
     def lines(self) -> list[str]:
         store = "?" if self.chunks_in_store is None else str(self.chunks_in_store)
         out = [
-            f"{self.kb_name} ({self.vs_type}): files {self.files_in_db} in database, {self.files_in_folder} in "
-            f"folder; chunks {self.chunks_in_db} in database, {store} in store: "
+            f"{self.kb_name} ({self.vs_type}): files {self.files_in_db} in database, "
+            f"{self.files_in_folder} in folder; chunks {self.chunks_in_db} in database, {store} in store: "
             + ("agrees" if self.agrees else "DISAGREES")
         ]
         for name, n in sorted(self.missing_chunks.items()):
@@ -92,11 +92,11 @@ async def check(service: KnowledgeBaseService, name: str, *, full: bool = True) 
     report.leftovers = [
         str(p.relative_to(service.paths.root)) for p in await asyncio.to_thread(_leftovers, service, kb)
     ]
-    store = await service.store(kb)
-    if not full:
-        if store.capabilities.shared:
-            report.chunks_in_store = await store.count()
+    if not full:  # a server store counts with one query; a file store would have to be loaded
+        if kb.vs_type == "pgvector":
+            report.chunks_in_store = await (await service.store(kb)).count()
         return report
+    store = await service.store(kb)
     if store.capabilities.listing:
         stored: set[str] = set()
         async for page in store.iterate():
