@@ -75,7 +75,7 @@ def test_an_upload_killed_while_indexing_leaves_no_file_the_kb_does_not_list(tmp
             async with KbHarness(Path({str(tmp_path)!r})) as kb:
                 await kb.service.create("k")
                 text = "".join(
-                    f"第{{i}}段：仓库里第{{i}}号箱子装着零件。Box {{i}} holds parts.\\n\\n" for i in range(3000)
+                    f"第{{i}}段：第{{i}}号箱子装着零件。Box {{i}} holds parts.\\n\\n" for i in range(3000)
                 )
                 await kb.service.upload("k", [("big.txt", text.encode())], SPLIT, override=False)
                 print("finished", flush=True)
