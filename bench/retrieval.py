@@ -311,6 +311,9 @@ async def main() -> None:
     parser.add_argument("--models", default=",".join(BUNDLED))
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-replicas", action="store_true")
+    parser.add_argument(
+        "--parts", default="quality,stores,ingest,scale,replicas", help="comma list of the parts to run"
+    )
     parser.add_argument("--ingest-copies", type=int, default=8, help="copies of each sample file to ingest")
     parser.add_argument("--search-chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
@@ -321,20 +324,28 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, postgres_server() as server:
         root = Path(tmp)
         embeddings = EmbeddingPool(Settings(data_dir=root, log_dir=root))
-        if not args.skip_quality:
+        parts = set(args.parts.split(","))
+        if args.skip_quality:
+            parts.discard("quality")
+        if args.skip_replicas:
+            parts.discard("replicas")
+        if "quality" in parts:
             report["quality"] = await quality(root, models)
             print("quality done", file=sys.stderr)
-        report["stores"] = await stores_quality(root, await acreate_database(server), embeddings)
+        if "stores" in parts:
+            report["stores"] = await stores_quality(root, await acreate_database(server), embeddings)
         print("stores done", file=sys.stderr)
-        report["ingest"] = await ingest(
-            root / "ingest", await acreate_database(server), embeddings, args.ingest_copies
-        )
+        if "ingest" in parts:
+            report["ingest"] = await ingest(
+                root / "ingest", await acreate_database(server), embeddings, args.ingest_copies
+            )
         print("ingest done", file=sys.stderr)
-        report["scale"] = await search_at_scale(
-            root, await acreate_database(server), embeddings, args.search_chunks, args.queries
-        )
+        if "scale" in parts:
+            report["scale"] = await search_at_scale(
+                root, await acreate_database(server), embeddings, args.search_chunks, args.queries
+            )
         print("scale done", file=sys.stderr)
-        if not args.skip_replicas:
+        if "replicas" in parts:
             report["replicas"] = replicas(root, await acreate_database(server), args.replica_seconds)
     print(json.dumps(report, ensure_ascii=False, indent=2))
 

@@ -38,6 +38,7 @@ TABLE = "kb_chunk"
 _COLLECTION = re.compile(r"^[0-9a-f]{32}$")
 MAX_POSITION = 16383  # the largest position a tsvector keeps
 RRF_K = 60
+ANALYZE_AFTER = 2000  # a write of this many chunks refreshes the planner's statistics
 
 SCHEMA = [
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -212,6 +213,8 @@ class PgVectorStore(VectorStore):
             # after the rows: the first write of a collection builds its graph in one pass (much faster
             # than growing it row by row); later rows join the existing graph
             await self._ensure_index(session, dim)
+            if len(upsert) >= ANALYZE_AFTER:  # fresh statistics, or the planner skips the keyword index
+                await session.execute(text(f"ANALYZE {TABLE}"))
         return nothing_to_undo
 
     async def get(self, ids: Sequence[str]) -> list[StoredChunk]:
