@@ -101,6 +101,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
             yield
         finally:
             kb_check.cancel()
+            await asyncio.gather(kb_check, return_exceptions=True)  # before the database goes away
             await app.state.kb_service.close()
             await engines.aclose()
             await llm.aclose()
