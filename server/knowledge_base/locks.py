@@ -36,7 +36,7 @@ class WriteLocks:
     async def hold(self, name: str, session: AsyncSession) -> AsyncIterator[None]:
         """Hold the write lock of ``name`` while ``session``'s transaction writes and commits."""
         async with self._local[name]:
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
                 yield
                 return

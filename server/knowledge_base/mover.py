@@ -14,10 +14,17 @@ from server.db.models.knowledge_base import KnowledgeBase, new_store_key
 from server.knowledge_base.bm25_index import tokenize
 from server.knowledge_base.catalog import collection_of
 from server.knowledge_base.service import KnowledgeBaseService
-from server.knowledge_base.stores.base import ChunkIn
+from server.knowledge_base.stores.base import ChunkIn, StoredChunk
 from server.knowledge_base.stores.factory import Collection
 
 PAGE = 2000
+
+
+def _chunk_in(chunk: StoredChunk) -> ChunkIn:
+    """A stored chunk as the target store takes it (its vector is known by now)."""
+    assert chunk.vector is not None
+    tokens = chunk.tokens if chunk.tokens is not None else tokenize(chunk.text)
+    return ChunkIn(chunk.id, chunk.text, chunk.metadata, chunk.vector, tokens)
 
 
 async def move(service: KnowledgeBaseService, kb_name: str, vs_type: str) -> int:
@@ -42,16 +49,7 @@ async def move(service: KnowledgeBaseService, kb_name: str, vs_type: str) -> int
                     )
                     for chunk, vector in zip(without, vectors, strict=True):
                         chunk.vector = vector
-                chunks = [
-                    ChunkIn(
-                        c.id,
-                        c.text,
-                        c.metadata,
-                        c.vector,
-                        c.tokens if c.tokens is not None else tokenize(c.text),
-                    )
-                    for c in page
-                ]
+                chunks = [_chunk_in(c) for c in page]
                 await target.write(session, upsert=chunks)
                 copied += len(chunks)
             row = await session.scalar(select(KnowledgeBase).where(KnowledgeBase.kb_name == kb_name))

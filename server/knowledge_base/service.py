@@ -66,10 +66,6 @@ class KnowledgeBaseService:
         async with self.db() as session:
             return await catalog.kb_exists(session, name)
 
-    async def list(self) -> list[KbSummary]:
-        async with self.db() as session:
-            return [catalog.summary(r) for r in await catalog.all_kbs(session)]
-
     @property
     def vs_types(self) -> list[str]:
         return available_vs_types(self.stores.context)
@@ -387,3 +383,8 @@ class KnowledgeBaseService:
 
     async def close(self) -> None:
         await self.stores.close()
+
+    # Last in the class on purpose: below this line ``list`` in an annotation means this method.
+    async def list(self) -> list[KbSummary]:
+        async with self.db() as session:
+            return [catalog.summary(r) for r in await catalog.all_kbs(session)]

@@ -72,7 +72,7 @@ def route_logging() -> None:
     fastchat.utils.build_logger = _plain_logger
     for name, module in list(sys.modules.items()):
         if name.startswith("fastchat.") and getattr(module, "build_logger", None) is not None:
-            module.build_logger = _plain_logger
+            vars(module)["build_logger"] = _plain_logger
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def fix_context_length() -> None:
     for module_name in ("fastchat.serve.model_worker", "fastchat.serve.multi_model_worker"):
         module = sys.modules.get(module_name)
         if module is not None and hasattr(module, "get_context_length"):
-            module.get_context_length = get_context_length
+            vars(module)["get_context_length"] = get_context_length
 
 
 def batch_encode_plus(self: Any, batch_text_or_text_pairs: list[Any], **kwargs: Any) -> Any:
@@ -164,7 +164,7 @@ def fix_pydantic_json() -> None:
                 and issubclass(value, BaseModel)
                 and value.__module__ == module.__name__
             ):
-                value.json = _json_compat
+                value.json = _json_compat  # type: ignore[method-assign]  # the point of this fix
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,8 +354,14 @@ def prepare_controller() -> None:
     route_logging()
 
 
-def prepare_api_server(controller_address: str, api_keys: list[str] | None = None) -> Any:
-    """Fix and configure FastChat's OpenAI API server; returns its FastAPI app."""
+def prepare_api_server(
+    controller_address: str, api_keys: list[str] | None = None, tool_models: dict[str, Any] | None = None
+) -> Any:
+    """Fix and configure FastChat's OpenAI API server; returns its FastAPI app.
+
+    ``tool_models``: per model name, what the settings say about its tool calls
+    (``server.llm.tool_api.ModelToolSettings``).
+    """
     route_logging()
     fix_pydantic_json()
     # FastChat declares ModelPermission.is_blocking a str and fills it with False.
@@ -367,7 +373,7 @@ def prepare_api_server(controller_address: str, api_keys: list[str] | None = Non
     from server.llm import tool_api
 
     if _once("tool_calling"):
-        tool_api.install(api.app, api)
+        tool_api.install(api.app, api, tool_models)
 
     api.app.add_middleware(RequestIdMiddleware)
     api.app_settings.controller_address = controller_address

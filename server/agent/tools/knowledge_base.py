@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from server.agent.tools.base import ToolError
-from server.api.errors import ApiError
+from server.agent.tools.base import TextTool, ToolError
+from server.core.errors import DomainError
 
 
 @runtime_checkable
@@ -17,7 +17,7 @@ class KnowledgeSearcher(Protocol):
         ...
 
 
-class KnowledgeBaseTool:
+class KnowledgeBaseTool(TextTool):
     name = "knowledge_base_search"
     description = "Search the local knowledge bases (the user's own documents). Input: the search query."
     argument, argument_required = "query", True
@@ -32,7 +32,7 @@ class KnowledgeBaseTool:
             raise ToolError("give a search query")
         try:
             hits = await self._searcher.search_knowledge(query, self._top_k)
-        except ApiError as exc:
+        except DomainError as exc:
             raise ToolError(exc.message) from exc
         if not hits:
             return "Nothing relevant in the knowledge bases."

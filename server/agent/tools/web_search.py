@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from server.agent.tools.base import ToolError
-from server.api.errors import ApiError
+from server.agent.tools.base import TextTool, ToolError
+from server.core.errors import DomainError
 from server.search import SearchEngines
 
 
-class WebSearchTool:
+class WebSearchTool(TextTool):
     name = "web_search"
     description = "Search the internet for current information. Input: the search query."
     argument, argument_required = "query", True
@@ -25,7 +25,7 @@ class WebSearchTool:
             default = self._engines.settings.default_engine
             engine = self._engines.get(default if default in names or not names else names[0])
             results = await engine.search(query, self._top_k)
-        except ApiError as exc:
+        except DomainError as exc:
             raise ToolError(exc.message) from exc
         if not results:
             return "No results."

@@ -3,6 +3,7 @@
 from server.db.base import Base
 from server.db.models.conversation import Conversation, Message
 from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile, TempKnowledgeBase
+from server.db.models.mcp_connection import McpConnection
 
 metadata = Base.metadata
 
@@ -12,6 +13,7 @@ __all__ = [
     "FileDoc",
     "KnowledgeBase",
     "KnowledgeFile",
+    "McpConnection",
     "Message",
     "TempKnowledgeBase",
     "metadata",

@@ -135,7 +135,7 @@ class FaissStore(VectorStore):
             self._generation = f"legacy-{signature[0]}"
             self._next_key = int(data["next_id"])
         if docs:
-            self._index = faiss.read_index(str(self.directory / index_file))
+            self._index = faiss.read_index(str(self.directory / index_file))  # type: ignore[assignment]  # the IDMap2 we saved
         self._docs = docs
         self._keys = {doc["id"]: key for key, doc in docs.items()}
 
@@ -176,7 +176,7 @@ class FaissStore(VectorStore):
             return None
         assert self._index is not None
         vector = self._index.reconstruct(key)
-        self._index.remove_ids(np.asarray([key], dtype=np.int64))
+        self._index.remove_ids(np.asarray([key], dtype=np.int64))  # type: ignore[arg-type]  # faiss wraps ids
         return chunk_id, self._docs.pop(key), vector
 
     def _add(self, chunk_id: str, doc: dict[str, Any], vector: np.ndarray) -> None:
@@ -274,7 +274,7 @@ class FaissStore(VectorStore):
                 allowed = self._allowed_keys(where)
                 if not len(allowed):
                     return []
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]  # SWIG kwargs
                 limit = len(allowed)
             query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
             sims, keys = self._index.search(query, min(k, limit), params=params)
