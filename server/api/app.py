@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -51,6 +52,7 @@ from server.core.browser_guards import add_browser_guards
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
+from server.knowledge_base.consistency import check_at_start
 from server.knowledge_base.setup import build_services, create_samples_safely
 from server.search import SearchEngines
 from server.version import __version__
@@ -93,7 +95,7 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
         app.state.models = ModelService(settings, llm, launcher)
         app.state.users = UserService(app.state.db, settings, cache_ttl=2.0)
         app.state.kb_access = KnowledgeBaseAccessPolicy(app.state.db)
-        app.state.temp_owners = TempUploadOwners()
+        app.state.temp_owners = TempUploadOwners(app.state.db)
         app.state.login_throttle = LoginThrottle(settings.auth)
         if settings.auth.enabled:
             await app.state.users.bootstrap_admin()
@@ -105,6 +107,8 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
         await create_samples_safely(app.state.kb_service, settings)
         if settings.kb.samples_kb:
             await app.state.kb_access.make_public(settings.kb.samples_kb)
+        # the cheap consistency check, in the background: what it finds goes to the log
+        kb_check = asyncio.get_running_loop().create_task(check_at_start(app.state.kb_service))
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
         app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines, recorder)
@@ -120,7 +124,9 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             yield
         finally:
             await mcp_registry.stop()  # stdio servers' processes end with the backend
-            app.state.temp_kbs.clear()
+            kb_check.cancel()
+            await asyncio.gather(kb_check, return_exceptions=True)  # before the database goes away
+            await app.state.kb_service.close()
             await engines.aclose()
             await llm.aclose()
             await engine.dispose()

@@ -7,18 +7,24 @@ knowledge bases cannot be probed. Admins (and the single-user mode's caller) rea
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.auth.errors import Forbidden
 from server.auth.principal import Principal
 from server.core.errors import InvalidInput, NotFound
-from server.db.models import KnowledgeBase, KnowledgeBaseAccess, KnowledgeBaseShare, User
+from server.db.models import (
+    KnowledgeBase,
+    KnowledgeBaseAccess,
+    KnowledgeBaseShare,
+    TempKnowledgeBaseOwner,
+    User,
+)
 
 Visibility = Literal["private", "shared", "public"]
 Permission = Literal["read", "write"]
@@ -225,21 +231,33 @@ class ScopedKnowledgeSearcher:
 
 
 class TempUploadOwners:
-    """Who uploaded each file-chat upload (they are kept in memory and expire, so is this)."""
+    """Who made each file-chat upload: only they may add to it, chat with it or download from it.
 
-    def __init__(self, limit: int = 10_000) -> None:
-        self._owners: OrderedDict[str, int | None] = OrderedDict()
-        self._limit = limit
+    Kept in the database beside the upload (and gone with it), so any replica and a restarted
+    backend answer the same.
+    """
 
-    def record(self, upload_id: str, principal: Principal) -> None:
-        self._owners[upload_id] = principal.owner_id
-        self._owners.move_to_end(upload_id)
-        while len(self._owners) > self._limit:
-            self._owners.popitem(last=False)
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
 
-    def require(self, principal: Principal, upload_id: str) -> None:
+    @staticmethod
+    def _gone(upload_id: str) -> NotFound:
+        # Word for word what the file-chat store says about an id it does not know.
+        return NotFound(f"temporary knowledge {upload_id!r} does not exist or has expired")
+
+    async def record(self, upload_id: str, principal: Principal) -> None:
+        try:
+            async with self._sessions() as session, session.begin():
+                if await session.get(TempKnowledgeBaseOwner, upload_id) is None:
+                    session.add(TempKnowledgeBaseOwner(temp_id=upload_id, owner_id=principal.owner_id))
+        except IntegrityError as exc:  # the upload expired (was pushed out) in the meantime
+            raise self._gone(upload_id) from exc
+
+    async def require(self, principal: Principal, upload_id: str) -> None:
         """404 (as for an expired upload) unless the caller made it."""
         if principal.unrestricted:
             return
-        if upload_id not in self._owners or self._owners[upload_id] != principal.id:
-            raise NotFound(f"temporary knowledge {upload_id!r} does not exist or has expired")
+        async with self._sessions() as session:
+            row = await session.get(TempKnowledgeBaseOwner, upload_id)
+        if row is None or row.owner_id != principal.id:
+            raise self._gone(upload_id)

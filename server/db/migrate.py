@@ -7,9 +7,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x636861747363  # an advisory-lock key of our own ("chatsc")
 
 
 def alembic_config() -> Config:
@@ -30,11 +32,18 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.connect() as connection:
         if sqlite:
             # SQLite alters a table by copying it; with foreign keys on, dropping the old copy of a
-            # referenced table would cascade (deleting every message of every conversation).
+            # referenced table would cascade (deleting every message of every conversation, every
+            # knowledge base's access rows).
             await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             await connection.commit()
         try:
             async with connection.begin():
+                if (
+                    connection.dialect.name == "postgresql"
+                ):  # backends starting together migrate one at a time
+                    await connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
                 await connection.run_sync(run)
                 if sqlite:
                     broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()

@@ -18,10 +18,11 @@ from sqlalchemy import Connection, inspect, text
 from configs import Settings
 from configs.masking import mask_url_credentials, mask_urls_in
 from server.api.app import create_app
-from server.auth.kb_access import ScopedKnowledgeSearcher
+from server.auth.kb_access import ScopedKnowledgeSearcher, TempUploadOwners
 from server.auth.principal import Principal
 from server.auth.secret_files import with_secrets
 from server.auth.users import UserService
+from server.core.errors import NotFound
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import alembic_config, current_revision, upgrade
 from server.launcher.harness import free_port
@@ -45,37 +46,36 @@ ADD_MCP_CONNECTION = text(
 )
 
 
-MCP_BEFORE_ACCOUNTS = "0005_mcp_servers"
+# Databases made before accounts were in the chain: the revisions each had run, stamped the last.
+MADE_BEFORE_ACCOUNTS = {
+    "before-mcp": [],  # a release with knowledge bases only (stamped 0002)
+    "mcp-after-0002": ["0005_mcp_servers"],  # MCP connections came straight after 0002
+    "storage-and-mcp": ["0004_kb_storage", "0005_mcp_servers"],  # KB storage and MCP, no accounts
+}
 
 
-def _mcp_straight_after_knowledge_base(connection: Connection) -> None:
-    """The schema of a database made while ``0005_mcp_servers`` came right after ``0002``: its own
-    migration's table, stamped 0005, and no accounts."""
-    script = ScriptDirectory.from_config(alembic_config()).get_revision(MCP_BEFORE_ACCOUNTS)
-    assert script is not None
+def _made_without_accounts(connection: Connection, revisions: list[str]) -> None:
+    """Run those revisions' own upgrades and stamp the last, as that release's database is."""
+    script = ScriptDirectory.from_config(alembic_config())
     with Operations.context(MigrationContext.configure(connection)):
-        script.module.upgrade()
-    connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": MCP_BEFORE_ACCOUNTS})
+        for revision in revisions:
+            found = script.get_revision(revision)
+            assert found is not None
+            found.module.upgrade()
+    if revisions:
+        connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revisions[-1]})
 
 
-@pytest.mark.parametrize(
-    "made_at",
-    [
-        "0002_knowledge_base",  # a release before MCP connections and accounts
-        MCP_BEFORE_ACCOUNTS,  # a database with MCP connections, made before accounts were in the chain
-    ],
-)
+@pytest.mark.parametrize("made_by", list(MADE_BEFORE_ACCOUNTS))
 def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_admin(
-    database_url: str, tmp_path: Path, made_at: str
+    database_url: str, tmp_path: Path, made_by: str
 ) -> None:
+    revisions = MADE_BEFORE_ACCOUNTS[made_by]
+
     async def scenario() -> dict[str, list]:
         engine = create_engine(database_url)
-        await upgrade(engine, "0002_knowledge_base")  # the schema of a database made before accounts
+        await upgrade(engine, "0002_knowledge_base")
         async with engine.begin() as connection:
-            if made_at == MCP_BEFORE_ACCOUNTS:
-                await connection.run_sync(_mcp_straight_after_knowledge_base)
-            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
-            assert "user_account" not in tables, "that release had no accounts"
             for statement in (
                 "INSERT INTO conversation (id, name, chat_type, created_at, updated_at) "
                 "VALUES ('c1', 'kept', 'llm_chat', '2026-01-01', '2026-01-01')",
@@ -85,7 +85,10 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
                 "created_at) VALUES ('old_kb', '', 'faiss', 'usem3-multilingual', false, 0, '2026-01-01')",
             ):
                 await connection.execute(text(statement))
-            if made_at == MCP_BEFORE_ACCOUNTS:
+            await connection.run_sync(_made_without_accounts, revisions)
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+            assert "user_account" not in tables, "that release had no accounts"
+            if "0005_mcp_servers" in revisions:
                 await connection.execute(ADD_MCP_CONNECTION, {"name": "files", "created_by": None})
         await upgrade(engine)
         assert (
@@ -103,6 +106,9 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
                     "message": "SELECT id, user_id FROM message",
                     "kb": "SELECT kb_name, owner_id, visibility FROM knowledge_base "
                     "JOIN kb_access ON kb_access.kb_id = knowledge_base.id",
+                    "store_keys": "SELECT count(*) FROM knowledge_base WHERE store_key IS NOT NULL",
+                    "uploads": "SELECT count(*) FROM temp_knowledge_base JOIN temp_kb_owner "
+                    "ON temp_kb_owner.temp_id = temp_knowledge_base.id",
                     "mcp": "SELECT name, command FROM mcp_connection",
                 }.items()
             }
@@ -120,7 +126,42 @@ def test_an_upgrade_keeps_every_knowledge_base_and_conversation_for_the_first_ad
     assert rows["conversation"] == [("c1", admin_id)]
     assert rows["message"] == [("m1", admin_id)]
     assert rows["kb"] == [("old_kb", admin_id, "public")]
-    assert rows["mcp"] == ([("files", "mcp-files")] if made_at == MCP_BEFORE_ACCOUNTS else [])
+    assert rows["store_keys"] == [(1,)], "the knowledge base has its collection key"
+    assert rows["uploads"] == [(0,)], "the file-chat tables exist"
+    assert rows["mcp"] == ([("files", "mcp-files")] if "0005_mcp_servers" in revisions else [])
+
+
+def test_knowledge_base_access_and_shares_survive_the_storage_migration(database_url: str) -> None:
+    """0004 rebuilds ``knowledge_base`` (a copy on SQLite); the access rows that reference it stay."""
+
+    async def scenario() -> dict[str, list]:
+        engine = create_engine(database_url)
+        await upgrade(engine, "0003_accounts")
+        async with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO user_account (id, email, display_name, role, password_hash, disabled, "
+                "token_version, created_at) VALUES (1, 'owner@example.com', 'o', 'user', 'x', false, 0, "
+                "'2026-01-01'), (2, 'reader@example.com', 'r', 'user', 'x', false, 0, '2026-01-01')",
+                "INSERT INTO knowledge_base (id, kb_name, kb_info, vs_type, embed_model, hybrid, file_count, "
+                "created_at) VALUES (7, 'ledger', '', 'faiss', 'usem3-multilingual', false, 0, '2026-01-01')",
+                "INSERT INTO kb_access (kb_id, owner_id, visibility) VALUES (7, 1, 'shared')",
+                "INSERT INTO kb_share (kb_id, user_id, permission) VALUES (7, 2, 'write')",
+            ):
+                await connection.execute(text(statement))
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            rows = {
+                "access": [tuple(r) for r in await connection.execute(text("SELECT * FROM kb_access"))],
+                "shares": [tuple(r) for r in await connection.execute(text("SELECT * FROM kb_share"))],
+                "kb": [
+                    tuple(r) for r in await connection.execute(text("SELECT id, kb_name FROM knowledge_base"))
+                ],
+            }
+        await engine.dispose()
+        return rows
+
+    rows = asyncio.run(scenario())
+    assert rows == {"access": [(7, 1, "shared")], "shares": [(7, 2, "write")], "kb": [(7, "ledger")]}
 
 
 @pytest.mark.parametrize(
@@ -232,3 +273,54 @@ def test_metrics_can_be_protected_by_their_own_setting(tmp_path: Path) -> None:
         with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
             assert client.get("/metrics").status_code == status
             assert client.get("/health").status_code == 200
+
+
+def test_a_file_chat_upload_is_its_owners_on_every_backend_and_goes_with_the_upload(
+    database_url: str,
+) -> None:
+    owner = Principal(id=1, email="owner@example.com", role="user")
+    other = Principal(id=2, email="other@example.com", role="admin")
+
+    async def scenario() -> list[str]:
+        engine = create_engine(database_url)
+        await upgrade(engine)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO user_account (id, email, display_name, role, password_hash, disabled, "
+                    "token_version, created_at) VALUES (1, 'owner@example.com', 'o', 'user', 'x', false, 0, "
+                    "'2026-01-01'), (2, 'other@example.com', 'a', 'admin', 'x', false, 0, '2026-01-01')"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO temp_knowledge_base (id, vs_type, embed_model, size, files, created_at, "
+                    "used_at) VALUES ('u1', 'faiss', 'm', 0, '[]', '2026-01-01', '2026-01-01')"
+                )
+            )
+        await TempUploadOwners(session_factory(engine)).record("u1", owner)
+        replica = create_engine(database_url)  # another backend process on the same database
+        owners = TempUploadOwners(session_factory(replica))
+        seen: list[str] = []
+
+        async def outcome(principal: Principal, upload_id: str) -> str:
+            try:
+                await owners.require(principal, upload_id)
+            except NotFound:
+                return "404"
+            return "ok"
+
+        seen += [await outcome(owner, "u1"), await outcome(other, "u1"), await outcome(owner, "nope")]
+        await owners.require(Principal.local(), "u1")  # single-user mode: no owners
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM temp_knowledge_base WHERE id = 'u1'"))
+        seen.append(await outcome(owner, "u1"))
+        try:
+            await owners.record("u1", owner)  # an upload that expired meanwhile
+        except NotFound:
+            seen.append("gone")
+        await replica.dispose()
+        await engine.dispose()
+        return seen
+
+    assert asyncio.run(scenario()) == ["ok", "404", "404", "404", "gone"]

@@ -107,7 +107,7 @@ async def file_chat(
     conversations: ConversationServiceDep,
 ) -> EventSourceResponse:
     """Answer from the files of an ``upload_temp_docs`` upload; events as knowledge_base_chat."""
-    owners.require(principal, request.knowledge_id)
+    await owners.require(principal, request.knowledge_id)
     await conversations.check_usable(request.conversation_id, owner_of(principal))
     found = await service.retrieve_file(request, str(http.base_url), owner_of(principal))
     return await _respond(service, request, found)

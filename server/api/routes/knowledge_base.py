@@ -31,9 +31,9 @@ from server.api.schemas.knowledge_base import (
     parse_custom_docs,
 )
 from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge
+from server.knowledge_base.ingest import SplitOptions
 from server.knowledge_base.loaders import is_supported, unsupported_reason
 from server.knowledge_base.paths import check_kb_name, safe_file_name
-from server.knowledge_base.service import SplitOptions
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
 
@@ -96,11 +96,18 @@ async def list_knowledge_base_details(
     readable = await access.readable(principal)
     return BaseResponse(
         data=[
-            KnowledgeBaseInfo(**vars(kb))
+            KnowledgeBaseInfo(**kb.public())
             for kb in await service.list()
             if readable is None or kb.kb_name in readable
         ]
     )
+
+
+@router.get("/list_vector_store_types", response_model=BaseResponse)
+async def list_vector_store_types(service: KbServiceDep) -> BaseResponse:
+    """The vector stores a new knowledge base can use here, the default first."""
+    default = service.check_vs_type(None)
+    return BaseResponse(data=[default, *(t for t in service.vs_types if t != default)])
 
 
 @router.get("/list_embed_models", response_model=BaseResponse)
@@ -127,7 +134,7 @@ async def create_knowledge_base(
         hybrid=request.hybrid,
     )
     await access.created(principal, kb.kb_name)
-    return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**vars(kb)))
+    return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**kb.public()))
 
 
 @router.post("/delete_knowledge_base", response_model=BaseResponse, responses=ERRORS)
@@ -159,7 +166,7 @@ async def update_info(
 ) -> BaseResponse:
     await access.require_write(principal, request.knowledge_base_name)
     kb = await service.update_info(request.knowledge_base_name, request.kb_info, request.hybrid)
-    return BaseResponse(msg="knowledge base info updated", data=KnowledgeBaseInfo(**vars(kb)))
+    return BaseResponse(msg="knowledge base info updated", data=KnowledgeBaseInfo(**kb.public()))
 
 
 @router.get("/list_files", response_model=BaseResponse, responses=ERRORS)
@@ -258,21 +265,22 @@ async def upload_docs(
         raise BadRequest(str(exc)) from exc
     uploads = await read_uploads(files, settings)
     failed: dict[str, str] = {}
-    saved = []
+    accepted = []
     for name, data in uploads:
         if name not in custom and not is_supported(name):
             failed[name] = unsupported_reason(name)
-            continue
-        if await service.save_upload(knowledge_base_name, name, data, override=override):
-            saved.append(name)
         else:
-            failed[name] = f"{name} already exists; set override=true to replace it"
-    if to_vector_store:
+            accepted.append((name, data))
+    if to_vector_store:  # staged, indexed, then moved into the folder: nothing unlisted is left
         failed.update(
-            await service.add_files(
-                knowledge_base_name, saved, options, custom, refresh=not not_refresh_vs_cache
+            await service.upload(
+                knowledge_base_name, accepted, options, override=override, custom_docs=custom
             )
         )
+    else:
+        for name, data in accepted:
+            if not await service.save_upload(knowledge_base_name, name, data, override=override):
+                failed[name] = f"{name} already exists; set override=true to replace it"
     return BaseResponse(
         msg="files uploaded" + (" and indexed" if to_vector_store else ""), data={"failed_files": failed}
     )
@@ -346,8 +354,8 @@ async def download_temp_doc(
     file_name: Annotated[str, Query()],
     preview: bool = False,
 ) -> FileResponse:
-    owners.require(principal, knowledge_id)
-    path = temp_kbs.file_path(knowledge_id, file_name)
+    await owners.require(principal, knowledge_id)
+    path = await temp_kbs.file_path(knowledge_id, file_name)
     if not path.is_file():
         raise FileNotInKnowledgeBase(f"{file_name} is not in temporary knowledge {knowledge_id!r}")
     return FileResponse(
@@ -365,9 +373,9 @@ async def recreate_vector_store(
 ) -> EventSourceResponse:
     """Rebuild the index from the content folder; streams ``{"code", "msg", "total", "finished", "doc"}``."""
     await access.require_write(principal, request.knowledge_base_name)
-    await service.get(request.knowledge_base_name)
-    if request.vs_type and request.vs_type != settings.kb.default_vs_type:
-        raise BadRequest(f"vector store {request.vs_type!r} is not available; available: faiss")
+    kb = await service.get(request.knowledge_base_name)
+    if request.vs_type and request.vs_type != kb.vs_type:
+        service.check_vs_type(request.vs_type)  # a rebuild may move the knowledge base to another store
     if request.embed_model:
         service.embeddings.check(request.embed_model)
     options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
@@ -379,6 +387,7 @@ async def recreate_vector_store(
                 options,
                 embed_model=request.embed_model,
                 allow_empty_kb=request.allow_empty_kb,
+                vs_type=request.vs_type or None,
             ):
                 yield json.dumps(event, ensure_ascii=False)
         except ApiError as exc:  # e.g. the KB was deleted while it was being rebuilt
@@ -401,9 +410,9 @@ async def upload_temp_docs(
 ) -> BaseResponse:
     """Index files into a temporary knowledge base for ``/chat/file_chat``; returns its id."""
     if prev_id:
-        owners.require(principal, prev_id)
+        await owners.require(principal, prev_id)
     options = split_options(settings, chunk_size, chunk_overlap, zh_title_enhance)
     uploads = await read_uploads(files, settings)
     kb_id, failed = await temp_kbs.add(uploads, options, prev_id or None)
-    owners.record(kb_id, principal)
+    await owners.record(kb_id, principal)
     return BaseResponse(data={"id": kb_id, "failed_files": failed})

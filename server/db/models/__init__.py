@@ -1,7 +1,9 @@
+"""Every table, imported here so migrations and ``metadata`` see them all."""
+
 from server.db.base import Base
 from server.db.models.conversation import Conversation, Message
-from server.db.models.kb_access import KnowledgeBaseAccess, KnowledgeBaseShare
-from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile
+from server.db.models.kb_access import KnowledgeBaseAccess, KnowledgeBaseShare, TempKnowledgeBaseOwner
+from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile, TempKnowledgeBase
 from server.db.models.mcp_connection import McpConnection
 from server.db.models.user import ApiKey, User
 
@@ -18,6 +20,8 @@ __all__ = [
     "KnowledgeFile",
     "McpConnection",
     "Message",
+    "TempKnowledgeBase",
+    "TempKnowledgeBaseOwner",
     "User",
     "metadata",
 ]

@@ -28,3 +28,20 @@ class KnowledgeBaseShare(Base):
     kb_id: Mapped[int] = mapped_column(ForeignKey("knowledge_base.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
     permission: Mapped[str] = mapped_column(String(8), default="read")  # read | write
+
+
+class TempKnowledgeBaseOwner(Base):
+    """Who made a file-chat upload; only they may chat with it or download its files.
+
+    In the database beside the upload's row (and gone with it), so every backend replica and a
+    restarted backend know it.
+    """
+
+    __tablename__ = "temp_kb_owner"
+
+    temp_id: Mapped[str] = mapped_column(
+        ForeignKey("temp_knowledge_base.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True
+    )

@@ -1,9 +1,10 @@
 """MCP connections name the admin who added them by email, so ``created_by`` holds up to 320 characters.
 
-Databases made while the MCP connections came straight after ``0002_knowledge_base`` are stamped
-``0005_mcp_servers`` without ever having run ``0003_accounts``; Alembic would now count it as done.
-Such a database gets the accounts schema here (``0003_accounts``' own upgrade, which also makes the
-existing knowledge bases public for the first admin to claim), so that upgrade keeps what users had.
+Databases made before accounts were in the chain are stamped ``0005_mcp_servers`` without ever
+having run ``0003_accounts``: Alembic would now count it as done. Those made while the MCP
+connections came straight after ``0002_knowledge_base`` lack ``0004_kb_storage`` as well. Such a
+database gets what it lacks here, from those revisions' own upgrades (``0003_accounts`` also makes
+the existing knowledge bases public for the first admin to claim), so the upgrade keeps what users had.
 
 Revision ID: 0006_mcp_created_by_email
 Revises: 0005_mcp_servers
@@ -21,13 +22,20 @@ branch_labels = None
 depends_on = None
 
 ACCOUNTS = "0003_accounts"
+KB_STORAGE = "0004_kb_storage"
+
+
+def _run(revision: str) -> None:
+    script = context.script.get_revision(revision)
+    assert script is not None, revision
+    script.module.upgrade()
 
 
 def upgrade() -> None:
     if not sa.inspect(op.get_bind()).has_table("user_account"):
-        accounts = context.script.get_revision(ACCOUNTS)
-        assert accounts is not None, ACCOUNTS
-        accounts.module.upgrade()
+        _run(ACCOUNTS)
+    if not sa.inspect(op.get_bind()).has_table("temp_knowledge_base"):
+        _run(KB_STORAGE)
     with op.batch_alter_table("mcp_connection") as batch:
         batch.alter_column("created_by", existing_type=sa.String(64), type_=sa.String(320))
 
