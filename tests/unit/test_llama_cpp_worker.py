@@ -110,11 +110,8 @@ def test_sampling_honours_temperature_and_top_p(worker: LlamaCppWorker) -> None:
 
 
 def _evaluated(worker: LlamaCppWorker) -> int:
-    """Tokens llama.cpp has run through the model so far (prompt batches and single tokens)."""
-    import llama_cpp
-
-    perf = llama_cpp.llama_perf_context(worker.llm._ctx.ctx)
-    return perf.n_p_eval + perf.n_eval
+    """Tokens llama.cpp has run through the model so far (prompt chunks and decoded tokens)."""
+    return worker.engine.evaluated_tokens
 
 
 def test_cached_prefix_means_the_next_turn_evaluates_only_new_tokens(worker: LlamaCppWorker) -> None:
