@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
+from fastapi import Request
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 3
@@ -50,6 +52,10 @@ class WorkerHTTPError(Exception):
     def __init__(self, status: int, body: str) -> None:
         super().__init__(f"HTTP {status}: {body[:200]}")
         self.status = status
+
+
+class WorkerUnavailable(Exception):
+    """No worker of a model could be reached for a call; the API server answers 503."""
 
 
 def failures() -> tuple[type[BaseException], ...]:
@@ -138,7 +144,6 @@ def _sweep(controller: Any) -> None:
 
 def install_controller(module: ModuleType) -> None:
     """Patch ``fastchat.serve.controller`` before its ``Controller`` is built."""
-    from fastapi import Request
     from fastapi.routing import APIRoute
 
     health = _Health()
@@ -233,7 +238,7 @@ def install_api_server(api: ModuleType) -> None:
         except Exception as exc:
             logger.warning("could not ask the controller for another worker: %s", describe(exc))
             return ""
-        return answer if isinstance(answer, str) else ""
+        return answer if isinstance(answer, str) and answer.startswith(("http://", "https://")) else ""
 
     async def first_choice(model: str, worker: str) -> str:
         """The dispatched worker, unless it failed here in the last few seconds."""
@@ -255,9 +260,26 @@ def install_api_server(api: ModuleType) -> None:
             await report(worker, describe(exc))
             other = await another(model, {worker})
             if not other:
-                raise
+                raise WorkerUnavailable(
+                    f"no worker of model {model!r} answers now ({describe(exc)})"
+                ) from exc
             logger.warning("worker %s failed (%s); %s goes to %s", worker, describe(exc), path, other)
-            return await raw_fetch(other + path, pload, name)
+            try:
+                return await raw_fetch(other + path, pload, name)
+            except failures() as again:
+                await report(other, describe(again))
+                raise WorkerUnavailable(
+                    f"no worker of model {model!r} answers now ({describe(again)})"
+                ) from again
+
+    async def unavailable(request: Any, exc: Exception) -> Any:
+        from fastapi.responses import JSONResponse
+
+        logger.error("%s", exc)
+        body = {"object": "error", "message": str(exc), "code": int(ErrorCode.CONTROLLER_NO_WORKER)}
+        return JSONResponse(body, status_code=503)
+
+    api.app.add_exception_handler(WorkerUnavailable, unavailable)
 
     async def generate_completion_stream(payload: dict[str, Any], worker_addr: str) -> AsyncIterator[dict]:
         model = str(payload.get("model") or "")
