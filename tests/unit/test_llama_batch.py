@@ -1,8 +1,9 @@
 """Continuous batching in the llama.cpp worker, on the real bundled model, without HTTP.
 
 The promise: a request decoded next to others gives exactly what it gives alone (and what
-llama-cpp-python's own unbatched ``Llama.generate`` gives), cancelled requests free their slot at
-once, waiting requests start in arrival order, and a grammar binds only the request that has it.
+llama-cpp-python's own unbatched ``Llama.generate`` gives with the same flash-attention setting),
+cancelled requests free their slot at once, waiting requests start in arrival order, and a
+grammar binds only the request that has it.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ async def together(worker: LlamaCppWorker, requests: list[dict]) -> list[dict]:
     return await asyncio.gather(*(one(p) for p in requests))
 
 
-QUESTIONS = [f"Tell me one fact about the number {n}." for n in range(8)]
+# Same-length prompts and prompts of different lengths: both are prefilled together.
+QUESTIONS = [f"Tell me one fact about the number {n}." for n in (0, 1, 2, 3, 42, 1999, 25, 64)]
 
 
 def test_eight_concurrent_requests_give_the_same_greedy_text_as_each_alone(worker: LlamaCppWorker) -> None:
@@ -97,7 +99,7 @@ def test_batched_greedy_text_matches_llama_cpp_pythons_unbatched_generate(
 ) -> None:
     from llama_cpp import Llama
 
-    reference = Llama(model_path=str(smollm2_gguf), n_ctx=8192, n_threads=2, verbose=False)
+    reference = Llama(model_path=str(smollm2_gguf), n_ctx=8192, n_threads=2, flash_attn=True, verbose=False)
     expected = []
     for question in QUESTIONS[:3]:
         ids = reference.tokenize(prompt(question).encode(), add_bos=False, special=True)
