@@ -287,7 +287,10 @@ class Supervisor:
             sentinels = {
                 s.process.sentinel: s
                 for s in self.services
-                if s.process is not None and s.state in ("starting", "ready") and s.process.exitcode is None
+                if s.process is not None
+                and not s.stopping
+                and s.state in ("starting", "ready")
+                and s.process.exitcode is None
             }
             stopped = {s.process.sentinel: s for s in self.services if s.stopping and s.process is not None}
             control = self._control
@@ -300,7 +303,7 @@ class Supervisor:
                     assert service.process is not None
                     service.process.join()
                     self._forget(service)
-                elif ready in sentinels and not sentinels[ready].stopping:
+                elif ready in sentinels:
                     self._died(sentinels[ready])
             now = time.monotonic()
             for service in list(self.services):
