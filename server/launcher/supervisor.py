@@ -275,14 +275,18 @@ class Supervisor:
 
     # ---- the watch loop ---------------------------------------------------------------------
 
-    def watch(self, handle: ControlHandler | None = None) -> None:
-        """Restart what dies, start what is due, serve control requests; returns only on a signal."""
-        while True:
+    def watch(self, handle: ControlHandler | None = None, until: Callable[[], bool] | None = None) -> None:
+        """Restart what dies, start what is due, serve control requests.
+
+        Runs until a signal unwinds it (or, for tests, until ``until()`` is true).
+        """
+        while until is None or not until():
             now = time.monotonic()
             due = [s.restart_at for s in self.services if s.state == "backoff" and not s.stopping]
             starting = any(s.state == "starting" and s.alive for s in self.services)
             timeout = min(
-                [max(0.0, t - now) for t in due] + ([PROBE_INTERVAL_S] if starting else []), default=None
+                [max(0.0, t - now) for t in due] + ([PROBE_INTERVAL_S] if starting or until else []),
+                default=None,
             )
             sentinels = {
                 s.process.sentinel: s
