@@ -240,10 +240,18 @@ class BatchEngine:
                 if self._closed:
                     return
                 arrivals = self._take_arrivals()
-            try:
-                copied: set[int] = set()  # streams whose copy is still pending: not a source yet
-                for job in arrivals:
+            copied: set[int] = set()  # streams whose copy is still pending: not a source yet
+            for job in arrivals:
+                try:
                     self._admit(job, copied)
+                except Exception:  # every job gets its answer, even a failure
+                    logger.exception("a request could not start decoding")
+                    holder = next((s for s in self._slots if s.job is job), None)
+                    if holder is not None:
+                        self._finish(holder, "error", "the request could not start decoding")
+                    else:
+                        job.context.run(job.on_end, "error", "the request could not start decoding")
+            try:
                 self._step()
             except Exception:  # a bug here must not silently stall every request
                 logger.exception("decoding step failed")
