@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from configs import PROJECT_ROOT
 from server.launcher.harness import running_stack, start_stack
 
 pytestmark = pytest.mark.slow
@@ -71,7 +74,9 @@ def test_a_service_that_dies_is_restarted_with_its_exit_code_and_log_in_the_repo
         assert _pid_of(log, "openai_api") != api_server.pid
 
 
-def test_a_model_that_crashes_at_start_is_given_up_on_while_the_others_serve(tmp_path: Path) -> None:
+def test_a_model_that_crashes_at_start_is_given_up_on_while_the_others_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = {"CHATCHAT_LLM_MODELS__BROKEN__PATH": str(tmp_path / "no.gguf")}
     with running_stack(tmp_path / "stack", ("--all-api", "-n", "smollm2", "-n", "broken"), env=env) as stack:
         text = (stack.log_dir / "startup.log").read_text()
@@ -88,6 +93,20 @@ def test_a_model_that_crashes_at_start_is_given_up_on_while_the_others_serve(tmp
         models = httpx.post(f"{stack.urls.api}/llm_model/list_running_models", timeout=30).json()["data"]
         assert models["smollm2"]["status"] == "running" and models["broken"]["status"] == "failed"
         assert stack.process.poll() is None
+
+        # The web UI's Models page says so, and the chat page offers only the model that answers.
+        monkeypatch.setattr(sys, "argv", ["app.py", "--api-url", stack.urls.api])
+        app = AppTest.from_file(str(PROJECT_ROOT / "webui" / "app.py"), default_timeout=180).run()
+        assert not app.exception
+        assert app.sidebar.selectbox(key="model_pick").options[0] == "smollm2"
+        app.switch_page("views/models.py").run()
+        assert not app.exception
+        rows = app.dataframe[0].value
+        assert dict(zip(rows["model"], rows["status"], strict=True)) == {
+            "smollm2": "running",
+            "broken": "failed",
+        }
+        assert any("broken: its worker kept dying at start" in w.value for w in app.warning)
 
 
 def test_workers_register_with_a_controller_given_by_address(tmp_path: Path) -> None:
