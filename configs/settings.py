@@ -32,6 +32,9 @@ VLLM_HOWTO = (
 )
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 ToolCalling = Literal["auto", "native", "react"]
+ToolCallFormat = Literal["auto", "hermes", "llama3", "mistral", "glm4"]
+McpTransport = Literal["stdio", "streamable-http", "sse"]
+MCP_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 # Model families trained to call tools in the format the API server speaks (Hermes-style JSON calls).
 TOOL_TRAINED = re.compile(
     r"qwen-?[23]|qwq|llama-?3\.[1-9]|hermes|mistral|mixtral|glm-?4|functionary|granite-?3|smollm3",
@@ -163,6 +166,11 @@ class LLMModelSettings(BaseModel):
         description="How the agent uses tools with this model: native = OpenAI tool calls (models trained "
         "for it: Qwen 2+, Llama 3.1+, Mistral, GLM-4, Hermes, remote endpoints), react = the ReAct text "
         "protocol (any model), auto = native for those families and remote endpoints, else react.",
+    )
+    tool_call_format: ToolCallFormat = Field(
+        "auto",
+        description="How the model writes tool calls: hermes (<tool_call>, Qwen and most), llama3 (bare "
+        "JSON), mistral ([TOOL_CALLS]), glm4; auto = from the model's chat template, else its name.",
     )
 
     @model_validator(mode="before")
@@ -308,6 +316,51 @@ class SearchSettings(BaseModel):
     )
 
 
+class McpServerSettings(BaseModel):
+    """One MCP tool server: a command the backend runs (stdio) or a URL (streamable HTTP, legacy SSE)."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(
+        ...,
+        pattern=MCP_NAME,
+        description="Letters, digits, _ and - (at most 32); its tools are offered as <name>__<tool>.",
+    )
+    transport: McpTransport = Field("stdio", description="stdio | streamable-http | sse (legacy).")
+    command: str | None = Field(
+        None, description="stdio: the program to run (it runs as the backend's user!)."
+    )
+    args: list[str] = Field(default_factory=list, description="stdio: its arguments.")
+    env: dict[str, SecretStr] = Field(
+        default_factory=dict, description="stdio: extra environment variables; values are secrets."
+    )
+    url: str | None = Field(
+        None, description="streamable-http / sse: the endpoint, e.g. http://127.0.0.1:8000/mcp."
+    )
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="HTTP headers (e.g. Authorization); values are secrets."
+    )
+    timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds one tool call may take (connecting: at least 20)."
+    )
+    enabled: bool = Field(True, description="Offer its tools to the agent.")
+    allowed_roles: list[str] = Field(
+        default_factory=list, description="With accounts on: roles that may use it (empty = everyone)."
+    )
+    allowed_users: list[str] = Field(
+        default_factory=list, description="With accounts on: user names that may use it (with allowed_roles)."
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_for_transport(self) -> McpServerSettings:
+        if self.transport == "stdio":
+            if not (self.command or "").strip():
+                raise ValueError(f"MCP server {self.name!r}: transport stdio needs a command")
+        elif not re.match(r"^https?://[^\s/]+", self.url or ""):
+            raise ValueError(f"MCP server {self.name!r}: transport {self.transport} needs an http(s) url")
+        return self
+
+
 class AgentSettings(BaseModel):
     """The tool-using agent of agent chat."""
 
@@ -364,6 +417,11 @@ class Settings(BaseSettings):
 
     search: SearchSettings = SearchSettings()
     agent: AgentSettings = AgentSettings()
+    mcp_servers: list[McpServerSettings] = Field(
+        default_factory=list,
+        description="MCP tool servers from settings (shown read-only in the UI; admins add more there). "
+        "Environment: CHATCHAT_MCP_SERVERS as a JSON list.",
+    )
 
     stream_interval: float = Field(
         0.05, ge=0.0, le=1.0, description="Seconds between stream frames a worker sends (tokens are batched)."
@@ -417,6 +475,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"default_llm {self.default_llm!r} is not in llm_models ({', '.join(self.llm_models)})"
             )
+        names = [server.name for server in self.mcp_servers]
+        if len(set(names)) != len(names):
+            raise ValueError("mcp_servers: every server needs a distinct name")
         if self.default_embed_model not in self.embed_models:
             raise ValueError(
                 f"default_embed_model {self.default_embed_model!r} is not in embed_models "

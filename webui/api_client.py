@@ -29,6 +29,8 @@ FEEDBACK_PATH = "/chat/feedback"
 CONVERSATIONS_PATH = "/conversations"
 RUNNING_MODELS_PATH = "/llm_model/list_running_models"
 KB_LIST_PATH = "/knowledge_base/list_knowledge_bases"
+MCP_CONNECTIONS_PATH = "/mcp/connections"
+AGENT_TOOLS_PATH = "/agent/tools"
 
 
 class ApiClientError(Exception):
@@ -343,4 +345,30 @@ class ApiClient:
             "/knowledge_base/recreate_vector_store",
             {"knowledge_base_name": name, **options},
             error_events_raise=False,
+        )
+
+    # ---- MCP tool servers and the agent's tools ---------------------------------------------
+
+    def agent_tools(self) -> list[dict[str, Any]]:
+        """Every tool the agent may use for this user: name, description, source (builtin or a connection)."""
+        return list(self._data("GET", AGENT_TOOLS_PATH, timeout=httpx.Timeout(60.0, connect=5.0)))
+
+    def mcp_connections(self) -> list[dict[str, Any]]:
+        return list(self._data("GET", MCP_CONNECTIONS_PATH))
+
+    def add_mcp_connection(self, body: dict[str, Any]) -> dict[str, Any]:
+        # Connecting a stdio server starts a program: allow it its connect time.
+        return self._data("POST", MCP_CONNECTIONS_PATH, json=body, timeout=httpx.Timeout(90.0, connect=5.0))
+
+    def update_mcp_connection(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._data(
+            "PUT", f"{MCP_CONNECTIONS_PATH}/{name}", json=body, timeout=httpx.Timeout(90.0, connect=5.0)
+        )
+
+    def delete_mcp_connection(self, name: str) -> None:
+        self._data("DELETE", f"{MCP_CONNECTIONS_PATH}/{name}", timeout=httpx.Timeout(30.0, connect=5.0))
+
+    def reconnect_mcp_connection(self, name: str) -> dict[str, Any]:
+        return self._data(
+            "POST", f"{MCP_CONNECTIONS_PATH}/{name}/reconnect", timeout=httpx.Timeout(90.0, connect=5.0)
         )

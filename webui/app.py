@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from webui.api_client import KB_LIST_PATH, RUNNING_MODELS_PATH, ApiClientError, BackendUnreachable
+from webui.api_client import (
+    KB_LIST_PATH,
+    MCP_CONNECTIONS_PATH,
+    RUNNING_MODELS_PATH,
+    ApiClientError,
+    BackendUnreachable,
+)
 from webui.session import capabilities, keep_widget_state, show_error, unreachable_banner
 
 
@@ -43,6 +49,10 @@ def main() -> None:
         )
     if RUNNING_MODELS_PATH in paths:
         pages.append(st.Page("views/models.py", title="Models", icon=":material/memory:", url_path="models"))
+    if MCP_CONNECTIONS_PATH in paths:
+        pages.append(
+            st.Page("views/mcp.py", title="MCP connections", icon=":material/extension:", url_path="mcp")
+        )
     st.navigation(pages).run()
 
 

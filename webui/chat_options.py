@@ -7,7 +7,14 @@ from typing import Any
 
 import streamlit as st
 
-from webui.api_client import CHAT_MODE_PATHS, KB_LIST_PATH, RUNNING_MODELS_PATH, ApiClient, ApiClientError
+from webui.api_client import (
+    AGENT_TOOLS_PATH,
+    CHAT_MODE_PATHS,
+    KB_LIST_PATH,
+    RUNNING_MODELS_PATH,
+    ApiClient,
+    ApiClientError,
+)
 from webui.session import call, capabilities, has, show_error
 
 MODE_LABELS = {
@@ -18,6 +25,7 @@ MODE_LABELS = {
     "agent_chat": "Agent chat",
 }
 DEFAULT_MODEL_LABEL = "(backend default)"
+MODEL_DECIDES = "(the model decides)"
 
 
 @dataclass
@@ -157,6 +165,38 @@ def _mode_options(client: ApiClient, mode: str, options: ChatOptions) -> None:
             help="native: OpenAI tool calls (models trained for them); react: the ReAct text protocol "
             "(any model); auto: as configured for the model.",
         )
+        _tool_picker(client, options)
+
+
+def tool_label(tool: dict[str, Any]) -> str:
+    """A tool as the picker shows it: its name and where it comes from."""
+    source = tool.get("source") or "builtin"
+    return f"{tool['name']} (built-in)" if source == "builtin" else f"{tool['name']} (MCP: {source})"
+
+
+def _tool_picker(client: ApiClient, options: ChatOptions) -> None:
+    """The tools to offer (built-in and MCP, each with its source) and one the agent must call first."""
+    if not has(AGENT_TOOLS_PATH):
+        return
+    tools = call(client.agent_tools, default=[]) or []
+    names = [t["name"] for t in tools]
+    labels = {t["name"]: tool_label(t) for t in tools}
+    picked = st.session_state.get("agent_tools_pick")
+    if picked is not None:  # a tool whose server went down is no longer an option
+        st.session_state["agent_tools_pick"] = [n for n in picked if n in names]
+    chosen = st.multiselect(
+        "Tools",
+        names,
+        default=None if picked is not None else names,
+        format_func=lambda n: labels.get(n, n),
+        key="agent_tools_pick",
+        help="Built-in tools and those of the MCP connections that answer; one that is down is not listed.",
+    )
+    if set(chosen) != set(names):
+        options.extra["tools"] = chosen
+    first = st.selectbox("Call first", [MODEL_DECIDES, *chosen], key="agent_tool_first")
+    if first != MODEL_DECIDES:
+        options.extra["tool_choice"] = first
 
 
 def sidebar(client: ApiClient) -> ChatOptions:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _LABEL_PREFIX = r"^[ \t>*_#`-]*"
 _LABEL_SUFFIX = r"[ \t]*\d*[ \t*_`]*[:：][ \t*_]*"
@@ -32,7 +32,8 @@ _INPUT_KEYS = ("input", "query", "expression", "tool_input", "q", "text", "comma
 @dataclass(frozen=True)
 class ToolCall:
     tool: str
-    tool_input: str
+    tool_input: str  # cleaned: what a one-argument tool takes
+    raw_input: str = field(default="", compare=False)  # as written: a JSON object for a tool of several
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,10 @@ def parse(text: str) -> Parsed:
         given = INPUT_RE.search(after)
         inline = _INLINE_CALL.match(rest)
         if inline and not given:
-            name, tool_input = inline.group("name"), clean_input(inline.group("arg"))
+            name, raw = inline.group("name"), inline.group("arg")
         else:
             name = rest
-            tool_input = clean_input(_until_next_label(after[given.end() :])) if given else ""
+            raw = _until_next_label(after[given.end() :]) if given else ""
         name = _tool_name(name)
         if not name:
             return Malformed("'Action:' names no tool")
@@ -114,7 +115,7 @@ def parse(text: str) -> Parsed:
             if final:
                 return _final(text[final.end() :])
             return Malformed(f"'Action: {name}' is not a tool")
-        return ToolCall(name, tool_input)
+        return ToolCall(name, clean_input(raw), raw.strip())
     if final:
         return _final(text[final.end() :])
     if ANY_LABEL_RE.search(text):

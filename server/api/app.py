@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from configs import Settings
+from server.agent.mcp.registry import McpRegistry
+from server.agent.mcp.store import McpStore
 from server.api.errors import ApiError
 from server.api.metrics import instrument
 from server.api.routes import (
@@ -20,6 +22,7 @@ from server.api.routes import (
     kb_chat,
     knowledge_base,
     llm_model,
+    mcp,
     other,
     search_chat,
     search_engines,
@@ -32,6 +35,7 @@ from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
+from server.api.services.mcp_service import McpService
 from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
@@ -91,11 +95,18 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
         app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines, recorder)
-        app.state.agent_service = AgentService(settings, llm, app.state.prompts, engines)
+        mcp_store = McpStore(app.state.db)
+        mcp_registry = McpRegistry(
+            settings.mcp_servers, settings.log_dir, settings.agent.observation_max_chars
+        )
+        await mcp_registry.start(await mcp_store.all())  # connects in the background
+        app.state.mcp_service = McpService(mcp_store, mcp_registry)
+        app.state.agent_service = AgentService(settings, llm, app.state.prompts, engines, mcp_registry)
         app.state.knowledge_searcher = app.state.kb_service  # the agent's knowledge_base_search tool
         try:
             yield
         finally:
+            await mcp_registry.stop()  # stdio servers' processes end with the backend
             app.state.temp_kbs.clear()
             await engines.aclose()
             await llm.aclose()
@@ -120,6 +131,7 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
     app.include_router(search_chat.router)
     app.include_router(search_engines.router)
     app.include_router(agent_chat.router)
+    app.include_router(mcp.router)
     app.include_router(kb_chat.router)
     app.include_router(knowledge_base.router)
     return app

@@ -13,6 +13,7 @@ from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.llm_client import LLMClient
+from server.api.services.mcp_service import McpService
 from server.api.services.model_service import ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
@@ -94,3 +95,10 @@ def get_temp_kbs(request: Request) -> TempKnowledgeBases:
 
 KnowledgeBaseServiceDep = Annotated[KnowledgeBaseService, Depends(get_kb_service)]
 TempKnowledgeBasesDep = Annotated[TempKnowledgeBases, Depends(get_temp_kbs)]
+
+
+def get_mcp_service(request: Request) -> McpService:
+    return request.app.state.mcp_service
+
+
+McpServiceDep = Annotated[McpService, Depends(get_mcp_service)]

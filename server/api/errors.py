@@ -23,3 +23,11 @@ class NotFound(ApiError):
 
 class ServiceUnavailable(ApiError):
     status_code = 503
+
+
+class Forbidden(ApiError):
+    status_code = 403
+
+
+class Conflict(ApiError):
+    status_code = 409

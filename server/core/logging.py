@@ -20,7 +20,20 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 
 # Libraries that keep handlers of their own or log every request at INFO.
 _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fastchat", "streamlit")
-_CHATTY_LOGGERS = ("httpx", "httpcore", "openai", "urllib3", "asyncio", "multipart", "sse_starlette")
+# aiosqlite logs every statement with its parameters at DEBUG (stored secrets among them).
+_CHATTY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "openai",
+    "urllib3",
+    "asyncio",
+    "multipart",
+    "sse_starlette",
+    "aiosqlite",
+    "mcp",
+)
 
 
 class ServiceFilter(logging.Filter):

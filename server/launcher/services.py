@@ -104,8 +104,16 @@ def run_controller(ctx: ServiceContext) -> None:
 
 def run_openai_api(ctx: ServiceContext) -> None:
     from server.llm.fastchat_compat import prepare_api_server
+    from server.llm.tool_api import ModelToolSettings
 
-    app = prepare_api_server(ctx.controller_address)
+    tool_models = {
+        name: ModelToolSettings(
+            tool_call_format=cfg.tool_call_format,
+            path=cfg.path if cfg.engine == "transformers" else None,
+        )
+        for name, cfg in ctx.settings.llm_models.items()
+    }
+    app = prepare_api_server(ctx.controller_address, tool_models=tool_models)
     address = ctx.settings.openai_api
     _serve(app, address.host, address.port)
 

@@ -380,8 +380,14 @@ def prepare_controller() -> None:
         failover.install_controller(controller)
 
 
-def prepare_api_server(controller_address: str, api_keys: list[str] | None = None) -> Any:
-    """Fix and configure FastChat's OpenAI API server; returns its FastAPI app."""
+def prepare_api_server(
+    controller_address: str, api_keys: list[str] | None = None, tool_models: dict[str, Any] | None = None
+) -> Any:
+    """Fix and configure FastChat's OpenAI API server; returns its FastAPI app.
+
+    ``tool_models``: per model name, what the settings say about its tool calls
+    (``server.llm.tool_api.ModelToolSettings``).
+    """
     route_logging()
     fix_pydantic_json()
     # FastChat declares ModelPermission.is_blocking a str and fills it with False.
@@ -397,7 +403,7 @@ def prepare_api_server(controller_address: str, api_keys: list[str] | None = Non
     from server.llm import tool_api
 
     if _once("tool_calling"):
-        tool_api.install(api.app, api)
+        tool_api.install(api.app, api, tool_models)
 
     api.app.add_middleware(RequestIdMiddleware)
     api.app_settings.controller_address = controller_address

@@ -27,6 +27,7 @@ slot's stream is copied over first, which costs one memory copy instead of a pre
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import threading
 from collections import deque
@@ -194,6 +195,21 @@ class BatchEngine:
     @property
     def add_bos(self) -> bool:
         return bool(self.model.add_bos_token())
+
+    # The model's GGUF as ``Llama`` shows it (``server.llm.chat_template`` reads the chat template).
+
+    @functools.cached_property
+    def metadata(self) -> dict[str, str]:
+        return self.model.metadata()
+
+    def detokenize(self, tokens: list[int], special: bool = False) -> bytes:
+        return self.model.detokenize(tokens, special=special)
+
+    def token_bos(self) -> int:
+        return int(self.model.token_bos())
+
+    def token_eos(self) -> int:
+        return int(self._eos)
 
     def submit(self, job: Job) -> None:
         with self._lock:

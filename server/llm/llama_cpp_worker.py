@@ -288,8 +288,10 @@ class LlamaCppWorker(BaseModelWorker):
     def get_embeddings(self, params: dict[str, Any]) -> dict[str, Any]:
         return error_frame("this worker serves a chat model, not embeddings", ErrorCode.INTERNAL_ERROR)
 
-    def capabilities(self) -> dict[str, bool]:
-        return {"json_schema": True, "native_tools": False}
+    def capabilities(self) -> dict[str, Any]:
+        from server.llm.chat_template import gguf_capabilities
+
+        return {"json_schema": True, "native_tools": False, **gguf_capabilities(self.engine, self._add_bos)}
 
     # ---- generation -----------------------------------------------------------------------
 

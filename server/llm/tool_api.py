@@ -6,12 +6,17 @@ carry either and serves them two ways, chosen by what the model's worker says it
 
 * ``native_tools`` (the remote OpenAI-compatible worker): the messages, tools and tool choice go
   to the worker as they came, and the worker returns the endpoint's tool calls;
-* otherwise the tools are rendered into the prompt in the Hermes format
-  (:mod:`server.llm.tool_calls`) and the calls are read from the generated text. A worker that
-  can constrain decoding to a JSON schema (``json_schema``: llama.cpp) is made to write a valid
-  call when ``tool_choice`` is ``required`` or names a function.
+* otherwise the prompt is written with the model's own chat template when it renders tools
+  (the worker reports the GGUF's; a local Hugging Face directory has its own), else the tools are
+  written into the system message in the model family's format, and the calls are read back
+  from the generated text in that format (:mod:`server.llm.tool_formats`). A worker that can
+  constrain decoding to a JSON schema (``json_schema``: llama.cpp) is made to write a valid call
+  when ``tool_choice`` is ``required`` or names a function.
 
-Every other request goes to FastChat's handler untouched.
+A call that was demanded and cannot be read (cut off by ``max_tokens``, or a worker that cannot
+constrain and a model that did not comply) is an error with the reason, never text; no family's
+markup is ever part of the returned content. Every other request goes to FastChat's handler
+untouched.
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
+from fastchat.constants import ErrorCode
 from pydantic import BaseModel, Field, ValidationError
 
+from server.llm.chat_template import ChatTemplate, from_capabilities, from_model_dir
 from server.llm.tool_calls import (
     ToolCall,
     ToolCallReader,
@@ -38,11 +46,55 @@ from server.llm.tool_calls import (
     forced_call_schema,
     render_messages,
 )
+from server.llm.tool_formats import FORMATS, FormatName, ToolFormat, detect_format
 
 logger = logging.getLogger(__name__)
 
 CAPABILITIES_PATH = "/worker_get_capabilities"
 CAPABILITIES_TTL = 60.0
+
+
+class ModelToolSettings(BaseModel):
+    """What the settings say about one model's tool calls (the launcher passes it to this server)."""
+
+    tool_call_format: FormatName | Literal["auto"] = "auto"
+    path: str | None = None  # a local Hugging Face directory may hold the model's chat template
+
+
+@dataclass(frozen=True)
+class ToolProfile:
+    """How to talk tools with one model: its format, and its own template when that renders tools."""
+
+    format: FormatName
+    template: ChatTemplate | None = None
+    json_schema: bool = False
+    native: bool = False
+
+    @property
+    def fmt(self) -> ToolFormat:
+        return FORMATS[self.format]
+
+
+def tool_profile(
+    model: str, capabilities: dict[str, Any], configured: ModelToolSettings | None
+) -> ToolProfile:
+    template = from_capabilities(capabilities)
+    if template is None and configured is not None:
+        template = from_model_dir(configured.path)
+    chosen = configured.tool_call_format if configured is not None else "auto"
+    fmt: FormatName = (
+        chosen
+        if chosen != "auto"
+        else detect_format(
+            template.source if template else None, f"{model} {configured.path if configured else ''}"
+        )
+    )
+    return ToolProfile(
+        format=fmt,
+        template=template if template is not None and template.renders_tools else None,
+        json_schema=bool(capabilities.get("json_schema")),
+        native=bool(capabilities.get("native_tools")),
+    )
 
 
 class ChatCompletionWithToolsRequest(BaseModel):
@@ -131,12 +183,18 @@ class _Generation:
     """One tool-aware generation: frames from the worker in, text pieces and calls out."""
 
     def __init__(
-        self, api: ModuleType, gen_params: dict[str, Any], worker_addr: str, reader: ToolCallReader | None
+        self,
+        api: ModuleType,
+        gen_params: dict[str, Any],
+        worker_addr: str,
+        reader: ToolCallReader | None,
+        demanded: str | None = None,
     ) -> None:
         self._api = api
         self._params = gen_params
         self._worker = worker_addr
         self._reader = reader  # None: the worker returns the calls itself
+        self._demanded = demanded  # a call the request demands ("a call" or "a call to NAME")
         self.calls: list[ToolCall] = []
         self.finish_reason: str | None = None
         self.usage = Usage()
@@ -165,18 +223,33 @@ class _Generation:
             rest, self.calls = self._reader.finish()
             if rest:
                 yield rest
+        if self._demanded and not self.calls:
+            self.error = {"error_code": int(ErrorCode.INTERNAL_ERROR), "text": self._no_call_reason()}
+            return
         if self.calls:
             self.finish_reason = "tool_calls"
 
+    def _no_call_reason(self) -> str:
+        if self.finish_reason == "length":
+            limit = self._params.get("max_new_tokens")
+            return (
+                f"the model's {self._demanded} was cut off at the token limit ({limit} tokens) before it "
+                "was complete; raise max_tokens"
+            )
+        return f"the model did not write {self._demanded} that could be read"
 
-def install(app: FastAPI, api: ModuleType) -> None:
-    """Put the tool-aware route in front of FastChat's ``/v1/chat/completions``."""
+
+def install(app: FastAPI, api: ModuleType, models: dict[str, ModelToolSettings] | None = None) -> None:
+    """Put the tool-aware route in front of FastChat's ``/v1/chat/completions``.
+
+    ``models``: what the settings say about each model's tool calls (format, template directory).
+    """
+    configured = models or {}
     is_chat_route = lambda r: (  # noqa: E731
         isinstance(r, APIRoute) and r.path == "/v1/chat/completions" and "POST" in r.methods
     )
     # The module attribute is shadowed by a later function of the same name (/api/v1/chat/completions).
     fastchat_handler = next(r.endpoint for r in app.router.routes if is_chat_route(r))
-    from fastchat.constants import ErrorCode
     from fastchat.protocol.openai_api_protocol import ChatCompletionRequest
 
     capabilities: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -201,7 +274,7 @@ def install(app: FastAPI, api: ModuleType) -> None:
         return cached[1]
 
     async def chat_completions(request: ChatCompletionWithToolsRequest) -> Any:
-        """Creates a model response for the chat conversation; OpenAI's `tools` and `tool_choice` are honoured."""
+        """Creates a model response for the chat conversation; OpenAI's `tools` and `tool_choice` count."""
         if not request.uses_tools():
             plain = request.model_dump(
                 exclude={"tools", "tool_choice", "parallel_tool_calls"}, exclude_unset=True
@@ -225,12 +298,23 @@ def install(app: FastAPI, api: ModuleType) -> None:
             if check is not None:
                 return check
         worker_addr = await api.get_worker_address(request.model)
-        can = await worker_capabilities(worker_addr)
-        native = bool(can.get("native_tools"))
+        profile = tool_profile(
+            request.model, await worker_capabilities(worker_addr), configured.get(request.model)
+        )
+        native = profile.native
         try:
-            rendered = render_messages(request.messages, tools if not native else ToolRequest())
+            rendered = render_messages(
+                request.messages,
+                tools if not native and profile.template is None else ToolRequest(),
+                profile.fmt,
+            )
+            prompt = _template_prompt(profile.template, request.messages, tools) if not native else None
         except (ValueError, TypeError, AttributeError) as exc:
             return error(ErrorCode.VALIDATION_TYPE_ERROR, f"messages: {exc}")
+        except Exception as exc:  # a template that raises (jinja2's raise_exception, bad syntax)
+            return error(
+                ErrorCode.VALIDATION_TYPE_ERROR, f"the model's chat template refused the messages: {exc}"
+            )
         gen_params = await api.get_gen_params(
             request.model,
             worker_addr,
@@ -244,6 +328,8 @@ def install(app: FastAPI, api: ModuleType) -> None:
             echo=False,
             stop=request.stop,
         )
+        if prompt is not None:
+            gen_params["prompt"] = prompt
         max_new_tokens, too_long = await api.check_length(
             request, gen_params["prompt"], gen_params["max_new_tokens"], worker_addr
         )
@@ -251,6 +337,7 @@ def install(app: FastAPI, api: ModuleType) -> None:
             return too_long
         gen_params["max_new_tokens"] = max_new_tokens
         reader: ToolCallReader | None = None
+        demanded: str | None = None
         if native:
             gen_params.update(
                 messages=request.messages,
@@ -259,15 +346,22 @@ def install(app: FastAPI, api: ModuleType) -> None:
             )
         elif tools.active:
             schema = forced_call_schema(tools)
-            forced = schema is not None and bool(can.get("json_schema"))
+            forced = schema is not None and profile.json_schema
             if forced:
                 gen_params["json_schema"] = schema
-            reader = ToolCallReader(forced=forced)
-        generation = _Generation(api, gen_params, worker_addr, reader)
+            if schema is not None:
+                name = tools.forced_name()
+                demanded = f"call to {name}" if name else "tool call"
+            reader = ToolCallReader(
+                forced=forced, fmt=profile.fmt, names=[t.function.name for t in tools.tools]
+            )
+        generation = _Generation(api, gen_params, worker_addr, reader, demanded)
         logger.info(
-            "chat completion with %d tools (%s)",
+            "chat completion with %d tools (%s, %s format%s)",
             len(tools.tools),
             "native" if native else "constrained" if "json_schema" in gen_params else "prompted",
+            profile.format,
+            ", the model's template" if profile.template is not None else "",
         )
         if request.stream:
             return StreamingResponse(_stream(request.model, generation), media_type="text/event-stream")
@@ -306,6 +400,26 @@ def install(app: FastAPI, api: ModuleType) -> None:
         dependencies=[Depends(api.check_api_key)],
         response_model=None,
     )
+
+
+def _template_prompt(
+    template: ChatTemplate | None, messages: list[dict[str, Any]], tools: ToolRequest
+) -> str | None:
+    """The prompt from the model's own template (which writes the tools itself), if it has one."""
+    if template is None:
+        return None
+    functions = [t.model_dump() for t in tools.tools] if tools.active else None
+    forced = tools.forced_name()
+    if forced and tools.active:  # templates have no notion of a forced call: say it as the system would
+        note = f"Call the function {forced} now."
+        if messages and messages[0].get("role") == "system":
+            messages = [
+                {**messages[0], "content": f"{messages[0].get('content') or ''}\n\n{note}"},
+                *messages[1:],
+            ]
+        else:
+            messages = [{"role": "system", "content": note}, *messages]
+    return template.render(messages, functions)
 
 
 def _dump_choice(choice: ToolChoice | None) -> Any:

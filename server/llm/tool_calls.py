@@ -1,15 +1,16 @@
 """OpenAI-style tool calling for models served from a prompt template.
 
 FastChat 0.2.36 renders chat messages into one prompt with a conversation template and knows
-nothing of ``tools``. Models trained for tool use (Qwen 2/2.5/3, Hermes, Llama 3.1+ and most
-others since) read the tools from the system prompt and answer with
-``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``: the Hermes format, which Qwen's own
-chat template uses. This module is that format on both sides:
+nothing of ``tools``. Models trained for tool use read the tools from their prompt and write
+calls in their family's own format (:mod:`server.llm.tool_formats`). This module is the
+OpenAI side of that, for any format:
 
 * :func:`render_messages` turns OpenAI messages with ``tools``, assistant ``tool_calls`` and
-  ``tool`` results into plain user/assistant/system messages any conversation template renders;
+  ``tool`` results into plain user/assistant/system messages any conversation template renders
+  (for models whose own chat template cannot render tools: see :mod:`server.llm.chat_template`);
 * :class:`ToolCallReader` reads the model's text as it streams, lets plain text through at once,
-  holds back what may become a call, and returns the calls it found at the end;
+  holds back what may become a call, and returns the calls it found at the end; no markup of any
+  family ever goes out as text;
 * :func:`forced_call_schema` is the JSON schema a call must match when ``tool_choice`` demands
   one, for workers that can constrain decoding to it (llama.cpp grammars).
 """
@@ -24,10 +25,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
-_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+from server.llm.tool_formats import FORMATS, MarkupFilter, ParsedCall, ToolFormat, partial_suffix
+
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+HERMES = FORMATS["hermes"]
 
 
 # ---- request side ------------------------------------------------------------------------------
@@ -90,23 +91,14 @@ class ToolRequest(BaseModel):
         return bool(self.tools) and self.tool_choice != "none"
 
 
-def tools_system_prompt(tools: list[ToolDefinition], forced: str | None = None) -> str:
-    """The Hermes/Qwen tool instructions, appended to the system message."""
-    signatures = "\n".join(json.dumps(t.model_dump(), ensure_ascii=False) for t in tools)
-    prompt = (
-        "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-        "You are provided with function signatures within <tools></tools> XML tags:\n"
-        f"<tools>\n{signatures}\n</tools>\n\n"
-        "For each function call, return a json object with function name and arguments within "
-        "<tool_call></tool_call> XML tags:\n"
-        '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
-    )
-    if forced:
-        prompt += f"\n\nCall the function {forced} now."
-    return prompt
+def tools_system_prompt(
+    tools: list[ToolDefinition], forced: str | None = None, fmt: ToolFormat = HERMES
+) -> str:
+    """The family's tool instructions, appended to the system message."""
+    return fmt.instructions([t.model_dump() for t in tools], forced)
 
 
-def _text(content: Any) -> str:
+def text_content(content: Any) -> str:
     """OpenAI message content: a string, or a list of parts of which the text parts count."""
     if content is None:
         return ""
@@ -119,46 +111,40 @@ def _text(content: Any) -> str:
     return str(content)
 
 
-def _call_text(call: dict[str, Any]) -> str:
-    function = call.get("function") or {}
-    arguments = function.get("arguments", "{}")
-    try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
-    except ValueError:
-        parsed = arguments
-    body = json.dumps({"name": function.get("name", ""), "arguments": parsed}, ensure_ascii=False)
-    return f"{TOOL_CALL_OPEN}\n{body}\n{TOOL_CALL_CLOSE}"
-
-
-def render_messages(messages: list[dict[str, Any]], request: ToolRequest) -> list[dict[str, str]]:
+def render_messages(
+    messages: list[dict[str, Any]], request: ToolRequest, fmt: ToolFormat = HERMES
+) -> list[dict[str, str]]:
     """Messages with tools, tool calls and tool results as the plain text a template can render.
 
-    Consecutive ``tool`` results become one user turn of ``<tool_response>`` blocks, as Qwen's
-    template does; the tools go at the end of the system message (one is added if there is none).
+    Consecutive ``tool`` results become one user turn (``<tool_response>`` blocks in the Hermes
+    format, as Qwen's template does); the tools go at the end of the system message (one is added
+    if there is none).
     """
     rendered: list[dict[str, str]] = []
+    results: list[str] = []
+
+    def flush_results() -> None:
+        if results:
+            rendered.append({"role": "user", "content": fmt.results_text(results)})
+            results.clear()
+
     for message in messages:
         role = message.get("role")
-        content = _text(message.get("content"))
+        content = text_content(message.get("content"))
         if role == "tool":
-            block = f"<tool_response>\n{content}\n</tool_response>"
-            if (
-                rendered
-                and rendered[-1]["role"] == "user"
-                and rendered[-1]["content"].startswith("<tool_response>")
-            ):
-                rendered[-1]["content"] += "\n" + block
-            else:
-                rendered.append({"role": "user", "content": block})
-        elif role == "assistant" and message.get("tool_calls"):
-            calls = "\n".join(_call_text(c) for c in message["tool_calls"])
+            results.append(content)
+            continue
+        flush_results()
+        if role == "assistant" and message.get("tool_calls"):
+            calls = fmt.call_text(list(message["tool_calls"]))
             rendered.append({"role": "assistant", "content": f"{content}\n{calls}".strip()})
         elif role in ("system", "user", "assistant"):
             rendered.append({"role": role, "content": content})
         else:
             raise ValueError(f"messages: unknown role {role!r}")
+    flush_results()
     if request.active:
-        tools = tools_system_prompt(request.tools, request.forced_name())
+        tools = tools_system_prompt(request.tools, request.forced_name(), fmt)
         if rendered and rendered[0]["role"] == "system":
             rendered[0] = {"role": "system", "content": f"{rendered[0]['content']}\n\n{tools}".strip()}
         else:
@@ -202,78 +188,69 @@ class ToolCall(BaseModel):
     function: FunctionCall
 
 
-def parse_call(text: str) -> ToolCall | None:
-    """One call from ``{"name": ..., "arguments": {...}}`` (``parameters`` and string arguments too)."""
-    body = text.strip()
-    fence = _FENCE.match(body)
-    if fence:
-        body = fence.group(1)
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"].strip():
-        return None
-    arguments = value.get("arguments", value.get("parameters", {}))
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            return None
-    if not isinstance(arguments, dict):
-        return None
+def tool_call(call: ParsedCall) -> ToolCall:
     return ToolCall(
-        function=FunctionCall(name=value["name"].strip(), arguments=json.dumps(arguments, ensure_ascii=False))
+        function=FunctionCall(name=call.name, arguments=json.dumps(call.arguments, ensure_ascii=False))
     )
+
+
+def parse_call(text: str) -> ToolCall | None:
+    """One Hermes call from ``{"name": ..., "arguments": {...}}`` (``parameters``, string arguments too)."""
+    calls = HERMES.parse(text, [])
+    return tool_call(calls[0]) if calls and len(calls) == 1 else None
 
 
 @dataclass
 class ToolCallReader:
-    """Splits a streamed reply into visible text and tool calls.
+    """Splits a streamed reply into visible text and tool calls, in one family's format.
 
-    Text goes out as soon as it cannot be the start of a call. A reply that opens with ``{``
-    (Llama 3.1 writes bare JSON calls) or a forced call is held whole and read at the end.
+    Text goes out as soon as it cannot be the start of a call. A reply that opens like a call
+    without a marker (Llama 3.1's bare JSON, GLM-4's function name) or a forced call is held whole
+    and read at the end. Whatever is shown has every family's markup taken out: a call that could
+    not be read is dropped, not shown, and ``unreadable`` says so.
     """
 
     forced: bool = False
+    fmt: ToolFormat = HERMES
+    names: list[str] = field(default_factory=list)
     _text: str = ""
     _sent: int = 0
-    _holding: bool = False
+    _start: int | None = None  # where the call being held begins
     calls: list[ToolCall] = field(default_factory=list)
+    unreadable: bool = False
+    _markup: MarkupFilter = field(default_factory=MarkupFilter)
 
     def feed(self, delta: str) -> str:
         """Add generated text; return the part that is safe to show now."""
         self._text += delta
-        if self.forced or self._holding:
+        if self.forced or self._start is not None:
             return ""
-        if TOOL_CALL_OPEN in self._text[self._sent :]:
-            self._holding = True
-            start = self._text.index(TOOL_CALL_OPEN, self._sent)
+        start = self.fmt.call_start(self._text, self._sent)
+        if start is not None:
+            self._start = start
             out, self._sent = self._text[self._sent : start], start
-            return out
-        if not self._text[: self._sent].strip() and self._text.lstrip().startswith(("{", "```")):
-            self._holding = True  # a bare JSON call; decided at the end
+            return self._markup.feed(out)
+        if not self._text[: self._sent].strip() and self.fmt.may_lead(self._text.lstrip(), self.names):
+            self._start = len(self._text) - len(self._text.lstrip())  # decided at the end
             return ""
-        end = len(self._text) - _partial_open(self._text, self._sent)
+        end = len(self._text) - partial_suffix(self._text[self._sent :], self.fmt.call_markers)
         out, self._sent = self._text[self._sent : end], max(self._sent, end)
-        return out
+        return self._markup.feed(out)
 
     def finish(self) -> tuple[str, list[ToolCall]]:
-        """The text not yet shown and the calls found; unreadable calls are returned as text."""
-        rest = self._text[self._sent :]
+        """The text not yet shown and the calls found."""
+        held = self._text[self._sent :]
         self._sent = len(self._text)
-        blocks = list(_CALL_BLOCK.finditer(rest))
-        if blocks:
-            calls = [parse_call(b.group(1)) for b in blocks]
-            if all(calls):
-                self.calls = [c for c in calls if c is not None]
-                return rest[: blocks[0].start()].rstrip(), self.calls
-            return rest, []
-        call = parse_call(rest)
-        if call is not None and (self._holding or self.forced):
-            self.calls = [call]
-            return "", self.calls
-        return rest, []
+        if self.forced or self._start is not None:
+            parsed = self.fmt.parse(held, self.names)
+            if parsed:
+                self.calls = [tool_call(c) for c in parsed]
+                return self._markup.finish(), self.calls
+            marked = self.forced or self.fmt.call_start(held, 0) is not None
+            if marked:  # a call was begun and cannot be read: nothing of it is shown
+                self.unreadable = True
+                return self._markup.finish(), []
+        return self._markup.feed(held) + self._markup.finish(), []
 
 
 def add_call_part(calls: dict[int, dict[str, Any]], part: Any) -> None:
@@ -286,12 +263,3 @@ def add_call_part(calls: dict[int, dict[str, Any]], part: Any) -> None:
     if part.function is not None:
         call["function"]["name"] += part.function.name or ""
         call["function"]["arguments"] += part.function.arguments or ""
-
-
-def _partial_open(text: str, start: int) -> int:
-    """How many trailing characters could still grow into ``<tool_call>``."""
-    tail = text[start:]
-    for size in range(min(len(TOOL_CALL_OPEN) - 1, len(tail)), 0, -1):
-        if tail.endswith(TOOL_CALL_OPEN[:size]):
-            return size
-    return 0

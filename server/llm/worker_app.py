@@ -30,7 +30,7 @@ class AsyncWorker(Protocol):
     def get_status(self) -> dict[str, Any]: ...
     def count_token(self, params: dict[str, Any]) -> dict[str, Any]: ...
     def get_conv_template(self) -> dict[str, Any]: ...
-    def capabilities(self) -> dict[str, bool]: ...
+    def capabilities(self) -> dict[str, Any]: ...
 
 
 def create_worker_app(worker: AsyncWorker) -> FastAPI:
@@ -68,7 +68,7 @@ def create_worker_app(worker: AsyncWorker) -> FastAPI:
         return worker.get_conv_template()
 
     @app.post("/worker_get_capabilities")
-    async def capabilities() -> dict[str, bool]:
+    async def capabilities() -> dict[str, Any]:
         """What the API server's tool calling may rely on (FastChat's own workers lack this path)."""
         return worker.capabilities()
 

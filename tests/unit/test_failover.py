@@ -14,7 +14,8 @@ from server.llm.failover import pick_worker, split_worker_url
 
 def controller(method: DispatchMethod, **queues: int) -> SimpleNamespace:
     info = {
-        f"http://w{name}": WorkerInfo(["smollm2"], 1, queue, True, "0", False) for name, queue in queues.items()
+        f"http://w{name}": WorkerInfo(["smollm2"], 1, queue, True, "0", False)
+        for name, queue in queues.items()
     }
     info["http://other"] = WorkerInfo(["qwen"], 1, 0, True, "0", False)
     return SimpleNamespace(worker_info=info, dispatch_method=method)

@@ -177,9 +177,11 @@ def test_two_calls_and_an_unclosed_last_one() -> None:
     assert [c["name"] for c in calls] == ["current_datetime", "calculator"]
 
 
-def test_a_broken_call_comes_back_as_text() -> None:
-    shown, calls = read(["<tool_call>{not json</tool_call>"])
-    assert calls == [] and shown == "<tool_call>{not json</tool_call>"
+def test_a_broken_call_is_dropped_not_shown_and_flagged() -> None:
+    reader = ToolCallReader()
+    shown = reader.feed("Let me see. <tool_call>{not json</tool_call>")
+    rest, calls = reader.finish()
+    assert calls == [] and shown + rest == "Let me see. " and reader.unreadable
 
 
 def test_bare_json_calls_and_forced_calls_are_read_whole() -> None:

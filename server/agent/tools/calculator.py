@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from server.agent.tools.base import ToolError
+from server.agent.tools.base import TextTool, ToolError
 
 MAX_INPUT_CHARS = 300
 MAX_INT_BITS = 4096
@@ -156,7 +156,7 @@ def format_number(value: int | float) -> str:
     return f"{value:.12g}" if isinstance(value, float) else str(value)
 
 
-class CalculatorTool:
+class CalculatorTool(TextTool):
     name = "calculator"
     description = "Evaluate an arithmetic expression, e.g. (3 + 4) * 2 or sqrt(16). Input: the expression."
     argument, argument_required = "expression", True

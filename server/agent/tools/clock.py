@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from server.agent.tools.base import TextTool
 
-class DateTimeTool:
+
+class DateTimeTool(TextTool):
     name = "current_datetime"
     description = "Get the current date, weekday and time. Input: a time zone like Europe/Paris, or nothing."
     argument, argument_required = "timezone", False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from server.agent.tools.base import ToolError
+from server.agent.tools.base import TextTool, ToolError
 from server.api.errors import ApiError
 
 
@@ -17,7 +17,7 @@ class KnowledgeSearcher(Protocol):
         ...
 
 
-class KnowledgeBaseTool:
+class KnowledgeBaseTool(TextTool):
     name = "knowledge_base_search"
     description = "Search the local knowledge bases (the user's own documents). Input: the search query."
     argument, argument_required = "query", True

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import shlex
 
-from server.agent.tools.base import ToolError
+from server.agent.tools.base import TextTool, ToolError
 
 MAX_OUTPUT_BYTES = 64 * 1024
 
 
-class ShellTool:
+class ShellTool(TextTool):
     name = "shell"
     description = "Run one command on the server and read its output, e.g. 'ls -l'. Input: the command."
     argument, argument_required = "command", True

@@ -8,7 +8,7 @@ from functools import cache
 
 import pint
 
-from server.agent.tools.base import ToolError
+from server.agent.tools.base import TextTool, ToolError
 from server.agent.tools.calculator import format_number
 
 MAX_INPUT_CHARS = 120
@@ -47,7 +47,7 @@ def convert(request: str) -> str:
     return f"{format_number(value)} {match['source']} = {format_number(round(magnitude, 10))} {quantity.units:~P}"
 
 
-class UnitConversionTool:
+class UnitConversionTool(TextTool):
     name = "unit_conversion"
     description = "Convert a quantity between units, e.g. '10 km to miles' or '100 degC to degF'."
     argument, argument_required = "request", True

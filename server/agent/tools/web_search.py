@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from server.agent.tools.base import ToolError
+from server.agent.tools.base import TextTool, ToolError
 from server.api.errors import ApiError
 from server.search import SearchEngines
 
 
-class WebSearchTool:
+class WebSearchTool(TextTool):
     name = "web_search"
     description = "Search the internet for current information. Input: the search query."
     argument, argument_required = "query", True

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
 from server.agent.loop import AnswerDelta, Event, Failure, Final, ToolStep
+from server.api.access import CallerDep
 from server.api.deps import (
     AgentServiceDep,
     ExchangeRecorderDep,
@@ -123,8 +124,9 @@ async def agent_chat(
     recorder: ExchangeRecorderDep,
     prompts: PromptsDep,
     settings: SettingsDep,
+    caller: CallerDep,
 ) -> EventSourceResponse:
-    """Answer with a tool-using agent (calculator, date/time, unit conversion, web search, ...).
+    """Answer with a tool-using agent (calculator, date/time, unit conversion, web search, MCP tools...).
 
     Streams `data: {"tools": [...]}` for each tool step (name, status, input, output), the answer
     as `data: {"answer": ...}` chunks, and always ends with `data: {"final_answer": ...}`, also
@@ -144,7 +146,7 @@ async def agent_chat(
         meta={"temperature": request.temperature, "prompt_name": request.prompt_name},
     )
     try:
-        events = await service.start(request, knowledge)
+        events = await service.start(request, knowledge, caller)
     except ApiError as exc:
         await exchange.abort(exc)
         raise

@@ -32,8 +32,12 @@ class AgentChatRequest(BaseModel):
     )
     tool_choice: str | None = Field(
         None,
-        description="A tool the agent must call first (e.g. calculator). With native tool calling the "
-        "call is enforced; with ReAct the model is told to.",
+        description="A tool the agent must call first (e.g. calculator, or an MCP tool as server__tool). "
+        "The call is enforced (decoded under the tool's schema where the model server can).",
+    )
+    tools: list[str] | None = Field(
+        None,
+        description="The tools to offer (names from /agent/tools); null = every tool available.",
     )
 
 

@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from configs import Settings
-from server.agent.loop import Event, Message, ReactAgent
-from server.agent.tool_calling import StepPiece, ToolCallingAgent
+from server.agent.loop import Agent, Event, Message
+from server.agent.mcp.registry import Caller, McpRegistry
+from server.agent.react_strategy import ReactStrategy
+from server.agent.tool_calling import StepPiece, ToolCallingStrategy
 from server.agent.toolbox import Toolbox, build_toolbox
+from server.agent.tools.base import ToolError
 from server.agent.tools.knowledge_base import KnowledgeSearcher
 from server.api.errors import BadRequest
 from server.api.schemas.agent_chat import AgentChatRequest
@@ -27,15 +30,25 @@ NATIVE_PROMPT = "native"
 
 class AgentService:
     def __init__(
-        self, settings: Settings, llm: LLMClient, prompts: PromptTemplates, engines: SearchEngines | None
+        self,
+        settings: Settings,
+        llm: LLMClient,
+        prompts: PromptTemplates,
+        engines: SearchEngines | None,
+        mcp: McpRegistry | None = None,
     ) -> None:
         self._settings = settings
         self._llm = llm
         self._prompts = prompts
         self._engines = engines
+        self._mcp = mcp
 
-    def toolbox(self, knowledge: KnowledgeSearcher | None = None) -> Toolbox:
-        return build_toolbox(self._settings.agent, self._engines, knowledge)
+    async def toolbox(
+        self, knowledge: KnowledgeSearcher | None = None, caller: Caller | None = None
+    ) -> Toolbox:
+        """Built-in tools, then the tools of every MCP server the caller may use that answers in time."""
+        extra = await self._mcp.tools(caller) if self._mcp is not None else []
+        return build_toolbox(self._settings.agent, self._engines, knowledge, extra)
 
     def native(self, request: AgentChatRequest, model: str) -> bool:
         if request.tool_calling != "auto":
@@ -44,10 +57,18 @@ class AgentService:
         return configured is not None and configured.uses_native_tools(model)
 
     async def start(
-        self, request: AgentChatRequest, knowledge: KnowledgeSearcher | None = None
+        self,
+        request: AgentChatRequest,
+        knowledge: KnowledgeSearcher | None = None,
+        caller: Caller | None = None,
     ) -> AsyncIterator[Event]:
         """Validate and open the first model step (errors become HTTP statuses), then run the agent."""
-        toolbox = self.toolbox(knowledge)
+        toolbox = await self.toolbox(knowledge, caller)
+        if request.tools is not None:
+            try:
+                toolbox = toolbox.only(request.tools)
+            except ToolError as exc:
+                raise BadRequest(f"tools: {exc}") from exc
         first_tool = None
         if request.tool_choice is not None:
             tool = toolbox.find(request.tool_choice)
@@ -69,13 +90,19 @@ class AgentService:
             tools=toolbox.describe(),
             tool_names=", ".join(toolbox.names),
         )
-        if first_tool:
-            prompt += f"\nThought: I must use the {first_tool} tool first.\n"
 
-        async def open_step(messages: list[Message]) -> AsyncIterator[str]:
+        async def open_text(messages: list[Message]) -> AsyncIterator[str]:
             return await self._llm.chat_stream(model, messages, request.temperature, max_tokens)
 
-        agent = ReactAgent(toolbox, self._settings.agent, open_step)
+        async def open_forced(
+            messages: list[Message], functions: list[dict[str, Any]], choice: dict[str, Any]
+        ) -> AsyncIterator[StepPiece]:
+            return await self._llm.chat_tools_stream(
+                model, messages, functions, choice, request.temperature, max_tokens
+            )
+
+        strategy = ReactStrategy(toolbox, open_text, open_forced)
+        agent = Agent(toolbox, self._settings.agent, strategy, first_tool)
         return await agent.start([*history, {"role": "user", "content": prompt}])
 
     async def _start_native(
@@ -100,5 +127,5 @@ class AgentService:
                 model, messages, functions, choice, request.temperature, max_tokens
             )
 
-        agent = ToolCallingAgent(toolbox, self._settings.agent, open_step, first_tool)
+        agent = Agent(toolbox, self._settings.agent, ToolCallingStrategy(open_step), first_tool)
         return await agent.start([*history, {"role": "user", "content": prompt}])

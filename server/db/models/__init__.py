@@ -3,7 +3,17 @@
 from server.db.base import Base
 from server.db.models.conversation import Conversation, Message
 from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile
+from server.db.models.mcp_connection import McpConnection
 
 metadata = Base.metadata
 
-__all__ = ["Base", "Conversation", "FileDoc", "KnowledgeBase", "KnowledgeFile", "Message", "metadata"]
+__all__ = [
+    "Base",
+    "Conversation",
+    "FileDoc",
+    "KnowledgeBase",
+    "KnowledgeFile",
+    "McpConnection",
+    "Message",
+    "metadata",
+]
