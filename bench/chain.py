@@ -181,7 +181,7 @@ def main() -> None:
         }
         results: dict[str, list[Sample]] = {name: [] for name in paths}
         texts: dict[str, str] = {}
-        for name, run in paths.items():
+        for run in paths.values():
             run()  # warm-up: fills the KV cache with the prompt, as a chat's second turn would find it
         for _ in range(args.runs):
             for name, run in paths.items():  # interleaved, so drift on the machine hits every path alike

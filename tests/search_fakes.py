@@ -40,7 +40,7 @@ class FakeInternet:
     headers: list[dict[str, str]] = field(default_factory=list)
 
     def searxng_results(self, query: str) -> list[dict]:
-        """What the instance answers for ``query``: every page, in PAGES order, titles tagged with the query."""
+        """What the instance answers for ``query``: every page in PAGES order, titles tagged with it."""
         return [
             {
                 "url": f"{self.url}/page/{slug}",

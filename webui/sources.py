@@ -1,4 +1,4 @@
-"""Cited sources under an answer: Chatchat's markdown strings or structured documents."""
+"""Cited sources under an answer: structured sources (a file or a search result) or Chatchat's strings."""
 
 from __future__ import annotations
 
@@ -10,8 +10,14 @@ import streamlit as st
 def _doc_markdown(index: int, doc: Any) -> str:
     if not isinstance(doc, dict):
         return str(doc)
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-    name = doc.get("file_name") or doc.get("source") or metadata.get("source") or f"source {index}"
+    metadata: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
+    name = (
+        doc.get("file_name")
+        or doc.get("title")
+        or doc.get("source")
+        or metadata.get("source")
+        or f"source {index}"
+    )
     score = doc.get("score", metadata.get("score"))
     url = doc.get("url") or doc.get("download_url")
     title = f"[{name}]({url})" if url else f"`{name}`"

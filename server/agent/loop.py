@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from configs.settings import AgentSettings
 from server.agent.toolbox import Toolbox, run_tool
 from server.agent.tools.base import Arguments, ToolError
-from server.api.errors import ApiError
+from server.core.errors import DomainError
 from server.llm.tool_formats import MarkupFilter, scrub_markup
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,7 @@ class AnswerDelta:
 
 @dataclass(frozen=True)
 class Failure:
-    code: int
-    msg: str
+    error: DomainError
 
 
 @dataclass(frozen=True)
@@ -141,10 +140,10 @@ def step_limit_reached(steps: int, last_output: str | None) -> list[Event]:
     return [AnswerDelta(message), Final(message, "step_limit")]
 
 
-def model_failed(exc: ApiError) -> list[Event]:
+def model_failed(exc: DomainError) -> list[Event]:
     logger.warning("agent stopped by a model failure: %s", exc.message)
     message = f"Stopped: {exc.message}"
-    return [Failure(exc.status_code, exc.message), AnswerDelta(message), Final(message, "error")]
+    return [Failure(exc), AnswerDelta(message), Final(message, "error")]
 
 
 async def _events(events: list[Event]) -> AsyncIterator[Event]:
@@ -215,7 +214,7 @@ class Agent:
         except TimeoutError:
             for event in out_of_time(self.settings):
                 yield event
-        except ApiError as exc:
+        except DomainError as exc:
             for event in model_failed(exc):
                 yield event
 

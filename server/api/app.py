@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from configs import Settings
 from server.agent.mcp.registry import McpRegistry
 from server.agent.mcp.store import McpStore
-from server.api.errors import ApiError
+from server.api.errors import DomainError, domain_error_response
 from server.api.metrics import instrument
 from server.api.routes import (
     agent_chat,
@@ -36,25 +36,25 @@ from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.mcp_service import McpService
-from server.api.services.model_service import ModelService
+from server.api.services.model_service import ModelLauncher, ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.knowledge_base.setup import build_services, create_samples_safely
-from server.launcher.control import LauncherControl
 from server.search import SearchEngines
 from server.version import __version__
 
 
-def _field(loc: tuple) -> str:
+def _field(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if p != "body"]
     return ".".join(parts) or "body"
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 with a message that names each bad field, in Chatchat's envelope (details kept)."""
+    assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     message = "; ".join(f"{_field(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
     body = BaseResponse(code=422, msg=message or "invalid request").model_dump()
@@ -62,13 +62,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(body, status_code=422)
 
 
-async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(
-        BaseResponse(code=exc.status_code, msg=exc.message).model_dump(), status_code=exc.status_code
-    )
-
-
-def create_app(settings: Settings, launcher: LauncherControl | None = None) -> FastAPI:
+def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> FastAPI:
     """The backend; ``launcher`` is the channel to startup.py, absent when run on its own."""
 
     @asynccontextmanager
@@ -115,13 +109,15 @@ def create_app(settings: Settings, launcher: LauncherControl | None = None) -> F
     app = FastAPI(
         title="Chatchat API",
         version=__version__,
-        description="Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible).",
+        description=(
+            "Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible)."
+        ),
         lifespan=lifespan,
     )
     metrics = instrument(app)
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DomainError, domain_error_response)
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(conversations.router)

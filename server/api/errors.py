@@ -1,33 +1,78 @@
-"""Domain errors the services raise; the app turns each into a clear 4xx/5xx envelope."""
+"""The one place where domain errors become HTTP statuses.
+
+Services and routes raise the errors of :mod:`server.core.errors` (or a package's subclasses);
+the app's exception handler and the streaming routes ask :func:`http_status` for the status.
+``ApiError``, ``BadRequest`` and ``ServiceUnavailable`` are the names the HTTP layer has always
+used for those errors. An error that only the HTTP layer raises may carry its own
+``status_code``.
+"""
 
 from __future__ import annotations
 
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
-class ApiError(Exception):
-    """An error with the HTTP status and the message a client should see."""
+from server.api.schemas.common import BaseResponse
+from server.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unavailable,
+    UpstreamError,
+)
 
-    status_code = 500
+ApiError = DomainError
+BadRequest = InvalidInput
+ServiceUnavailable = Unavailable
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class BadRequest(ApiError):
-    status_code = 400
-
-
-class NotFound(ApiError):
-    status_code = 404
-
-
-class ServiceUnavailable(ApiError):
-    status_code = 503
+STATUS: dict[type[DomainError], int] = {
+    InvalidInput: 400,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    RateLimited: 429,
+    UpstreamError: 502,
+    Unavailable: 503,
+}
 
 
-class Forbidden(ApiError):
-    status_code = 403
+def http_status(exc: DomainError) -> int:
+    """The status of the most specific kind ``exc`` is; 500 for a kind nobody mapped."""
+    own = getattr(exc, "status_code", None)
+    if isinstance(own, int):
+        return own
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500
 
 
-class Conflict(ApiError):
-    status_code = 409
+async def domain_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The app's handler: Chatchat's envelope with the status as ``code`` and the error's message."""
+    assert isinstance(exc, DomainError)
+    status = http_status(exc)
+    return JSONResponse(BaseResponse(code=status, msg=exc.message).model_dump(), status_code=status)
+
+
+__all__ = [
+    "STATUS",
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServiceUnavailable",
+    "Unavailable",
+    "UpstreamError",
+    "domain_error_response",
+    "http_status",
+]

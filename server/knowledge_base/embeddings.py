@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from configs import Settings
 from configs.settings import EmbedModelSettings
-from server.api.errors import BadRequest
+from server.core.errors import InvalidInput, Unavailable, UpstreamError
 from server.llm.model_locator import bundled_minilm_path, resolve_model_path
 
 PROGRESS_MIN_TEXTS = 256  # show a progress bar from this many texts on
@@ -107,28 +107,65 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 class OpenAIEmbedder(Embedder):
-    """Any OpenAI-compatible ``/v1/embeddings`` (no tiktoken: plain strings are sent)."""
+    """Any OpenAI-compatible ``/v1/embeddings``, through the ``openai`` SDK (plain strings are sent).
+
+    The SDK retries connection failures, timeouts, 429 and 5xx answers with backoff. What still
+    fails becomes a clear error: 503 when the endpoint is unreachable, slow or overloaded, 502
+    when it refuses the request or answers something that is not embeddings, with its message.
+    """
+
+    MAX_RETRIES = 2
+    TIMEOUT_S = 120.0
+    CONNECT_TIMEOUT_S = 10.0
 
     def __init__(self, name: str, config: EmbedModelSettings) -> None:
         super().__init__(name, config)
-        import httpx
+        import openai
 
         if not config.api_base_url:
-            raise BadRequest(f"embedding model {name!r} (engine openai) needs api_base_url")
-        key = config.api_key.get_secret_value() if config.api_key else "EMPTY"
-        self._client = httpx.Client(
-            base_url=config.api_base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=120,
-            trust_env=False,
+            raise InvalidInput(f"embedding model {name!r} (engine openai) needs api_base_url")
+        self._base_url = config.api_base_url.rstrip("/")
+        self._client = openai.OpenAI(
+            base_url=self._base_url,
+            api_key=config.api_key.get_secret_value() if config.api_key else "EMPTY",
+            max_retries=self.MAX_RETRIES,
+            timeout=openai.Timeout(self.TIMEOUT_S, connect=self.CONNECT_TIMEOUT_S),
+            http_client=openai.DefaultHttpxClient(trust_env=False),  # proxies never apply to it
         )
         self._model = config.remote_model_name or name
 
     def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
-        response = self._client.post("/embeddings", json={"model": self._model, "input": texts})
-        response.raise_for_status()
-        data = sorted(response.json()["data"], key=lambda item: item["index"])
-        return np.asarray([item["embedding"] for item in data], dtype=np.float32)
+        import openai
+
+        where = f"embedding model {self.name!r} at {self._base_url}"
+        try:
+            response = self._client.embeddings.create(model=self._model, input=texts, encoding_format="float")
+        except openai.APIStatusError as exc:
+            message = f"{where} answered HTTP {exc.status_code}: {_remote_message(exc)}"
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise Unavailable(message) from exc
+            raise UpstreamError(message) from exc
+        except openai.APIConnectionError as exc:  # also timeouts
+            raise Unavailable(f"{where} is unreachable: {exc}") from exc
+        data = sorted(response.data or [], key=lambda item: item.index)
+        if len(data) != len(texts) or any(not item.embedding for item in data):
+            raise UpstreamError(f"{where} answered {len(data)} embeddings for {len(texts)} texts")
+        return np.asarray([item.embedding for item in data], dtype=np.float32)
+
+
+def _remote_message(exc: Exception) -> str:
+    """The endpoint's own words: OpenAI's ``{"error": {"message"}}``, a bare message, or the body."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        for key in ("message", "detail", "error"):
+            if body.get(key):
+                return str(body[key])
+    response = getattr(exc, "response", None)
+    text = str(getattr(response, "text", "") or "").strip()
+    return text[:300] or str(exc)
 
 
 ENGINES: dict[str, type[Embedder]] = {
@@ -153,7 +190,7 @@ class EmbeddingPool:
 
     def check(self, name: str) -> str:
         if name not in self._configs:
-            raise BadRequest(
+            raise InvalidInput(
                 f"embedding model {name!r} is not configured; available: {', '.join(self._configs)}"
             )
         return name

@@ -1,11 +1,11 @@
-"""Knowledge-base errors, each carrying the HTTP status a client should see."""
+"""Knowledge-base errors: the domain's kinds (``server.core.errors``), named for what went wrong."""
 
 from __future__ import annotations
 
-from server.api.errors import ApiError, BadRequest, NotFound
+from server.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
 
-class InvalidName(BadRequest):
+class InvalidName(InvalidInput):
     """A knowledge-base or file name that is not allowed (traversal, bad characters, ...)."""
 
 
@@ -17,13 +17,15 @@ class FileNotInKnowledgeBase(NotFound):
     pass
 
 
-class Conflict(ApiError):
-    status_code = 409
-
-
-class PayloadTooLarge(ApiError):
-    status_code = 413
-
-
 class LoaderError(Exception):
     """One file could not be read; the batch goes on and reports it under failed_files."""
+
+
+__all__ = [
+    "Conflict",
+    "FileNotInKnowledgeBase",
+    "InvalidName",
+    "KnowledgeBaseNotFound",
+    "LoaderError",
+    "PayloadTooLarge",
+]

@@ -52,7 +52,7 @@ class FaissStore(VectorStore):
 
     def _load(self) -> None:
         assert self.directory is not None
-        self._index = faiss.read_index(str(self.directory / INDEX_FILE))
+        self._index = faiss.read_index(str(self.directory / INDEX_FILE))  # type: ignore[assignment]  # it is the IDMap2 we saved
         data = json.loads((self.directory / DOCS_FILE).read_text(encoding="utf-8"))
         self._docs = {int(k): v for k, v in data["docs"].items()}
         self._next_id = int(data["next_id"])
@@ -88,7 +88,7 @@ class FaissStore(VectorStore):
             return 0
         with self._mutex:
             assert self._index is not None
-            self._index.remove_ids(np.asarray(numeric, dtype=np.int64))
+            self._index.remove_ids(np.asarray(numeric, dtype=np.int64))  # type: ignore[arg-type]  # faiss wraps ids
             for doc_id in numeric:
                 self._docs.pop(doc_id, None)
         return len(numeric)
@@ -97,7 +97,7 @@ class FaissStore(VectorStore):
         with self._mutex:
             key = int(doc_id)
             assert self._index is not None
-            self._index.remove_ids(np.asarray([key], dtype=np.int64))
+            self._index.remove_ids(np.asarray([key], dtype=np.int64))  # type: ignore[arg-type]  # faiss wraps ids
             self._index.add_with_ids(
                 vector.reshape(1, -1).astype(np.float32), np.asarray([key], dtype=np.int64)
             )

@@ -54,7 +54,9 @@ class Plan:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="startup.py",
-        description="Start the Chatchat stack: FastChat controller, model workers, OpenAI API, backend, web UI.",
+        description=(
+            "Start the Chatchat stack: FastChat controller, model workers, OpenAI API, backend, web UI."
+        ),
     )
     add = parser.add_argument
     add("-a", "--all-webui", "--all", action="store_true", dest="all_webui", help="everything (default)")

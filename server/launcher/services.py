@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import signal
 import sys
@@ -83,7 +84,7 @@ def _serve(
         port=port,
         log_config=None,  # keep our logging configuration
         access_log=access_log,
-        timeout_graceful_shutdown=drain,
+        timeout_graceful_shutdown=math.ceil(drain),
     )
 
 
@@ -171,7 +172,8 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         stream_interval=ctx.settings.stream_interval,
     )
     try:
-        _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
+        app = create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts)
+        _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
     finally:
         worker.close()
 
@@ -199,7 +201,8 @@ def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str
         context_length=cfg.context_length,
         timeout=ctx.settings.request_timeout,
     )
-    _serve(create_worker_app(worker), host, port, drain=ctx.settings.worker_drain_timeout)
+    app = create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts)
+    _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:

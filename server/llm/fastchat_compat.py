@@ -74,7 +74,7 @@ def route_logging() -> None:
     fastchat.utils.build_logger = _plain_logger
     for name, module in list(sys.modules.items()):
         if name.startswith("fastchat.") and getattr(module, "build_logger", None) is not None:
-            module.build_logger = _plain_logger
+            vars(module)["build_logger"] = _plain_logger
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def fix_context_length() -> None:
     for module_name in ("fastchat.serve.model_worker", "fastchat.serve.multi_model_worker"):
         module = sys.modules.get(module_name)
         if module is not None and hasattr(module, "get_context_length"):
-            module.get_context_length = get_context_length
+            vars(module)["get_context_length"] = get_context_length
 
 
 def batch_encode_plus(self: Any, batch_text_or_text_pairs: list[Any], **kwargs: Any) -> Any:
@@ -166,7 +166,7 @@ def fix_pydantic_json() -> None:
                 and issubclass(value, BaseModel)
                 and value.__module__ == module.__name__
             ):
-                value.json = _json_compat
+                value.json = _json_compat  # type: ignore[method-assign]  # the point of this fix
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,63 +19,18 @@ import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from fastchat.constants import SERVER_ERROR_MSG, ErrorCode
+from fastchat.constants import ErrorCode
 from fastchat.serve.base_model_worker import BaseModelWorker
 
 from server.llm.fastchat_compat import conv_template_for
 from server.llm.llama_batch import GREEDY_BELOW, BatchEngine, Job, Outcome, Sampling
+from server.llm.worker_protocol import GenerationParams, encode_frame, error_frame
 
 logger = logging.getLogger(__name__)
 
 PROPERTY_ORDER = ["name", "arguments"]
-
-
-@dataclass
-class GenerationParams:
-    """The FastChat worker request, validated and with FastChat's defaults."""
-
-    prompt: str
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = -1
-    max_new_tokens: int = 256
-    stop: list[str] = field(default_factory=list)
-    stop_token_ids: list[int] = field(default_factory=list)
-    echo: bool = True
-    repetition_penalty: float = 1.0
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    seed: int | None = None
-    json_schema: dict[str, Any] | None = None  # decoding is constrained to JSON matching it
-
-    @classmethod
-    def from_request(cls, params: dict[str, Any]) -> GenerationParams:
-        stop = params.get("stop") or []
-        if isinstance(stop, str):
-            stop = [stop]
-
-        def number(key: str, default: float) -> float:
-            value = params.get(key)
-            return default if value is None else float(value)
-
-        return cls(
-            prompt=str(params["prompt"]),
-            temperature=number("temperature", 1.0),
-            top_p=number("top_p", 1.0),
-            top_k=int(number("top_k", -1)),
-            max_new_tokens=int(number("max_new_tokens", 256)),
-            stop=[s for s in stop if s],
-            stop_token_ids=[int(t) for t in params.get("stop_token_ids") or []],
-            echo=bool(params.get("echo", True)),
-            repetition_penalty=number("repetition_penalty", 1.0),
-            presence_penalty=number("presence_penalty", 0.0),
-            frequency_penalty=number("frequency_penalty", 0.0),
-            seed=params.get("seed"),
-            json_schema=params.get("json_schema") if isinstance(params.get("json_schema"), dict) else None,
-        )
 
 
 def _partial_stop_length(text: str, stops: list[str]) -> int:
@@ -100,15 +55,6 @@ def _grammar(schema_json: str) -> Any:
     gbnf = json_schema_to_gbnf(schema_json, prop_order=PROPERTY_ORDER)
     gbnf = gbnf.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x7F\\x00-\\x1F]')
     return LlamaGrammar.from_string(gbnf, verbose=False)
-
-
-def error_frame(message: str, code: int = ErrorCode.INTERNAL_ERROR) -> dict[str, Any]:
-    return {"text": f"{SERVER_ERROR_MSG}\n\n({message})", "error_code": int(code)}
-
-
-def encode_frame(frame: dict[str, Any]) -> bytes:
-    """FastChat's wire format: one JSON object per frame, NUL-terminated."""
-    return json.dumps(frame, ensure_ascii=False).encode() + b"\0"
 
 
 Publish = Callable[[dict[str, Any] | None, bool], None]  # (frame or None, final)
@@ -281,7 +227,7 @@ class LlamaCppWorker(BaseModelWorker):
 
     def generate_gate(self, params: dict[str, Any]) -> dict[str, Any]:
         frame: dict[str, Any] = error_frame("no output")
-        for frame in self.generate_frames(params, threading.Event()):
+        for frame in self.generate_frames(params, threading.Event()):  # noqa: B007 - the last one counts
             pass
         return frame
 
@@ -413,7 +359,7 @@ class LlamaCppWorker(BaseModelWorker):
 
     async def generate(self, params: dict[str, Any]) -> dict[str, Any]:
         frame: dict[str, Any] = error_frame("no output")
-        async for frame in self.stream(params):
+        async for frame in self.stream(params):  # noqa: B007 - the last one counts
             pass
         return frame
 

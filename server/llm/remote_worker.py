@@ -24,8 +24,9 @@ from fastchat.conversation import Conversation, SeparatorStyle
 from fastchat.serve.base_model_worker import BaseModelWorker
 from openai import AsyncOpenAI
 
-from server.llm.llama_cpp_worker import GenerationParams, error_frame
+from server.llm.token_estimate import estimate_tokens
 from server.llm.tool_calls import add_call_part
+from server.llm.worker_protocol import GenerationParams, error_frame
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,8 @@ class RemoteOpenAIWorker(BaseModelWorker):
         return self._pending
 
     def count_token(self, params: dict[str, Any]) -> dict[str, Any]:
-        """An estimate (the remote tokenizer is unknown); it only bounds max_tokens."""
-        return {"count": len(str(params["prompt"])) // 4 + 1, "error_code": 0}
+        """An estimate that counts CJK text right (the remote tokenizer is unknown): it bounds max_tokens."""
+        return {"count": estimate_tokens(str(params["prompt"])), "error_code": 0}
 
     def get_embeddings(self, params: dict[str, Any]) -> dict[str, Any]:
         return error_frame("remote chat models do not serve embeddings here")
@@ -183,7 +184,7 @@ class RemoteOpenAIWorker(BaseModelWorker):
 
     async def generate(self, raw: dict[str, Any]) -> dict[str, Any]:
         frame: dict[str, Any] = error_frame("no output")
-        async for frame in self.stream(raw):
+        async for frame in self.stream(raw):  # noqa: B007 - the last one counts
             pass
         return frame
 

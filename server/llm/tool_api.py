@@ -25,16 +25,17 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastchat.constants import ErrorCode
 from pydantic import BaseModel, Field, ValidationError
+from starlette.routing import BaseRoute
 
 from server.llm.chat_template import ChatTemplate, from_capabilities, from_model_dir
 from server.llm.tool_calls import (
@@ -245,11 +246,18 @@ def install(app: FastAPI, api: ModuleType, models: dict[str, ModelToolSettings] 
     ``models``: what the settings say about each model's tool calls (format, template directory).
     """
     configured = models or {}
-    is_chat_route = lambda r: (  # noqa: E731
-        isinstance(r, APIRoute) and r.path == "/v1/chat/completions" and "POST" in r.methods
-    )
+
+    def is_chat_route(route: BaseRoute) -> TypeGuard[APIRoute]:
+        return (
+            isinstance(route, APIRoute)
+            and route.path == "/v1/chat/completions"
+            and "POST" in (route.methods or ())
+        )
+
     # The module attribute is shadowed by a later function of the same name (/api/v1/chat/completions).
-    fastchat_handler = next(r.endpoint for r in app.router.routes if is_chat_route(r))
+    fastchat_handler: Callable[..., Awaitable[Any]] = next(
+        r.endpoint for r in app.router.routes if is_chat_route(r)
+    )
     from fastchat.protocol.openai_api_protocol import ChatCompletionRequest
 
     capabilities: dict[str, tuple[float, dict[str, Any]]] = {}

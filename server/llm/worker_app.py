@@ -8,6 +8,7 @@ built per worker rather than shared through module globals.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from server.core.request_id import RequestIdMiddleware
-from server.llm.llama_cpp_worker import encode_frame
+from server.llm.worker_protocol import encode_frame
 
 
 class AsyncWorker(Protocol):
@@ -33,13 +34,45 @@ class AsyncWorker(Protocol):
     def capabilities(self) -> dict[str, Any]: ...
 
 
-def create_worker_app(worker: AsyncWorker) -> FastAPI:
+class ReceivedPrompts:
+    """The last prompts the worker was asked to complete, exactly as they arrived.
+
+    What reaches the model (templates, history, tool results) is the API server's rendering, so
+    this is the one place that shows it; off unless ``worker_keep_prompts`` asks for it.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._prompts: deque[str] = deque(maxlen=size)
+
+    def add(self, params: dict[str, Any]) -> None:
+        if "prompt" in params:
+            self._prompts.append(str(params["prompt"]))
+
+    def latest(self) -> list[str]:
+        return list(self._prompts)
+
+
+def create_worker_app(worker: AsyncWorker, keep_prompts: int = 0) -> FastAPI:
     app = FastAPI(title=f"model worker: {', '.join(worker.model_names)}")
     app.add_middleware(RequestIdMiddleware)
+    received = ReceivedPrompts(keep_prompts) if keep_prompts else None
+
+    async def generation_params(request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = await request.json()
+        if received is not None:
+            received.add(params)
+        return params
+
+    if received is not None:
+
+        @app.post("/debug/received_prompts")
+        async def received_prompts() -> dict[str, list[str]]:
+            """The last prompts this worker received, oldest first."""
+            return {"prompts": received.latest()}
 
     @app.post("/worker_generate_stream")
     async def generate_stream(request: Request) -> StreamingResponse:
-        params = await request.json()
+        params = await generation_params(request)
 
         async def body() -> AsyncIterator[bytes]:
             async for frame in worker.stream(params):
@@ -49,7 +82,7 @@ def create_worker_app(worker: AsyncWorker) -> FastAPI:
 
     @app.post("/worker_generate")
     async def generate(request: Request) -> JSONResponse:
-        return JSONResponse(await worker.generate(await request.json()))
+        return JSONResponse(await worker.generate(await generation_params(request)))
 
     @app.post("/worker_get_embeddings")
     async def embeddings(request: Request) -> JSONResponse:

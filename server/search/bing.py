@@ -16,6 +16,7 @@ class BingEngine:
         assert settings.api_key
         self._settings = settings
         self._client = client
+        self._key = settings.api_key.get_secret_value()
 
     async def search(self, query: str, top_k: int) -> list[SearchResult]:
         data = await request_json(
@@ -24,7 +25,7 @@ class BingEngine:
             "GET",
             self._settings.endpoint,
             params={"q": query, "count": top_k, "mkt": self._settings.market, "textFormat": "Raw"},
-            headers={"Ocp-Apim-Subscription-Key": self._settings.api_key.get_secret_value()},
+            headers={"Ocp-Apim-Subscription-Key": self._key},
         )
         pages = (data.get("webPages") or {}).get("value") or [] if isinstance(data, dict) else []
         return to_results(pages, top_k, title="name", snippet="snippet")

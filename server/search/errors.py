@@ -1,17 +1,16 @@
-"""Search failures as API errors, so a route answers them with a clear status and message."""
+"""Search failures, as the domain's kinds of error (``server.core.errors``)."""
 
 from __future__ import annotations
 
-from server.api.errors import ApiError, BadRequest, ServiceUnavailable
+from server.core.errors import InvalidInput, RateLimited, Unavailable
 
 
-class UnknownEngine(BadRequest):
+class UnknownEngine(InvalidInput):
     """The request named an engine that does not exist or is not configured."""
 
 
-class EngineUnavailable(ServiceUnavailable):
+class EngineUnavailable(Unavailable):
     """Unreachable, timed out, refused the key, or answered something that is not a result list."""
 
 
-class RateLimited(ApiError):
-    status_code = 429
+__all__ = ["EngineUnavailable", "RateLimited", "UnknownEngine"]

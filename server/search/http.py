@@ -20,7 +20,8 @@ async def request_json(client: httpx.AsyncClient, engine: str, method: str, url:
         raise RateLimited(f"search engine {engine!r} is rate-limiting requests; try again later")
     if response.status_code in (401, 403):
         raise EngineUnavailable(
-            f"search engine {engine!r} refused the request (HTTP {response.status_code}): {_short(response.text)}"
+            f"search engine {engine!r} refused the request (HTTP {response.status_code}): "
+            f"{_short(response.text)}"
         )
     if response.status_code >= 400:
         raise EngineUnavailable(f"search engine {engine!r} failed with HTTP {response.status_code}")

@@ -27,7 +27,7 @@ _DROPPED_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "form
 
 
 async def is_public_url(url: str) -> bool:
-    """http(s) to a host whose every address is public: a result link must not reach the server's own network."""
+    """http(s) to a host whose every address is public: a result link must not reach our own network."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
@@ -37,7 +37,7 @@ async def is_public_url(url: str) -> bool:
         )
     except (OSError, UnicodeError):
         return False
-    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
     return bool(addresses) and all(address.is_global for address in addresses)
 
 

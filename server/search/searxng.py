@@ -33,7 +33,8 @@ class SearxngEngine:
         except EngineUnavailable as exc:
             if "HTTP 403" in exc.message:  # SearXNG's answer when json is not in search.formats
                 raise EngineUnavailable(
-                    f"{exc.message}. Enable the JSON API: add 'json' to search.formats in SearXNG's settings.yml"
+                    f"{exc.message}. Enable the JSON API: "
+                    "add 'json' to search.formats in SearXNG's settings.yml"
                 ) from exc
             raise
         results = data.get("results") if isinstance(data, dict) else None

@@ -17,6 +17,7 @@ class TavilyEngine:
         assert settings.api_key
         self._settings = settings
         self._client = client
+        self._key = settings.api_key.get_secret_value()
 
     async def search(self, query: str, top_k: int) -> list[SearchResult]:
         data = await request_json(
@@ -25,7 +26,7 @@ class TavilyEngine:
             "POST",
             self._settings.endpoint,
             json={"query": query, "max_results": top_k, "search_depth": self._settings.search_depth},
-            headers={"Authorization": f"Bearer {self._settings.api_key.get_secret_value()}"},
+            headers={"Authorization": f"Bearer {self._key}"},
         )
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):

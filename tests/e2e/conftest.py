@@ -20,7 +20,8 @@ def internet() -> Iterator[FakeInternet]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, internet: FakeInternet) -> Iterator[RunningStack]:
     env = {
-        "CHATCHAT_LOG_LEVEL": "DEBUG",  # the worker then logs the prompt it receives, which the history tests read
+        "CHATCHAT_LOG_LEVEL": "DEBUG",  # every service then logs each request (the request-id test)
+        "CHATCHAT_WORKER_KEEP_PROMPTS": "200",  # tests check what reached the model (received_prompt)
         "CHATCHAT_SEARCH__SEARXNG__BASE_URL": internet.url,
         "CHATCHAT_SEARCH__DUCKDUCKGO__ENABLED": "false",  # it would reach the internet
     }
@@ -34,6 +35,17 @@ def sse_events(lines) -> list[dict]:
     import json
 
     return [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
+
+
+def received_prompt(stack: RunningStack, containing: str) -> str:
+    """The last prompt the model worker received that contains ``containing`` (fails if none did)."""
+    import httpx
+
+    response = httpx.post(f"{stack.urls.worker}/debug/received_prompts", timeout=10)
+    assert response.status_code == 200, response.text
+    matching = [p for p in response.json()["prompts"] if containing in p]
+    assert matching, f"no prompt the worker received contains {containing!r}"
+    return matching[-1]
 
 
 def metric(stack: RunningStack, sample: str, **labels: str) -> float:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from server.launcher.harness import RunningStack, running_stack
-from tests.e2e.conftest import sse_events
+from tests.e2e.conftest import received_prompt, sse_events
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +40,10 @@ def test_a_conversation_is_stored_continued_with_history_and_exported(stack: Run
     assert messages[0]["response"] == "".join(e["text"] for e in first)
     assert messages[1]["model_name"] == "smollm2"
 
-    # The second prompt the worker received carried the first turn (question and answer).
-    prompts = [
-        line
-        for line in (stack.log_dir / "model_worker-smollm2.log").read_text().splitlines()
-        if "prompt: " in line and "What is my name?" in line
-    ]
-    assert prompts and "My name is Zorblax." in prompts[-1] and messages[0]["response"][:10] in prompts[-1]
+    # The second prompt the worker received carried the first turn (question and answer), in order.
+    prompt = received_prompt(stack, "What is my name?")
+    first_turn = prompt.index("My name is Zorblax.")
+    assert first_turn < prompt.index(messages[0]["response"].strip()) < prompt.index("What is my name?")
 
     listed = api(stack, "GET", "/conversations").json()["data"]
     assert listed[0]["id"] == cid  # most recently active first
@@ -62,12 +59,8 @@ def test_history_len_zero_sends_no_history(stack: RunningStack) -> None:
     cid = api(stack, "POST", "/conversations", json={}).json()["data"]["id"]
     ask(stack, "Remember the word pineapple.", conversation_id=cid, history_len=0)
     ask(stack, "Which fruit did I mention?", conversation_id=cid, history_len=0)
-    prompts = [
-        line
-        for line in (stack.log_dir / "model_worker-smollm2.log").read_text().splitlines()
-        if "prompt: " in line and "Which fruit did I mention?" in line
-    ]
-    assert prompts and "pineapple" not in prompts[-1]
+    assert "pineapple" in received_prompt(stack, "Remember the word pineapple.")
+    assert "pineapple" not in received_prompt(stack, "Which fruit did I mention?")
 
 
 def test_a_client_made_conversation_id_is_created_on_first_message(stack: RunningStack) -> None:

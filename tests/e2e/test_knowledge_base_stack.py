@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -430,8 +431,8 @@ def test_unknown_kb_model_and_embedder_are_clear_errors(stack: RunningStack) -> 
     "bad_name", ["../evil.txt", "/etc/passwd", "..\\evil.txt", "sub/evil.txt", "evil\x00.txt"]
 )
 def test_traversal_in_upload_names_is_refused_and_nothing_written(stack: RunningStack, bad_name: str) -> None:
-    create(stack, f"guard{abs(hash(bad_name)) % 10_000}")
-    kb = f"guard{abs(hash(bad_name)) % 10_000}"
+    kb = f"guard-{uuid.uuid4().hex[:12]}"
+    create(stack, kb)
     before = sorted(p for p in stack.data_dir.rglob("*") if "evil" in p.name)
     response = api(
         stack,

@@ -28,7 +28,8 @@ def search_stack(tmp_path_factory: pytest.TempPathFactory, internet: FakeInterne
         "CHATCHAT_SEARCH__TIMEOUT": "5",
         "CHATCHAT_SEARCH__FETCH_PRIVATE_PAGES": "true",  # the stand-in result pages live on 127.0.0.1
         "CHATCHAT_AGENT__MAX_STEPS": "3",
-        "CHATCHAT_AGENT__TIME_LIMIT": "300",  # generous: a loaded machine must not turn a step limit into a timeout
+        # generous: a loaded machine must not turn a step limit into a timeout
+        "CHATCHAT_AGENT__TIME_LIMIT": "300",
         "CHATCHAT_AGENT__STEP_MAX_TOKENS": "48",
     }
     with running_stack(tmp_path_factory.mktemp("search"), ("--all-api",), env) as stack:
@@ -75,9 +76,13 @@ def test_search_chat_streams_the_answer_then_the_sources_in_result_order(
     expected = internet.searxng_results("renewable energy")[:3]
     assert last == {
         "docs": [
-            f"出处 [{n}] [{r['title']}]({r['url']})\n\n{r['content']}"
+            f"出处 [{n}] [{r['title']}]({r['url']}) \n\n{r['content']}\n\n"
             for n, r in enumerate(expected, start=1)
-        ]
+        ],
+        "sources": [
+            {"index": n, "title": r["title"], "url": r["url"], "text": r["content"]}
+            for n, r in enumerate(expected, start=1)
+        ],
     }
     assert internet.queries[-1]["q"] == ["renewable energy"]
 
@@ -93,8 +98,12 @@ def test_search_chat_without_streaming_sends_one_event_with_answer_and_sources(
     assert len(events) == 1 and events[0]["message_id"]
     assert events[0]["answer"].strip()
     assert events[0]["docs"] == [
-        "出处 [1] [Bing 0 wind](https://example.org/0)\n\nBing snippet 0",
-        "出处 [2] [Bing 1 wind](https://example.org/1)\n\nBing snippet 1",
+        "出处 [1] [Bing 0 wind](https://example.org/0) \n\nBing snippet 0\n\n",
+        "出处 [2] [Bing 1 wind](https://example.org/1) \n\nBing snippet 1\n\n",
+    ]
+    assert [(s["index"], s["title"], s["url"]) for s in events[0]["sources"]] == [
+        (1, "Bing 0 wind", "https://example.org/0"),
+        (2, "Bing 1 wind", "https://example.org/1"),
     ]
 
 
@@ -151,7 +160,7 @@ def test_a_search_answer_is_kept_in_its_conversation_with_its_sources(
     assert stored["id"] == events[0]["message_id"]
     assert (stored["chat_type"], stored["model_name"]) == ("search_engine_chat", "smollm2")
     assert stored["response"] == "".join(e["answer"] for e in answers)
-    assert stored["meta"]["docs"] == last["docs"]
+    assert (stored["meta"]["docs"], stored["meta"]["sources"]) == (last["docs"], last["sources"])
     assert metric(search_stack, "chat_time_to_first_token_seconds_count", model="smollm2") == observed + 1
 
     export = httpx.get(f"{search_stack.urls.api}/conversations/search-story/export", timeout=30).text

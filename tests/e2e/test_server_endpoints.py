@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from server.launcher.harness import RunningStack
+from tests.e2e.conftest import received_prompt
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +27,9 @@ def test_prompt_templates_by_type_and_name(stack: RunningStack) -> None:
 
 def test_a_named_prompt_template_shapes_what_the_model_receives(stack: RunningStack) -> None:
     post(stack, "/chat/chat", {"query": "Why is the sky blue?", "prompt_name": "concise", "max_tokens": 4})
-    log = (stack.log_dir / "model_worker-smollm2.log").read_text()
-    assert "Answer in at most three sentences.\\n\\nWhy is the sky blue?" in log
+    assert "Answer in at most three sentences.\n\nWhy is the sky blue?" in received_prompt(
+        stack, "Why is the sky blue?"
+    )
 
 
 def test_configs_show_models_without_secrets(stack: RunningStack) -> None:

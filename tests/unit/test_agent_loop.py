@@ -19,7 +19,7 @@ from server.agent.loop import Agent, AnswerDelta, Event, Failure, Final, ToolSte
 from server.agent.react_strategy import ReactStrategy
 from server.agent.tool_calling import ToolCallingStrategy
 from server.agent.toolbox import build_toolbox
-from server.api.errors import ServiceUnavailable
+from server.api.errors import ServiceUnavailable, http_status
 
 Piece = str | list[dict[str, Any]]
 
@@ -220,7 +220,8 @@ def test_a_model_that_fails_mid_run_ends_it_with_a_failure_event() -> None:
         AnswerDelta("Stopped: model 'x' is unavailable: gone"),
         Final("Stopped: model 'x' is unavailable: gone", "error"),
     ]
-    assert Failure(503, "model 'x' is unavailable: gone") in events
+    [failure] = [e for e in events if isinstance(e, Failure)]
+    assert http_status(failure.error) == 503 and failure.error.message == "model 'x' is unavailable: gone"
 
 
 def test_a_model_that_is_down_fails_before_any_event() -> None:

@@ -1,4 +1,4 @@
-"""The backend refuses bad chat requests with clear 4xx messages and reports an unreachable model server as 503."""
+"""The backend refuses bad chat requests with clear 4xx messages; an unreachable model server is a 503."""
 
 from __future__ import annotations
 

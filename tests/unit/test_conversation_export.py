@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from server.api.services.citations import NOTHING_FOUND
 from server.api.services.conversation_service import ConversationService
 from server.api.services.markdown_export import answer_notes, source_items, tool_items
 from server.db.engine import create_engine, session_factory
@@ -14,9 +15,14 @@ KB_SOURCES = [
     {"index": 1, "file_name": "operations.md", "url": "http://h/doc?file_name=operations.md", "text": "x"},
     {"index": 2, "file_name": "员工手册.md", "url": "http://h/doc?file_name=%E5%91%98", "text": "y"},
 ]
-SEARCH_DOCS = [
-    "出处 [1] [Solar (energy)](https://en.wikipedia.org/wiki/Solar_(energy))\n\nSnippet one",
-    "出处 [2] [Tides [review]](https://example.org/tides)\n\nSnippet two",
+SEARCH_SOURCES = [
+    {
+        "index": 1,
+        "title": "Solar (energy)",
+        "url": "https://en.wikipedia.org/wiki/Solar_(energy)",
+        "text": "a",
+    },
+    {"index": 2, "title": "Tides [review]", "url": "https://example.org/tides", "text": "b"},
 ]
 STEPS = [
     {"index": 1, "tool": "calculator", "input": "17 * 23", "output": "391", "ok": True},
@@ -37,15 +43,21 @@ def test_knowledge_base_sources_are_listed_by_file_name_and_link() -> None:
     ]
 
 
-def test_search_sources_are_read_from_chatchats_docs_strings() -> None:
-    assert source_items({"docs": SEARCH_DOCS}) == [
+def test_search_sources_are_listed_by_title_and_link_from_the_stored_data() -> None:
+    docs = ["出处 [1] [something else](http://elsewhere) \n\nx\n\n"]  # never read when sources exist
+    assert source_items({"docs": docs, "sources": SEARCH_SOURCES}) == [
         "- [1] [Solar (energy)](https://en.wikipedia.org/wiki/Solar_(energy))",
         "- [2] [Tides \\[review\\]](https://example.org/tides)",
     ]
-    kb_style = "出处 [1] [notes.txt](http://h/d?f=notes.txt) \n\nchunk\n\n"  # with a trailing space
-    assert source_items({"docs": [kb_style]}) == ["- [1] [notes.txt](http://h/d?f=notes.txt)"]
-    nothing = "<span style='color:red'>未找到相关文档,该回答为大模型自身能力解答！</span>"
-    assert source_items({"docs": [nothing], "sources": []}) == []
+
+
+def test_an_answer_that_found_nothing_lists_no_source() -> None:
+    assert source_items({"docs": [NOTHING_FOUND], "sources": []}) == []
+
+
+def test_answers_stored_with_only_docs_strings_list_their_headings_as_stored() -> None:
+    legacy = ["出处 [1] [Solar (energy)](https://example.org/solar)\n\nSnippet one", NOTHING_FOUND, ""]
+    assert source_items({"docs": legacy}) == ["- 出处 [1] [Solar (energy)](https://example.org/solar)"]
 
 
 def test_agent_steps_are_listed_on_one_short_line_each() -> None:

@@ -57,7 +57,7 @@ def run(worker: LlamaCppWorker, p: dict) -> list[dict]:
 def test_frames_are_cumulative_and_end_with_usage(worker: LlamaCppWorker) -> None:
     frames = run(worker, params())
     texts = [f["text"] for f in frames]
-    assert all(b.startswith(a) for a, b in zip(texts, texts[1:])), "text must only grow"
+    assert all(b.startswith(a) for a, b in zip(texts, texts[1:], strict=False)), "text must only grow"
     last = frames[-1]
     assert last["error_code"] == 0 and last["finish_reason"] == "length" and last["text"].strip()
     assert last["usage"]["completion_tokens"] == 24
@@ -157,3 +157,20 @@ def test_partial_stop_length() -> None:
     assert _partial_stop_length("hello <|im", ["<|im_end|>"]) == 4
     assert _partial_stop_length("hello", ["<|im_end|>"]) == 0
     assert _partial_stop_length("ab", ["b", "abc"]) == 2
+
+
+def test_the_worker_app_lists_the_prompts_it_received_only_when_asked(worker: LlamaCppWorker) -> None:
+    from fastapi.testclient import TestClient
+
+    from server.llm.worker_app import create_worker_app
+
+    with TestClient(create_worker_app(worker, keep_prompts=2)) as client:
+        for question in ("first question", "second question", "third question"):
+            answer = client.post("/worker_generate", json=params(prompt=prompt(question), max_new_tokens=2))
+            assert answer.json()["error_code"] == 0
+        streamed = client.post("/worker_generate_stream", json=params(prompt="fourth", max_new_tokens=2))
+        assert streamed.status_code == 200
+        received = client.post("/debug/received_prompts").json()["prompts"]
+    assert received == [prompt("third question"), "fourth"]  # the last two, exactly as sent
+    with TestClient(create_worker_app(worker)) as client:
+        assert client.post("/debug/received_prompts").status_code == 404

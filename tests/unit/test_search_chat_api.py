@@ -110,3 +110,24 @@ def test_the_model_server_being_down_is_a_503_after_the_search(tmp_path, interne
         response = ask(client)
     assert response.status_code == 503
     assert "unavailable" in response.json()["msg"]
+
+
+def test_the_sources_are_stored_structured_and_the_export_reads_them(
+    tmp_path, internet: FakeInternet
+) -> None:
+    """Even when the model then fails, the question is stored with what the search found."""
+    with client_for(tmp_path, searxng={"base_url": internet.url}) as client:
+        assert ask(client, conversation_id="searched", top_k=2).status_code == 503
+        [stored] = client.get("/conversations/searched/messages").json()["data"]
+        export = client.get("/conversations/searched/export").text
+    expected = internet.searxng_results("solar power")[:2]
+    assert stored["meta"]["sources"] == [
+        {"index": n, "title": r["title"], "url": r["url"], "text": r["content"]}
+        for n, r in enumerate(expected, start=1)
+    ]
+    assert stored["meta"]["docs"] == [
+        f"出处 [{n}] [{r['title']}]({r['url']}) \n\n{r['content']}\n\n"
+        for n, r in enumerate(expected, start=1)
+    ]
+    for n, r in enumerate(expected, start=1):
+        assert f"- [{n}] [{r['title']}]({r['url']})" in export

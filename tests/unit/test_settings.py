@@ -38,7 +38,8 @@ def test_file_then_environment_override(clean_env: pytest.MonkeyPatch, tmp_path:
     config = tmp_path / "settings.yaml"
     config.write_text(
         "api: {port: 9000}\n"
-        "llm_models:\n  smollm2: {engine: llama.cpp, n_threads: 1}\n  big: {engine: transformers, path: org/model}\n"
+        "llm_models:\n  smollm2: {engine: llama.cpp, n_threads: 1}\n"
+        "  big: {engine: transformers, path: org/model}\n"
         "data_dir: relative/data\n"
     )
     clean_env.setenv("CHATCHAT_API__PORT", "9100")
@@ -83,7 +84,8 @@ def test_secrets_are_masked_in_the_printed_configuration(
 ) -> None:
     config = tmp_path / "settings.yaml"
     config.write_text(
-        "llm_models:\n  smollm2: {}\n  remote: {engine: openai, api_base_url: 'http://x/v1', api_key: sk-SECRET}\n"
+        "llm_models:\n  smollm2: {}\n"
+        "  remote: {engine: openai, api_base_url: 'http://x/v1', api_key: sk-SECRET}\n"
     )
     clean_env.setenv("CHATCHAT_SETTINGS_FILE", str(config))
     printed = subprocess.run(

@@ -24,7 +24,7 @@ def _notice(text: str) -> None:
 
 
 def _create_form(api: ApiClient, existing: list[str]) -> None:
-    embed_models = []
+    embed_models: list[dict[str, Any]] = []
     if has("/knowledge_base/list_embed_models"):
         embed_models = call(api.embed_models, default=[]) or []
     names = [m["name"] for m in embed_models] or [""]
@@ -105,7 +105,7 @@ def _upload(api: ApiClient, kb: str) -> None:
 
 
 def _file_rows(files: list[Any]) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for f in files:
         if isinstance(f, str):
             rows.append({"file": f})

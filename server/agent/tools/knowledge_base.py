@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from server.agent.tools.base import TextTool, ToolError
-from server.api.errors import ApiError
+from server.core.errors import DomainError
 
 
 @runtime_checkable
@@ -32,7 +32,7 @@ class KnowledgeBaseTool(TextTool):
             raise ToolError("give a search query")
         try:
             hits = await self._searcher.search_knowledge(query, self._top_k)
-        except ApiError as exc:
+        except DomainError as exc:
             raise ToolError(exc.message) from exc
         if not hits:
             return "Nothing relevant in the knowledge bases."

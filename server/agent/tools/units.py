@@ -44,7 +44,8 @@ def convert(request: str) -> str:
             "could not read the units; write e.g. '10 km to miles' or '100 degC to degF'"
         ) from exc
     magnitude = float(quantity.magnitude)
-    return f"{format_number(value)} {match['source']} = {format_number(round(magnitude, 10))} {quantity.units:~P}"
+    result = format_number(round(magnitude, 10))
+    return f"{format_number(value)} {match['source']} = {result} {quantity.units:~P}"
 
 
 class UnitConversionTool(TextTool):

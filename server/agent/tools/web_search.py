@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.agent.tools.base import TextTool, ToolError
-from server.api.errors import ApiError
+from server.core.errors import DomainError
 from server.search import SearchEngines
 
 
@@ -25,7 +25,7 @@ class WebSearchTool(TextTool):
             default = self._engines.settings.default_engine
             engine = self._engines.get(default if default in names or not names else names[0])
             results = await engine.search(query, self._top_k)
-        except ApiError as exc:
+        except DomainError as exc:
             raise ToolError(exc.message) from exc
         if not results:
             return "No results."

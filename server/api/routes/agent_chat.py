@@ -21,7 +21,7 @@ from server.api.deps import (
     PromptsDep,
     SettingsDep,
 )
-from server.api.errors import ApiError
+from server.api.errors import ApiError, http_status
 from server.api.schemas.agent_chat import (
     AgentChatRequest,
     FinalAnswerEvent,
@@ -30,7 +30,7 @@ from server.api.schemas.agent_chat import (
     WholeAgentAnswer,
 )
 from server.api.schemas.chat import StreamError
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.search_chat import AnswerChunk
 from server.api.services.agent_service import CHAT_TYPE
 from server.api.services.exchange_recorder import Exchange
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: OpenApiResponses = {
     404: {"model": BaseResponse, "description": "Unknown model or prompt template"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
     503: {"model": BaseResponse, "description": "The model server is unreachable"},
@@ -65,7 +65,7 @@ def _wire(event: Event) -> BaseModel:
     if isinstance(event, AnswerDelta):
         return AnswerChunk(answer=event.text)
     if isinstance(event, Failure):
-        return StreamError(code=event.code, msg=event.msg)
+        return StreamError(code=http_status(event.error), msg=event.error.message)
     return FinalAnswerEvent(final_answer=event.text)
 
 
@@ -95,7 +95,7 @@ class _RunRecord:
         if isinstance(event, AnswerDelta):
             self.answer += event.text
         elif isinstance(event, Failure):
-            self.exchange.failed(event.code, event.msg)
+            self.exchange.failed(http_status(event.error), event.error.message)
         elif isinstance(event, Final):
             self.final = event.text
         return _wire(event)

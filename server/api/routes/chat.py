@@ -8,16 +8,16 @@ from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
 from server.api.deps import ChatServiceDep, ConversationServiceDep
-from server.api.errors import ApiError
+from server.api.errors import ApiError, http_status
 from server.api.schemas.chat import ChatChunk, ChatRequest, StreamError
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.conversation import FeedbackRequest
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: OpenApiResponses = {
     404: {"model": BaseResponse, "description": "Unknown model, prompt template or message"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
     503: {"model": BaseResponse, "description": "The model server is unreachable"},
@@ -52,7 +52,7 @@ async def chat(request: ChatRequest, service: ChatServiceDep) -> EventSourceResp
                 yield _event(ChatChunk(text=delta, message_id=answer.message_id))
         except ApiError as exc:
             logger.warning("chat stream %s failed: %s", answer.message_id, exc.message)
-            yield _event(StreamError(code=exc.status_code, msg=exc.message, message_id=answer.message_id))
+            yield _event(StreamError(code=http_status(exc), msg=exc.message, message_id=answer.message_id))
 
     return EventSourceResponse(events())
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from server.api.deps import ConversationServiceDep
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.conversation import (
     ID_PATTERN,
     ConversationCreate,
@@ -17,7 +17,7 @@ from server.api.schemas.conversation import (
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 ConversationId = Path(..., pattern=ID_PATTERN, description="Conversation id")
-NOT_FOUND = {404: {"model": BaseResponse, "description": "Unknown conversation"}}
+NOT_FOUND: OpenApiResponses = {404: {"model": BaseResponse, "description": "Unknown conversation"}}
 
 
 @router.get("", response_model=BaseResponse)

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse
 
-from server.api.errors import ApiError
-from server.api.schemas.common import BaseResponse
+from server.api.errors import ApiError, http_status
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.kb_chat import FileChatRequest, KnowledgeBaseChatRequest
 from server.api.services.kb_chat_service import KnowledgeBaseChatService, RetrievalAnswer
 
@@ -25,7 +25,7 @@ def get_kb_chat_service(request: Request) -> KnowledgeBaseChatService:
 
 
 KbChatDep = Annotated[KnowledgeBaseChatService, Depends(get_kb_chat_service)]
-ERRORS = {
+ERRORS: OpenApiResponses = {
     400: {"model": BaseResponse, "description": "Invalid knowledge base name or id"},
     404: {"model": BaseResponse, "description": "Unknown knowledge base, model or prompt template"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
@@ -60,7 +60,7 @@ async def _respond(
                 message_id = None
         except ApiError as exc:
             logger.warning("knowledge base chat stream %s failed: %s", answer.message_id, exc.message)
-            yield _event({"code": exc.status_code, "msg": exc.message}, message_id)
+            yield _event({"code": http_status(exc), "msg": exc.message}, message_id)
             return
         yield _event(found.final_event(), message_id)
 

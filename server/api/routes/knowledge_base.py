@@ -14,8 +14,8 @@ from configs import Settings
 from server.api.deps import KnowledgeBaseServiceDep as KbServiceDep
 from server.api.deps import SettingsDep
 from server.api.deps import TempKnowledgeBasesDep as TempKbsDep
-from server.api.errors import ApiError, BadRequest
-from server.api.schemas.common import BaseResponse
+from server.api.errors import ApiError, BadRequest, http_status
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.knowledge_base import (
     CreateKnowledgeBaseRequest,
     DeleteDocsRequest,
@@ -37,7 +37,7 @@ from server.knowledge_base.service import SplitOptions
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
 
-ERRORS = {
+ERRORS: OpenApiResponses = {
     400: {"model": BaseResponse, "description": "Invalid name or field"},
     404: {"model": BaseResponse, "description": "Unknown knowledge base or file"},
     409: {"model": BaseResponse, "description": "The knowledge base already exists"},
@@ -327,7 +327,7 @@ async def recreate_vector_store(
             ):
                 yield json.dumps(event, ensure_ascii=False)
         except ApiError as exc:  # e.g. the KB was deleted while it was being rebuilt
-            yield json.dumps({"code": exc.status_code, "msg": exc.message}, ensure_ascii=False)
+            yield json.dumps({"code": http_status(exc), "msg": exc.message}, ensure_ascii=False)
 
     return EventSourceResponse(events())
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from server.api.deps import ModelServiceDep
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.llm_model import ConfigModelsQuery, ModelChange, ModelName
 
 router = APIRouter(prefix="/llm_model", tags=["llm model"])
-ERRORS = {404: {"model": BaseResponse}, 503: {"model": BaseResponse}}
+ERRORS: OpenApiResponses = {404: {"model": BaseResponse}, 503: {"model": BaseResponse}}
 
 
 @router.post("/list_running_models", response_model=BaseResponse, responses=ERRORS)

@@ -7,12 +7,12 @@ from fastapi import APIRouter, Path
 
 from server.api.access import AdminDep, CallerDep
 from server.api.deps import AgentServiceDep, KnowledgeSearcherDep, McpServiceDep
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.mcp import MCP_NAME_PATTERN, AgentToolOut, McpConnectionIn
 
 router = APIRouter(tags=["mcp"])
 ConnectionName = Path(..., pattern=MCP_NAME_PATTERN, description="Connection name")
-RESPONSES = {
+RESPONSES: OpenApiResponses = {
     403: {"model": BaseResponse, "description": "Not an admin, or a connection defined in settings"},
     404: {"model": BaseResponse, "description": "Unknown connection"},
     409: {"model": BaseResponse, "description": "The name is taken"},

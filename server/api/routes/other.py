@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
 from server.api.deps import KnowledgeBaseServiceDep, LLMClientDep, PromptsDep, SettingsDep
-from server.api.errors import ApiError
+from server.api.errors import ApiError, http_status
 from server.api.schemas.common import BaseResponse
 from server.api.schemas.other import CompletionRequest, EmbedTextsRequest
 
@@ -38,7 +38,7 @@ async def completion(
             async for chunk in chunks:
                 yield chunk
         except ApiError as exc:
-            yield f"[error {exc.status_code}] {exc.message}"
+            yield f"[error {http_status(exc)}] {exc.message}"
 
     return EventSourceResponse(events())
 

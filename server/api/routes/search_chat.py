@@ -9,16 +9,17 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
 from server.api.deps import SearchChatServiceDep
-from server.api.errors import ApiError
+from server.api.errors import ApiError, http_status
 from server.api.schemas.chat import StreamError
-from server.api.schemas.common import BaseResponse
+from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.search_chat import AnswerChunk, DocsEvent, SearchEngineChatRequest, WholeAnswer
+from server.api.services.search_chat_service import chatchat_sources
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: OpenApiResponses = {
     400: {"model": BaseResponse, "description": "Unknown or unconfigured search engine"},
     404: {"model": BaseResponse, "description": "Unknown model or prompt template"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
@@ -42,13 +43,17 @@ async def search_engine_chat(
     """Answer from web search results; every exchange is stored (in `conversation_id` when given).
 
     Searches first (an unreachable engine is a 503, a rate limit a 429, before any event), then
-    streams `data: {"answer": ...}` events and ends with `data: {"docs": [...]}`, the sources as
-    `出处 [n] [title](link)\\n\\nsnippet`. The first event also carries `message_id`, the stored
-    message's id for `/chat/feedback`. With `stream=false` one event holds all three.
+    streams `data: {"answer": ...}` events and ends with `data: {"docs": [...], "sources": [...]}`,
+    the sources as Chatchat's `出处 [n] [title](link) \\n\\nsnippet` strings and structured (index,
+    title, url, text). The first event also carries `message_id`, the stored message's id for
+    `/chat/feedback`. With `stream=false` one event holds them all.
     """
     if not request.stream:
-        message_id, text, docs = await service.answer(request)
-        return EventSourceResponse(iter([_event(WholeAnswer(answer=text, docs=docs, message_id=message_id))]))
+        message_id, text, sources = await service.answer(request)
+        whole = WholeAnswer(
+            answer=text, docs=chatchat_sources(sources), sources=sources, message_id=message_id
+        )
+        return EventSourceResponse(iter([_event(whole)]))
 
     prepared = await service.stream(request)
 
@@ -60,8 +65,8 @@ async def search_engine_chat(
                 message_id = None
         except ApiError as exc:
             logger.warning("search chat stream %s failed: %s", prepared.message_id, exc.message)
-            yield _event(StreamError(code=exc.status_code, msg=exc.message, message_id=message_id))
+            yield _event(StreamError(code=http_status(exc), msg=exc.message, message_id=message_id))
             return
-        yield _event(DocsEvent(docs=prepared.docs, message_id=message_id))
+        yield _event(DocsEvent(docs=prepared.docs, sources=prepared.sources, message_id=message_id))
 
     return EventSourceResponse(events())

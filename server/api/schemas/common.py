@@ -15,6 +15,8 @@ def _not_blank(value: str) -> str:
 
 NonBlankStr = Annotated[str, AfterValidator(_not_blank)]
 
+OpenApiResponses = dict[int | str, dict[str, Any]]  # a route's ``responses=``: status → what /docs shows
+
 CONVERSATION_ID_MAX = 32  # the width of the stored id (a uuid4 hex, as Chatchat clients make them)
 ConversationIdField = Annotated[
     str,

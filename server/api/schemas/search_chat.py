@@ -48,10 +48,21 @@ class AnswerChunk(BaseModel):
     message_id: str | None = Field(None, description=FIRST_EVENT_ID)
 
 
+class WebSource(BaseModel):
+    """A cited search result, structured (the ``docs`` strings carry the same for Chatchat clients)."""
+
+    index: int
+    title: str
+    url: str
+    text: str = Field(..., description="The result's snippet, or with split_result its page's best passage.")
+
+
 class DocsEvent(BaseModel):
-    """``data: {"docs": [...]}``: the sources, as Chatchat's markdown strings, after the answer."""
+    """``data: {"docs": [...], "sources": [...]}``: the sources after the answer, as Chatchat's
+    markdown strings and structured."""
 
     docs: list[str]
+    sources: list[WebSource] = Field(default_factory=list)
     message_id: str | None = Field(None, description=FIRST_EVENT_ID)
 
 
@@ -60,4 +71,5 @@ class WholeAnswer(BaseModel):
 
     answer: str
     docs: list[str]
+    sources: list[WebSource] = Field(default_factory=list)
     message_id: str = Field(..., description="The stored message's id, for /chat/feedback.")

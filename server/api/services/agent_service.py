@@ -74,7 +74,8 @@ class AgentService:
             tool = toolbox.find(request.tool_choice)
             if tool is None:
                 raise BadRequest(
-                    f"tool_choice {request.tool_choice!r} is not an available tool; tools: {', '.join(toolbox.names)}"
+                    f"tool_choice {request.tool_choice!r} is not an available tool; "
+                    f"tools: {', '.join(toolbox.names)}"
                 )
             first_tool = tool.name
         history: list[Message] = [{"role": m.role, "content": m.content} for m in request.history]

@@ -9,12 +9,13 @@ from server.api.schemas.chat import ChatRequest
 from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder, StreamedAnswer
 from server.api.services.llm_client import LLMClient
+from server.api.services.model_chat import ModelChat
 from server.api.services.prompts import PromptTemplates
 
 CHAT_TYPE = "llm_chat"
 
 
-class ChatService:
+class ChatService(ModelChat):
     def __init__(
         self,
         settings: Settings,
@@ -23,11 +24,8 @@ class ChatService:
         conversations: ConversationService,
         recorder: ExchangeRecorder,
     ) -> None:
-        self._settings = settings
-        self._llm = llm
-        self._prompts = prompts
+        super().__init__(settings, llm, prompts, recorder)
         self._conversations = conversations
-        self._recorder = recorder
 
     async def _history(self, request: ChatRequest) -> list[dict[str, str]]:
         """Stored turns when the client names a conversation and a length, else what it sent."""
@@ -43,7 +41,7 @@ class ChatService:
                         {"role": "assistant", "content": message.response},
                     ]
             return turns
-        return [{"role": m.role, "content": m.content} for m in request.history]
+        return self._sent_history(request)
 
     async def _prepare(self, request: ChatRequest, started: float) -> tuple[list[dict[str, str]], Exchange]:
         prompt = self._prompts.render(CHAT_TYPE, request.prompt_name, input=request.query)
@@ -59,12 +57,6 @@ class ChatService:
             meta={"temperature": request.temperature, "prompt_name": request.prompt_name},
         )
         return messages, exchange
-
-    def _model(self, request: ChatRequest) -> str:
-        return request.model_name or self._settings.default_llm
-
-    def _max_tokens(self, request: ChatRequest) -> int | None:
-        return request.max_tokens or self._settings.max_tokens
 
     async def stream(self, request: ChatRequest) -> StreamedAnswer:
         """Open the model's stream now (errors become HTTP statuses), then yield text as it comes."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from typing import Any
 
@@ -28,7 +29,7 @@ class ConversationService:
 
     # ---- conversations ----------------------------------------------------------------------
 
-    async def list(self) -> list[Conversation]:
+    async def list(self) -> builtins.list[Conversation]:
         async with self._sessions() as session:
             rows = await session.scalars(select(Conversation).order_by(Conversation.updated_at.desc()))
             return list(rows)
@@ -70,7 +71,7 @@ class ConversationService:
 
     # ---- messages ---------------------------------------------------------------------------
 
-    async def messages(self, conversation_id: str, last: int | None = None) -> list[Message]:
+    async def messages(self, conversation_id: str, last: int | None = None) -> builtins.list[Message]:
         """A conversation's exchanges, oldest first; ``last`` keeps only the newest n."""
         await self.get(conversation_id)
         async with self._sessions() as session:

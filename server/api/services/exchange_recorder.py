@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from server.api.errors import ApiError
+from server.api.errors import ApiError, http_status
 from server.api.metrics import ChatMetrics
 from server.api.services.conversation_service import ConversationService, new_id
 from server.api.services.llm_client import LLMClient
@@ -146,7 +146,7 @@ class Exchange:
 
     async def abort(self, exc: ApiError) -> None:
         """The model's stream could not be opened: store the question with the error."""
-        self.failed(exc.status_code, exc.message)
+        self.failed(http_status(exc), exc.message)
         await self.finish("")
 
     async def stream_from(self, opening: Awaitable[AsyncIterator[str]]) -> StreamedAnswer:
@@ -179,7 +179,7 @@ class Exchange:
                 parts.append(delta)
                 yield delta
         except ApiError as exc:
-            self.failed(exc.status_code, exc.message)
+            self.failed(http_status(exc), exc.message)
             raise
         finally:
             await self.finish("".join(parts))

@@ -13,8 +13,10 @@ from urllib.parse import urlencode
 
 from configs import Settings
 from server.api.schemas.kb_chat import FileChatRequest, KnowledgeBaseChatRequest, Source
+from server.api.services.citations import chatchat_doc, chatchat_docs
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder, StreamedAnswer
 from server.api.services.llm_client import LLMClient
+from server.api.services.model_chat import ModelChat
 from server.api.services.prompts import PromptTemplates
 from server.knowledge_base.retrieval import SearchHit
 from server.knowledge_base.service import KnowledgeBaseService
@@ -23,7 +25,6 @@ from server.knowledge_base.temp_kb import TempKnowledgeBases
 CHAT_TYPE = "knowledge_base_chat"
 FILE_CHAT_TYPE = "file_chat"
 EMPTY_PROMPT = "empty"
-NOTHING_FOUND = "<span style='color:red'>未找到相关文档,该回答为大模型自身能力解答！</span>"
 
 
 class RetrievalAnswer:
@@ -45,9 +46,7 @@ class RetrievalAnswer:
     @property
     def docs(self) -> list[str]:
         """Chatchat's markdown strings: ``出处 [n] [file](url)`` then the chunk."""
-        if not self.sources:
-            return [NOTHING_FOUND]
-        return [f"出处 [{s.index}] [{s.file_name}]({s.url}) \n\n{s.text}\n\n" for s in self.sources]
+        return chatchat_docs([chatchat_doc(s.index, s.file_name, s.url, s.text) for s in self.sources])
 
     def final_event(self) -> dict[str, Any]:
         return {"docs": self.docs, "sources": [s.model_dump() for s in self.sources]}
@@ -69,7 +68,7 @@ def _sources(hits: list[SearchHit], link) -> list[Source]:  # noqa: ANN001 - lin
     ]
 
 
-class KnowledgeBaseChatService:
+class KnowledgeBaseChatService(ModelChat):
     def __init__(
         self,
         settings: Settings,
@@ -79,12 +78,9 @@ class KnowledgeBaseChatService:
         temp_kbs: TempKnowledgeBases,
         recorder: ExchangeRecorder,
     ) -> None:
-        self._settings = settings
-        self._llm = llm
-        self._prompts = prompts
+        super().__init__(settings, llm, prompts, recorder)
         self._kbs = kbs
         self._temp = temp_kbs
-        self._recorder = recorder
 
     def _limits(self, request: KnowledgeBaseChatRequest | FileChatRequest) -> tuple[int, float]:
         kb = self._settings.kb
@@ -130,11 +126,7 @@ class KnowledgeBaseChatService:
     ) -> list[dict]:
         context = "\n".join(h.text for h in found.hits)
         prompt = self._prompts.render(CHAT_TYPE, found.prompt_name, context=context, question=request.query)
-        history = [{"role": m.role, "content": m.content} for m in request.history]
-        return [*history, {"role": "user", "content": prompt}]
-
-    def _model(self, request: KnowledgeBaseChatRequest | FileChatRequest) -> str:
-        return request.model_name or self._settings.default_llm
+        return [*self._sent_history(request), {"role": "user", "content": prompt}]
 
     def _begin(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer, model: str | None
@@ -176,7 +168,7 @@ class KnowledgeBaseChatService:
             self._model(request),
             self.messages(request, found),
             request.temperature,
-            request.max_tokens or self._settings.max_tokens,
+            self._max_tokens(request),
         )
 
     async def direct(

@@ -1,16 +1,17 @@
 """What an exported answer shows under its text: the sources it cited, or the tools the agent used.
 
-Read from the stored ``meta``: a knowledge-base answer's structured ``sources``, else the ``docs``
-strings in Chatchat's format (``出处 [n] [title](link)`` then the passage; search answers have only
-these), and an agent's ``tools`` steps.
+Read from the stored ``meta``: the structured ``sources`` (a knowledge-base chunk's ``file_name``,
+a search result's ``title``, and the link), and an agent's ``tools`` steps. Answers stored before
+search sources were kept structured have only Chatchat's ``docs`` strings: their first lines
+(``出处 [n] [title](link)``) are listed as they are.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-DOC_HEADING = re.compile(r"^出处 \[(?P<index>\d+)\] \[(?P<title>.*)\]\((?P<url>.*)\)\s*$")
+from server.api.services.citations import NOTHING_FOUND
+
 TOOL_OUTPUT_CHARS = 120
 
 
@@ -34,12 +35,8 @@ def source_items(meta: dict[str, Any]) -> list[str]:
                 name = str(source.get("file_name") or source.get("title") or "")
                 items.append(f"- [{source.get('index', n)}] {_link(name, str(source.get('url') or ''))}")
         return items
-    items: list[str] = []
-    for doc in meta.get("docs") or []:
-        heading = DOC_HEADING.match(str(doc).split("\n", 1)[0])
-        if heading:  # the "nothing found" notice is no source
-            items.append(f"- [{heading['index']}] {_link(heading['title'], heading['url'])}")
-    return items
+    headings = [str(doc).strip().partition("\n")[0] for doc in meta.get("docs") or [] if doc != NOTHING_FOUND]
+    return [f"- {heading.strip()}" for heading in headings if heading.strip()]
 
 
 def tool_items(meta: dict[str, Any]) -> list[str]:

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from configs import LLMModelSettings, Settings
 from server.api.errors import BadRequest, NotFound, ServiceUnavailable
 from server.api.services.llm_client import LLMClient
-from server.launcher.control import LauncherControl
+
+
+class LauncherReply(Protocol):
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def running(self) -> tuple[str, ...]: ...
+
+
+class ModelLauncher(Protocol):
+    """What model switching needs from the launcher that started us (``server.launcher.control``).
+
+    The launcher sits above the backend and hands its end of the channel in, so the backend
+    names only this shape and never imports the launcher.
+    """
+
+    async def call(self, op: Literal["start", "stop", "status"], model: str = "") -> LauncherReply: ...
 
 
 def public_config(config: LLMModelSettings) -> dict[str, Any]:
@@ -16,7 +34,7 @@ def public_config(config: LLMModelSettings) -> dict[str, Any]:
 
 
 class ModelService:
-    def __init__(self, settings: Settings, llm: LLMClient, launcher: LauncherControl | None) -> None:
+    def __init__(self, settings: Settings, llm: LLMClient, launcher: ModelLauncher | None) -> None:
         self._settings = settings
         self._llm = llm
         self._launcher = launcher
@@ -61,7 +79,7 @@ class ModelService:
             result[name] = {**config, **state}
         return result
 
-    def _require_launcher(self) -> LauncherControl:
+    def _require_launcher(self) -> ModelLauncher:
         if self._launcher is None:
             raise ServiceUnavailable("model management needs the backend to be started by startup.py")
         return self._launcher

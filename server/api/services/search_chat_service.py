@@ -1,6 +1,7 @@
 """Search-engine chat: search the web, put the results into the prompt, stream the answer, then the sources.
 
-Every exchange is stored with its sources (``docs``) as ``search_engine_chat``.
+Every exchange is stored as ``search_engine_chat`` with its sources, structured (``sources``) and
+as Chatchat's strings (``docs``).
 """
 
 from __future__ import annotations
@@ -9,20 +10,28 @@ import time
 from collections.abc import AsyncIterator
 
 from configs import Settings
-from server.api.schemas.search_chat import SearchEngineChatRequest
+from server.api.schemas.search_chat import SearchEngineChatRequest, WebSource
+from server.api.services.citations import chatchat_doc, chatchat_docs
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder
 from server.api.services.llm_client import LLMClient
+from server.api.services.model_chat import ModelChat
 from server.api.services.prompts import PromptTemplates
 from server.search import SearchEngines, SearchResult
 from server.search.pages import expand_results
 
 CHAT_TYPE = "search_engine_chat"
-NO_RESULTS_NOTICE = "<span style='color:red'>未找到相关文档,该回答为大模型自身能力解答！</span>"
 
 
-def format_sources(results: list[SearchResult]) -> list[str]:
-    """Chatchat's source markdown, numbered in result order."""
-    return [f"出处 [{n}] [{r.title}]({r.link})\n\n{r.snippet}" for n, r in enumerate(results, start=1)]
+def cite(results: list[SearchResult]) -> list[WebSource]:
+    """The results as the answer's sources, numbered in result order."""
+    return [
+        WebSource(index=n, title=r.title, url=r.link, text=r.snippet) for n, r in enumerate(results, start=1)
+    ]
+
+
+def chatchat_sources(sources: list[WebSource]) -> list[str]:
+    """Chatchat's ``docs`` strings for the sources (the notice when there are none)."""
+    return chatchat_docs([chatchat_doc(s.index, s.title, s.url, s.text) for s in sources])
 
 
 def build_context(results: list[SearchResult]) -> str:
@@ -32,13 +41,14 @@ def build_context(results: list[SearchResult]) -> str:
 class SearchAnswer:
     """A search whose answer is ready to stream: the sources are known, the model stream is open."""
 
-    def __init__(self, message_id: str, deltas: AsyncIterator[str], docs: list[str]) -> None:
+    def __init__(self, message_id: str, deltas: AsyncIterator[str], sources: list[WebSource]) -> None:
         self.message_id = message_id
         self.deltas = deltas
-        self.docs = docs
+        self.sources = sources
+        self.docs = chatchat_sources(sources)
 
 
-class SearchChatService:
+class SearchChatService(ModelChat):
     def __init__(
         self,
         settings: Settings,
@@ -47,11 +57,8 @@ class SearchChatService:
         engines: SearchEngines,
         recorder: ExchangeRecorder,
     ) -> None:
-        self._settings = settings
-        self._llm = llm
-        self._prompts = prompts
+        super().__init__(settings, llm, prompts, recorder)
         self._engines = engines
-        self._recorder = recorder
 
     async def search(
         self, query: str, engine_name: str | None, top_k: int, split_result: bool = False
@@ -62,7 +69,9 @@ class SearchChatService:
             results = await expand_results(self._engines.http, self._engines.settings, query, results)
         return results
 
-    async def _prepare(self, request: SearchEngineChatRequest) -> tuple[list[dict[str, str]], list[str]]:
+    async def _prepare(
+        self, request: SearchEngineChatRequest
+    ) -> tuple[list[dict[str, str]], list[WebSource]]:
         """Everything that can fail with a clear status runs here, before any event is sent."""
         self._engines.get(request.search_engine_name)
         self._prompts.get(CHAT_TYPE, request.prompt_name)
@@ -72,17 +81,9 @@ class SearchChatService:
         prompt = self._prompts.render(
             CHAT_TYPE, request.prompt_name, context=build_context(results), question=request.query
         )
-        history = [{"role": m.role, "content": m.content} for m in request.history]
-        docs = format_sources(results) if results else [NO_RESULTS_NOTICE]
-        return [*history, {"role": "user", "content": prompt}], docs
+        return [*self._sent_history(request), {"role": "user", "content": prompt}], cite(results)
 
-    def _model(self, request: SearchEngineChatRequest) -> str:
-        return request.model_name or self._settings.default_llm
-
-    def _max_tokens(self, request: SearchEngineChatRequest) -> int | None:
-        return request.max_tokens or self._settings.max_tokens
-
-    def _begin(self, request: SearchEngineChatRequest, docs: list[str], started: float) -> Exchange:
+    def _begin(self, request: SearchEngineChatRequest, sources: list[WebSource], started: float) -> Exchange:
         return self._recorder.begin(
             request.query,
             chat_type=CHAT_TYPE,
@@ -93,27 +94,28 @@ class SearchChatService:
                 "temperature": request.temperature,
                 "prompt_name": request.prompt_name,
                 "search_engine_name": request.search_engine_name,
-                "docs": docs,
+                "docs": chatchat_sources(sources),
+                "sources": [s.model_dump() for s in sources],
             },
         )
 
     async def stream(self, request: SearchEngineChatRequest) -> SearchAnswer:
         started = time.perf_counter()
-        messages, docs = await self._prepare(request)
-        exchange = self._begin(request, docs, started)
+        messages, sources = await self._prepare(request)
+        exchange = self._begin(request, sources, started)
         answer = await exchange.stream_from(
             self._llm.chat_stream(
                 self._model(request), messages, request.temperature, self._max_tokens(request)
             )
         )
-        return SearchAnswer(answer.message_id, answer.text, docs)
+        return SearchAnswer(answer.message_id, answer.text, sources)
 
-    async def answer(self, request: SearchEngineChatRequest) -> tuple[str, str, list[str]]:
+    async def answer(self, request: SearchEngineChatRequest) -> tuple[str, str, list[WebSource]]:
         """(message id, whole answer, sources)."""
         started = time.perf_counter()
-        messages, docs = await self._prepare(request)
-        exchange = self._begin(request, docs, started)
+        messages, sources = await self._prepare(request)
+        exchange = self._begin(request, sources, started)
         text = await exchange.answer_from(
             self._llm.chat(self._model(request), messages, request.temperature, self._max_tokens(request))
         )
-        return exchange.message_id, text, docs
+        return exchange.message_id, text, sources
