@@ -22,7 +22,6 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from types import ModuleType
 from typing import Any
 
 from fastapi import Request
@@ -142,7 +141,7 @@ def _sweep(controller: Any) -> None:
             logger.exception("sweeping stale workers failed")
 
 
-def install_controller(module: ModuleType) -> None:
+def install_controller(module: Any) -> None:  # fastchat.serve.controller, patched in place
     """Patch ``fastchat.serve.controller`` before its ``Controller`` is built."""
     from fastapi.routing import APIRoute
 
@@ -212,7 +211,7 @@ def split_worker_url(url: str) -> tuple[str, str] | None:
     return None
 
 
-def install_api_server(api: ModuleType) -> None:
+def install_api_server(api: Any) -> None:  # fastchat.serve.openai_api_server, patched in place
     """Wrap the API server's worker calls (``fetch_remote``, ``generate_completion_stream``) with failover."""
     from fastchat.constants import ErrorCode
 
