@@ -8,8 +8,12 @@ python init_database.py -u                         re-index files that are in th
 python init_database.py -i                         index files found in folders but not in the database
 python init_database.py --prune-db                 drop database rows whose files are gone
 python init_database.py --prune-folder             delete files that are not in the database
+python init_database.py --check                    database rows vs files vs store chunks, per KB
+python init_database.py --repair                   fix what the check found and is safe to fix
+python init_database.py --move-to pgvector -n KB   move knowledge bases to another vector store
 -n KB [KB ...] limits any of them to these knowledge bases; -e MODEL picks the embedding model of
-knowledge bases this command creates or rebuilds. Stop the backend first: it caches indexes.
+knowledge bases this command creates or rebuilds. It may run beside the backend: writes to a
+knowledge base take the same lock the backend takes.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from configs import load_settings
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.db.models.knowledge_base import KnowledgeBase
+from server.knowledge_base import consistency
 from server.knowledge_base.embeddings import EmbeddingPool
 from server.knowledge_base.errors import InvalidName
 from server.knowledge_base.loaders import is_supported
+from server.knowledge_base.mover import move
 from server.knowledge_base.paths import check_kb_name
 from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.setup import create_samples, default_split
@@ -53,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--prune-folder", action="store_true", help="delete files that are not in the database"
     )
+    parser.add_argument("--check", action="store_true", help="report database vs folders vs stores")
+    parser.add_argument("--repair", action="store_true", help="fix what --check finds, where it is safe")
+    parser.add_argument("--move-to", metavar="VS_TYPE", help="move knowledge bases to this vector store")
     parser.add_argument(
         "-n", "--kb-name", nargs="+", default=[], metavar="KB", help="only these knowledge bases"
     )
@@ -68,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.increment,
             args.prune_db,
             args.prune_folder,
+            args.check,
+            args.repair,
+            args.move_to,
         )
     ):
         parser.error("choose at least one action (see --help)")
@@ -224,14 +236,40 @@ async def run(args: argparse.Namespace) -> None:
             await prune_db(service, await selected(service, args.kb_name, with_folders=False))
         if args.prune_folder:
             await prune_folder(service, await selected(service, args.kb_name, with_folders=False))
+        if args.move_to:
+            for name in await selected(service, args.kb_name, with_folders=False):
+                copied = await move(service, name, args.move_to)
+                print(f"{name}: moved {copied} chunks to {args.move_to}")
+        if args.check or args.repair:
+            disagreeing = await check_and_repair(service, args.kb_name, repair=args.repair)
+            if disagreeing and not args.repair:
+                raise SystemExit(3)
     finally:
+        await service.close()
         await engine.dispose()
+
+
+async def check_and_repair(service: KnowledgeBaseService, wanted: list[str], *, repair: bool) -> int:
+    """Print the full check of each KB (and repair it); returns how many disagree afterwards."""
+    disagreeing = 0
+    for name in await selected(service, wanted, with_folders=False):
+        report = await consistency.check(service, name)
+        print("\n".join(report.lines()))
+        if repair and not report.agrees:
+            for line in await consistency.repair(service, report):
+                print(f"  repaired: {line}")
+            report = await consistency.check(service, name)
+            print("  after repair: " + ("agrees" if report.agrees else "still disagrees"))
+        disagreeing += not report.agrees
+    return disagreeing
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         asyncio.run(run(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
     except Exception as exc:  # a readable message, not a traceback, for a command-line user
         message = getattr(exc, "message", None) or str(exc)
         print(f"error: {message}", file=sys.stderr)

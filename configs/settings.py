@@ -227,10 +227,51 @@ def _default_embed_models() -> dict[str, EmbedModelSettings]:
     }
 
 
+class LangChainStoreSettings(BaseModel):  # type: ignore[no-redef]  # the plugin's __init__ has **kwargs too
+    """Any LangChain ``VectorStore`` class as a knowledge-base store (``vs_type: langchain``)."""
+
+    class_path: str | None = Field(
+        None, description="Import path of the class, e.g. langchain_chroma.Chroma; null = not offered."
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Constructor arguments; strings may use {data_dir} and {collection} (one per KB).",
+    )
+    collection_arg: str | None = Field(
+        "collection_name", description="Argument that names the collection of one knowledge base."
+    )
+    embedding_arg: str = Field(
+        "embedding_function", description="Argument that takes the LangChain Embeddings object."
+    )
+    filter_syntax: Literal["operators", "none"] = Field(
+        "operators",
+        description='How filters reach the store: operator dicts ({"$and": [...]}, {"$in": [...]}, '
+        "as Chroma takes them), or none (the results are filtered after the search).",
+    )
+    distance: Literal["cosine", "l2", "squared_l2", "similarity"] = Field(
+        "cosine",
+        description="What the store's similarity_search_with_score returns, converted to 1 - cosine.",
+    )
+
+
+class PgVectorSettings(BaseModel):
+    """pgvector in the app's own PostgreSQL (``vs_type: pgvector``): HNSW over cosine distance."""
+
+    hnsw_m: int = Field(16, ge=4, le=100, description="HNSW graph degree.")
+    hnsw_ef_construction: int = Field(64, ge=8, le=1000, description="HNSW build-time candidate list.")
+    hnsw_ef_search: int = Field(100, ge=1, le=1000, description="HNSW query-time candidate list.")
+
+
 class KnowledgeBaseSettings(BaseModel):
     """Knowledge bases: splitting, retrieval defaults, upload and temporary-KB limits."""
 
-    default_vs_type: Literal["faiss"] = Field("faiss", description="Vector store of new knowledge bases.")
+    default_vs_type: Literal["auto", "faiss", "pgvector", "langchain"] = Field(
+        "auto",
+        description="Vector store of new knowledge bases; auto = pgvector when database_url is "
+        "PostgreSQL, else faiss.",
+    )
+    pgvector: PgVectorSettings = Field(default_factory=PgVectorSettings)
+    langchain: LangChainStoreSettings = Field(default_factory=LangChainStoreSettings)
     chunk_size: int = Field(250, ge=10, le=100_000, description="Characters per chunk.")
     chunk_overlap: int = Field(50, ge=0, le=10_000, description="Characters shared by neighbouring chunks.")
     zh_title_enhance: bool = Field(False, description="Prefix chunks with the title-like line above them.")

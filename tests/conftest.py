@@ -24,3 +24,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
         if key.startswith("CHATCHAT_"):
             monkeypatch.delenv(key)
     yield monkeypatch
+
+
+from tests.support.postgres import postgres_server_url, postgres_url  # noqa: E402,F401 - shared fixtures

@@ -274,6 +274,10 @@ class ApiClient:
     def embed_models(self) -> list[dict[str, Any]]:
         return list(self._data("GET", "/knowledge_base/list_embed_models"))
 
+    def vector_store_types(self) -> list[str]:
+        """The stores a new knowledge base can use on this backend, its default first."""
+        return list(self._data("GET", "/knowledge_base/list_vector_store_types"))
+
     def upload_docs(
         self,
         name: str,

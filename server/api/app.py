@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,7 @@ from server.api.services.search_chat_service import SearchChatService
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
+from server.knowledge_base.consistency import check_at_start
 from server.knowledge_base.setup import build_services, create_samples_safely
 from server.search import SearchEngines
 from server.version import __version__
@@ -86,6 +88,8 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
         )
         await create_samples_safely(app.state.kb_service, settings)
+        # the cheap consistency check, in the background: what it finds goes to the log
+        kb_check = asyncio.get_running_loop().create_task(check_at_start(app.state.kb_service))
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
         app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines, recorder)
@@ -101,7 +105,9 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             yield
         finally:
             await mcp_registry.stop()  # stdio servers' processes end with the backend
-            app.state.temp_kbs.clear()
+            kb_check.cancel()
+            await asyncio.gather(kb_check, return_exceptions=True)  # before the database goes away
+            await app.state.kb_service.close()
             await engines.aclose()
             await llm.aclose()
             await engine.dispose()

@@ -1,23 +1,25 @@
-"""BM25 over jieba tokens (bm25s), saved beside the vector index and rebuilt when the KB changes.
+"""BM25 over jieba tokens (bm25s): the keyword index of stores that have none of their own.
 
-bm25s has no incremental add, so an index is built from all chunks at once, in the background
-after a change, and queries only ever read the last built one (never a per-query rebuild).
+bm25s has no incremental add, so an index is built from all chunks at once (from the tokens
+stored with each chunk, so a rebuild never re-tokenises) and belongs to exactly one state of
+one collection: whoever holds it also holds the store generation it was built from, and a
+dropped collection takes its index with it. Nothing here is cached by path or shared.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 import shutil
-import threading
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
 import jieba
+import numpy as np
 
 jieba.setLogLevel(60)
-logger = logging.getLogger(__name__)
 
 IDS_FILE = "ids.json"
 _WORD = re.compile(r"\w", re.UNICODE)
@@ -40,77 +42,67 @@ def tokenize(text: str) -> list[str]:
 
 
 class Bm25Index:
-    def __init__(self, retriever: bm25s.BM25 | None, ids: list[str]) -> None:
+    """One built index: ``ids[i]`` is the chunk of bm25s document ``i``."""
+
+    def __init__(self, retriever: bm25s.BM25 | None, ids: list[str], generation: str = "") -> None:
         self._retriever = retriever
         self.ids = ids
+        self.generation = generation
+        self._position = {doc_id: i for i, doc_id in enumerate(ids)}
 
     @classmethod
-    def build(cls, ids: list[str], texts: list[str]) -> Bm25Index:
+    def build(cls, ids: Sequence[str], tokens: Sequence[Sequence[str]], generation: str = "") -> Bm25Index:
         if not ids:
-            return cls(None, [])
+            return cls(None, [], generation)
         retriever = bm25s.BM25()
-        retriever.index([tokenize(t) or ["\u0000"] for t in texts], show_progress=False)
-        return cls(retriever, list(ids))
+        retriever.index([list(t) or ["\u0000"] for t in tokens], show_progress=False)
+        return cls(retriever, list(ids), generation)
 
     def save(self, directory: Path) -> None:
-        temp = directory.with_name(directory.name + ".tmp")
-        shutil.rmtree(temp, ignore_errors=True)
+        """Write into ``directory`` (which must not exist yet) through a temporary sibling."""
+        temp = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}.tmp")
         temp.mkdir(parents=True)
-        if self._retriever is not None:
-            self._retriever.save(str(temp))
-        (temp / IDS_FILE).write_text(json.dumps(self.ids), encoding="utf-8")
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            directory.rename(old)
-        temp.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            if self._retriever is not None:
+                self._retriever.save(str(temp))
+            (temp / IDS_FILE).write_text(
+                json.dumps({"ids": self.ids, "generation": self.generation}), encoding="utf-8"
+            )
+            temp.rename(directory)  # atomic; fails if another process saved the same state first
+        except OSError:
+            if not (directory / IDS_FILE).is_file():
+                raise
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
 
     @classmethod
     def load(cls, directory: Path) -> Bm25Index | None:
-        if not (directory / IDS_FILE).is_file():
+        try:
+            data = json.loads((directory / IDS_FILE).read_text(encoding="utf-8"))
+            if not data["ids"]:
+                return cls(None, [], data["generation"])
+            return cls(bm25s.BM25.load(str(directory), mmap=True), data["ids"], data["generation"])
+        except (OSError, ValueError, KeyError):
             return None
-        ids = json.loads((directory / IDS_FILE).read_text(encoding="utf-8"))
-        if not ids:
-            return cls(None, [])
-        return cls(bm25s.BM25.load(str(directory), mmap=True), ids)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def search(
+        self, tokens: Sequence[str], k: int, *, allowed: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """(id, BM25 score) best first; ``allowed`` restricts the candidates to those ids."""
         if self._retriever is None or not self.ids:
             return []
         vocab = self._retriever.vocab_dict
-        tokens = [t for t in tokenize(query) if t in vocab]
-        if not tokens:
+        query = [t for t in tokens if t in vocab]
+        if not query:
             return []
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(len(self.ids), dtype=np.float32)
+            positions = [self._position[i] for i in allowed if i in self._position]
+            if not positions:
+                return []
+            mask[positions] = 1.0
         docs, scores = self._retriever.retrieve(
-            [tokens], k=min(k, len(self.ids)), show_progress=False, n_threads=1
+            [query], k=min(k, len(self.ids)), show_progress=False, n_threads=1, weight_mask=mask
         )
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
-
-
-class Bm25Manager:
-    """The loaded BM25 index of each knowledge base, and its background rebuilds."""
-
-    def __init__(self) -> None:
-        self._indexes: dict[Path, Bm25Index] = {}
-        self._lock = threading.Lock()
-
-    def get(self, directory: Path) -> Bm25Index | None:
-        with self._lock:
-            if directory not in self._indexes:
-                loaded = Bm25Index.load(directory)
-                if loaded is None:
-                    return None
-                self._indexes[directory] = loaded
-            return self._indexes[directory]
-
-    def rebuild(self, directory: Path, ids: list[str], texts: list[str]) -> Bm25Index:
-        index = Bm25Index.build(ids, texts)
-        index.save(directory)
-        with self._lock:
-            self._indexes[directory] = index
-        return index
-
-    def forget(self, directory: Path) -> None:
-        with self._lock:
-            self._indexes.pop(directory, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from server.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unavailable
 
 
 class InvalidName(InvalidInput):
@@ -21,6 +21,10 @@ class LoaderError(Exception):
     """One file could not be read; the batch goes on and reports it under failed_files."""
 
 
+class StoreUnavailable(Unavailable):
+    """The configured vector store cannot be reached or is not installed."""
+
+
 __all__ = [
     "Conflict",
     "FileNotInKnowledgeBase",
@@ -28,4 +32,5 @@ __all__ = [
     "KnowledgeBaseNotFound",
     "LoaderError",
     "PayloadTooLarge",
+    "StoreUnavailable",
 ]

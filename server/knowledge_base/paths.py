@@ -83,6 +83,14 @@ class KbPaths:
             raise InvalidName(f"invalid embedding model name {embed_model!r}")
         return inside(self.root, self.kb_dir(kb_name) / "vector_store" / embed_model)
 
+    def staging_dir(self, kb_name: str) -> Path:
+        """Uploads wait here until they are indexed; whatever is left after a crash is garbage."""
+        return inside(self.root, self.kb_dir(kb_name) / ".staging")
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.root / ".locks"
+
     def file_path(self, kb_name: str, file_name: str) -> Path:
         content = self.content_dir(kb_name)
         return inside(content, content / safe_file_name(file_name))

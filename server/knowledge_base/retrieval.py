@@ -1,15 +1,21 @@
-"""Turn vector and keyword hits into ranked results: filters, thresholds, reciprocal-rank fusion."""
+"""Turn a question into ranked chunks of one store: vector, keyword and hybrid search.
+
+Filters are pushed down to the store. Hybrid search is the store's own when it has one (one
+query in PostgreSQL); otherwise its vector and keyword rankings are fused here by reciprocal
+rank. A vector hit must be within ``score_threshold``; in hybrid search a keyword hit is kept
+even when its vector is farther, since matching the exact words is evidence of its own. Every
+hit's ``score`` is its vector distance (the score contract of :mod:`stores.base`).
+"""
 
 from __future__ import annotations
 
-import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from server.knowledge_base.bm25_index import Bm25Index
-from server.knowledge_base.store import VectorStore
+from server.knowledge_base.stores.base import ChunkFilter, ScoredChunk, VectorStore
 
 RRF_K = 60  # the usual constant of reciprocal-rank fusion
 CANDIDATES_MIN = 10  # each ranking contributes at least this many candidates to the fusion
@@ -22,69 +28,72 @@ class SearchHit:
     metadata: dict[str, Any]
     score: float  # distance, 1 - cosine: lower is closer
     rrf: float | None = None
-    matched_by: list[str] = field(default_factory=list)
+    matched_by: list[str] = field(default_factory=list)  # "vector", "keyword"
 
 
-def _sql_like(pattern: str) -> str:
-    """Chatchat's file_name filter is an SQL LIKE pattern; translate it to a glob."""
-    return pattern.replace("*", "[*]").replace("?", "[?]").replace("%", "*").replace("_", "?")
+def _hit(chunk: ScoredChunk) -> SearchHit:
+    return SearchHit(chunk.id, chunk.text, chunk.metadata, chunk.distance, chunk.rrf, list(chunk.matched_by))
 
 
-def passes(metadata: dict[str, Any], file_name: str | None, filters: dict[str, Any] | None) -> bool:
-    if file_name and not fnmatch.fnmatchcase(str(metadata.get("source", "")), _sql_like(file_name)):
-        return False
-    return all(metadata.get(key) == value for key, value in (filters or {}).items())
+def rrf_fuse(*rankings: Sequence[str]) -> dict[str, float]:
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, doc_id in enumerate(ranking):
+            fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return fused
 
 
-def search(
+def keeps(chunk: ScoredChunk, score_threshold: float) -> bool:
+    return chunk.distance <= score_threshold or "keyword" in chunk.matched_by
+
+
+async def fuse_in_python(
     store: VectorStore,
     vector: np.ndarray,
-    query: str,
+    tokens: Sequence[str],
+    pool: int,
+    where: ChunkFilter | None,
+) -> list[ScoredChunk]:
+    vector_hits = await store.search(vector, pool, where=where)
+    keyword_hits = await store.keyword_search(tokens, pool, where=where) if tokens else []
+    by_id = {c.id: c for c in vector_hits}
+    keyword = [doc_id for doc_id, _ in keyword_hits]
+    fused = rrf_fuse([c.id for c in vector_hits], keyword)
+    missing = [doc_id for doc_id in keyword if doc_id not in by_id]
+    if missing:
+        distance = await store.distances(vector, missing)
+        for stored in await store.get(missing):
+            by_id[stored.id] = ScoredChunk(stored.id, stored.text, stored.metadata, distance[stored.id])
+    out = []
+    keyword_set, vector_set = set(keyword), {c.id for c in vector_hits}
+    for doc_id in sorted(fused, key=fused.__getitem__, reverse=True):
+        chunk = by_id.get(doc_id)
+        if chunk is None:  # a keyword hit whose chunk is gone (the keyword index is being rebuilt)
+            continue
+        matched = [name for name, ids in (("vector", vector_set), ("keyword", keyword_set)) if doc_id in ids]
+        out.append(ScoredChunk(chunk.id, chunk.text, chunk.metadata, chunk.distance, fused[doc_id], matched))
+    return out
+
+
+async def search(
+    store: VectorStore,
+    vector: np.ndarray,
+    tokens: Sequence[str],
     *,
     top_k: int,
     score_threshold: float,
-    file_name: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    bm25: Bm25Index | None = None,
+    where: ChunkFilter | None = None,
+    hybrid: bool = False,
 ) -> list[SearchHit]:
-    """Vector search, or hybrid (vectors + BM25 fused by rank) when a BM25 index is given.
-
-    A vector hit must be within ``score_threshold``; in hybrid search a keyword hit is kept even
-    when its vector is farther, since matching the exact words is evidence of its own.
-    """
-    filtered = bool(file_name or metadata)
-    pool = max(CANDIDATES_MIN, top_k * 3) if (filtered or bm25) else top_k
-    if filtered:
-        pool = max(pool, store.count)
-    vector_hits = store.search(vector, pool)
-    distance = dict(vector_hits)
-    if bm25 is None:
-        ranked = [doc_id for doc_id, d in vector_hits if d <= score_threshold]
-        fused: dict[str, float] = {}
-        keyword: set[str] = set()
+    """Vector search, or hybrid (vectors + keywords fused by rank) when asked and possible."""
+    where = where if where is not None and not where.empty else None
+    caps = store.capabilities
+    if not hybrid or not (caps.keyword_search or caps.hybrid_search):
+        hits = await store.search(vector, top_k, where=where)
+        return [_hit(c) for c in hits if c.distance <= score_threshold]
+    pool = max(CANDIDATES_MIN, top_k * 3)
+    if caps.hybrid_search:
+        fused = await store.hybrid_search(vector, tokens, top_k, pool=pool, where=where)
     else:
-        keyword_hits = bm25.search(query, pool)
-        keyword = {doc_id for doc_id, _ in keyword_hits}
-        fused = {}
-        for rank, (doc_id, _) in enumerate(vector_hits):
-            fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        for rank, (doc_id, _) in enumerate(keyword_hits):
-            fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        missing = [doc_id for doc_id in keyword if doc_id not in distance]
-        distance.update(store.distances(vector, missing))
-        ranked = [
-            doc_id
-            for doc_id in sorted(fused, key=fused.__getitem__, reverse=True)
-            if doc_id in distance and (distance[doc_id] <= score_threshold or doc_id in keyword)
-        ]
-    hits: list[SearchHit] = []
-    for doc in store.get(ranked):
-        if not passes(doc.metadata, file_name, metadata):
-            continue
-        by = [
-            name for name, ok in (("vector", doc.id in dict(vector_hits)), ("bm25", doc.id in keyword)) if ok
-        ]
-        hits.append(SearchHit(doc.id, doc.text, doc.metadata, distance[doc.id], fused.get(doc.id), by))
-        if len(hits) >= top_k:
-            break
-    return hits
+        fused = await fuse_in_python(store, vector, tokens, pool, where)
+    return [_hit(c) for c in fused if keeps(c, score_threshold)][:top_k]

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs import Settings
 from server.knowledge_base.embeddings import EmbeddingPool
-from server.knowledge_base.service import KnowledgeBaseService, SplitOptions
+from server.knowledge_base.errors import Conflict
+from server.knowledge_base.ingest import SplitOptions
+from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.temp_kb import TempKnowledgeBases
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ async def create_samples_safely(service: KnowledgeBaseService, settings: Setting
     """The samples are a convenience: failing to build them must not keep the backend from starting."""
     try:
         await create_samples(service, settings)
+    except Conflict:  # another backend of the same site created it at the same moment
+        logger.info("the %r knowledge base was created by another backend", settings.kb.samples_kb)
     except Exception:
         logger.exception("could not create the %r knowledge base", settings.kb.samples_kb)
 
@@ -56,4 +60,5 @@ def build_services(
     settings: Settings, db: async_sessionmaker[AsyncSession]
 ) -> tuple[KnowledgeBaseService, TempKnowledgeBases]:
     embeddings = EmbeddingPool(settings)
-    return KnowledgeBaseService(settings, db, embeddings), TempKnowledgeBases(settings, embeddings)
+    service = KnowledgeBaseService(settings, db, embeddings)
+    return service, TempKnowledgeBases(settings, db, embeddings, service.stores)

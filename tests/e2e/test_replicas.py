@@ -1,164 +1,171 @@
-"""Two workers of one model: a replica killed under load, and a worker that stops reporting.
+"""Two backends on one PostgreSQL (pgvector) and one shared data folder serve one site at once.
 
-With ``replicas: 2`` the launcher starts two workers of smollm2 and the controller balances
-between them. When one is SIGKILLed while eight answers are on their way, the answers it had not
-started go to the other replica, the ones it was streaming end with a clear error event, the
-launcher restarts it, and it serves again.
+Backend A runs the whole chain with the bundled model; backend B is a second ``startup.py --api``
+with the same settings, using A's model service, as a load balancer's second replica would.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import signal
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import threading
+from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
-from server.launcher.harness import RunningStack, running_stack
+from server.launcher.harness import RunningStack, start_stack
+from tests.e2e.conftest import sse_events
 
 pytestmark = pytest.mark.slow
+TIMEOUT = 180
 
 
-@pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    env = {
-        "CHATCHAT_LLM_MODELS__SMOLLM2__REPLICAS": "2",
-        "CHATCHAT_LLM_MODELS__SMOLLM2__PARALLEL": "2",  # four answers per replica: two decode, two wait
+def call(stack: RunningStack, method: str, path: str, **kwargs) -> httpx.Response:
+    response = httpx.request(method, f"{stack.urls.api}{path}", timeout=TIMEOUT, **kwargs)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def files_of(stack: RunningStack, kb: str) -> set[str]:
+    return set(
+        call(stack, "GET", "/knowledge_base/list_files", params={"knowledge_base_name": kb}).json()["data"]
+    )
+
+
+def upload(stack: RunningStack, kb: str, name: str, text: str) -> None:
+    data = call(
+        stack,
+        "POST",
+        "/knowledge_base/upload_docs",
+        data={"knowledge_base_name": kb},
+        files=[("files", (name, text.encode()))],
+    ).json()["data"]
+    assert data == {"failed_files": {}}
+
+
+def start_both(
+    tmp_path: Path, common: dict[str, str], model: RunningStack | None = None
+) -> list[RunningStack]:
+    """A (model chain + backend) and B (backend only), started at the same moment."""
+    started: dict[str, RunningStack] = {}
+    errors: list[BaseException] = []
+
+    def start(name: str, args: tuple[str, ...], env: dict[str, str]) -> None:
+        try:
+            started[name] = start_stack(tmp_path / name, args, env=env)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    a = threading.Thread(target=start, args=("a", ("--all-api",), common))
+    a.start()
+    a.join()
+    if errors:
+        raise errors[0]
+    model_env = {
+        "CHATCHAT_CONTROLLER__PORT": started["a"].urls.controller.rsplit(":", 1)[1],
+        "CHATCHAT_OPENAI_API__PORT": started["a"].urls.openai_api.rsplit(":", 1)[1],
     }
-    with running_stack(tmp_path_factory.mktemp("replicas"), ("--all-api",), env=env) as stack:
-        yield stack
+    start("b", ("--api",), {**common, **model_env})
+    if errors:
+        started["a"].stop()
+        raise errors[0]
+    return [started["a"], started["b"]]
 
 
-def second_worker(stack: RunningStack) -> str:
-    host, port = stack.urls.worker.rsplit(":", 1)
-    return f"{host}:{int(port) + 1}"
-
-
-def pid_of(stack: RunningStack, service: str) -> int:
-    starts = [
-        line
-        for line in (stack.log_dir / "startup.log").read_text().splitlines()
-        if f"starting {service} (pid " in line
-    ]
-    return int(starts[-1].rsplit("pid ", 1)[1].rstrip(")"))
-
-
-@dataclass
-class Answer:
-    chunks: list[str] = field(default_factory=list)
-    error: str | None = None
-    finish: str | None = None
-
-
-async def stream_answer(client: httpx.AsyncClient, url: str, n: int, answer: Answer) -> None:
-    body = {
-        "model": "smollm2",
-        "messages": [{"role": "user", "content": f"Write a short story about a robot named R{n}."}],
-        "temperature": 0,
-        "max_tokens": 64,
-        "stream": True,
-    }
-    async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
-        assert response.status_code == 200, await response.aread()
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            event = json.loads(line[6:])
-            if "error_code" in event:
-                answer.error = event["text"]
-                continue
-            choice = event["choices"][0]
-            if choice["delta"].get("content"):
-                answer.chunks.append(choice["delta"]["content"])
-            answer.finish = choice.get("finish_reason") or answer.finish
-
-
-def test_both_replicas_register_and_share_the_answers(replicas: RunningStack) -> None:
-    first, second = replicas.urls.worker, second_worker(replicas)
-    for url in (first, second):
-        status = httpx.post(f"{url}/worker_get_status", timeout=10).json()
-        assert status["model_names"] == ["smollm2"] and status["parallel"] == 2
-    models = httpx.post(f"{replicas.urls.api}/llm_model/list_running_models", timeout=30).json()["data"]
-    assert models["smollm2"]["status"] == "running"
-    assert (models["smollm2"]["replicas"], models["smollm2"]["ready"]) == (2, 2)
-
-
-def test_a_replica_killed_under_load_hands_its_waiting_answers_to_the_other(replicas: RunningStack) -> None:
-    stack = replicas
-    victim_url = stack.urls.worker
-    victim = psutil.Process(pid_of(stack, "model_worker-smollm2"))
-    answers = [Answer() for _ in range(8)]
-    seen_restarting = False
-
-    async def scenario() -> None:
-        nonlocal seen_restarting
-        async with httpx.AsyncClient(timeout=300) as client:
-            tasks = [
-                asyncio.ensure_future(stream_answer(client, stack.urls.openai_api, n, a))
-                for n, a in enumerate(answers)
-            ]
-            deadline = time.monotonic() + 120
-            while True:  # kill once the victim streams two answers and has more waiting
-                status = (await client.post(f"{victim_url}/worker_get_status")).json()
-                streaming = sum(1 for a in answers if a.chunks)  # 2 slots per replica: 4 = both full
-                if streaming >= 4 and status["running"] == 2 and status["waiting"] >= 1:
-                    break
-                assert time.monotonic() < deadline, f"the victim never filled up: {status}"
-                await asyncio.sleep(0.02)
-            victim.send_signal(signal.SIGKILL)
-            # The restart takes at least its 1 s backoff: the model shows a replica restarting meanwhile.
-            while not seen_restarting and "serves again" not in (stack.log_dir / "startup.log").read_text():
-                models = (await client.post(f"{stack.urls.api}/llm_model/list_running_models")).json()["data"]
-                seen_restarting = models.get("smollm2", {}).get("restarting") == 1
-                await asyncio.sleep(0.05)
-            await asyncio.gather(*tasks)
-
-    asyncio.run(scenario())
-    failed = [a for a in answers if a.error]
-    served = [a for a in answers if not a.error]
-    assert all(a.chunks for a in failed), "an answer that had not started was not handed over"
-    assert all("mid-answer" in (a.error or "") for a in failed)
-    assert 1 <= len(failed) <= 2  # only what the victim was decoding
-    assert len(served) >= 6 and all(a.finish in ("stop", "length") and a.chunks for a in served)
-    api_log = (stack.log_dir / "openai_api.log").read_text()
-    assert f"worker {victim_url} failed before the first token" in api_log
-    assert f"retrying on {second_worker(stack)}" in api_log
-
-    # The launcher restarts the victim, which then serves again on its own port.
-    deadline = time.monotonic() + 120
-    startup_log = stack.log_dir / "startup.log"
-    while "model_worker-smollm2 serves again" not in startup_log.read_text():
-        assert time.monotonic() < deadline, "the killed replica was not restarted"
-        time.sleep(0.2)
-    text = startup_log.read_text()
-    assert "model_worker-smollm2 exited with code -9; restarting it in 1s (restart 1)" in text
-    assert seen_restarting, "list_running_models never showed the replica restarting"
-    body = {"model": "smollm2", "prompt": "Hello", "max_new_tokens": 4, "temperature": 0, "echo": False}
-    with httpx.stream("POST", f"{victim_url}/worker_generate_stream", json=body, timeout=60) as response:
-        frames = [json.loads(f) for f in response.read().split(b"\0") if f]
-    assert frames[-1]["error_code"] == 0 and frames[-1]["usage"]["completion_tokens"] >= 1
-    models = httpx.post(f"{stack.urls.api}/llm_model/list_running_models", timeout=30).json()["data"]
-    assert models["smollm2"]["ready"] == 2 and models["smollm2"]["restarts"] == 1
-
-
-def test_a_worker_that_stops_sending_heartbeats_leaves_the_controller_within_15_seconds(
-    replicas: RunningStack,
+def test_two_backends_serve_the_same_kbs_uploads_deletes_and_conversations(
+    tmp_path: Path, postgres_url: str
 ) -> None:
-    controller = replicas.urls.controller
-    ghost = {
-        "worker_name": "http://127.0.0.1:9",
-        "check_heart_beat": True,
-        "worker_status": {"model_names": ["ghost"], "speed": 1, "queue_length": 0},
+    common = {
+        "CHATCHAT_DATABASE_URL": postgres_url,
+        "CHATCHAT_DATA_DIR": str(tmp_path / "shared-data"),  # the folder every replica must share
     }
-    assert httpx.post(f"{controller}/register_worker", json=ghost, timeout=10).status_code == 200
-    registered = time.monotonic()
-    assert "ghost" in httpx.post(f"{controller}/list_models", timeout=10).json()["models"]
-    while "ghost" in httpx.post(f"{controller}/list_models", timeout=10).json()["models"]:
-        assert time.monotonic() - registered < 15, "a silent worker stayed registered"
-        time.sleep(0.2)
-    assert "smollm2" in httpx.post(f"{controller}/list_models", timeout=10).json()["models"]
+    a, b = start_both(tmp_path, common)
+    try:
+        assert "pgvector" == call(a, "GET", "/knowledge_base/list_vector_store_types").json()["data"][0]
+        call(a, "POST", "/knowledge_base/create_knowledge_base", json={"knowledge_base_name": "team"})
+        assert "team" in call(b, "GET", "/knowledge_base/list_knowledge_bases").json()["data"]
+
+        uploads = [
+            (a if i % 2 else b, f"doc{i}.txt", f"第{i}号文件：项目代号是星辰{i}。Project code is STAR-{i}.\n")
+            for i in range(6)
+        ]
+        threads = [threading.Thread(target=upload, args=(s, "team", n, t)) for s, n, t in uploads]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        names = {n for _, n, _ in uploads}
+        assert files_of(a, "team") == files_of(b, "team") == names
+        listed = call(
+            a, "POST", "/knowledge_base/search_docs", json={"knowledge_base_name": "team", "query": ""}
+        )
+        assert {h["metadata"]["source"] for h in listed.json()} == names
+        hits = call(
+            b,
+            "POST",
+            "/knowledge_base/search_docs",
+            json={"knowledge_base_name": "team", "query": "STAR-3", "top_k": 1, "hybrid": True},
+        ).json()
+        assert hits[0]["metadata"]["source"] == "doc3.txt"
+
+        call(
+            b,
+            "POST",
+            "/knowledge_base/delete_docs",
+            json={"knowledge_base_name": "team", "file_names": ["doc3.txt"], "delete_content": True},
+        )
+        assert files_of(a, "team") == names - {"doc3.txt"}
+        after = call(
+            a,
+            "POST",
+            "/knowledge_base/search_docs",
+            json={"knowledge_base_name": "team", "query": "STAR-3", "top_k": 6, "hybrid": True},
+        ).json()
+        assert all(h["metadata"]["source"] != "doc3.txt" for h in after)
+
+        conversation = call(
+            a, "POST", "/conversations", json={"name": "Shared", "chat_type": "llm_chat"}
+        ).json()["data"]
+        assert conversation["id"] in {c["id"] for c in call(b, "GET", "/conversations").json()["data"]}
+
+        temp = call(
+            a,
+            "POST",
+            "/knowledge_base/upload_temp_docs",
+            files=[
+                (
+                    "files",
+                    ("memo.txt", "会议改到周五下午三点。The meeting moved to Friday at three.".encode()),
+                )
+            ],
+        )
+        knowledge_id = temp.json()["data"]["id"]
+    finally:
+        for stack in (b, a):
+            stack.stop()
+
+    a, b = start_both(tmp_path, common)  # both restarted: nothing lived in a process
+    try:
+        answer = call(
+            b,
+            "POST",
+            "/chat/file_chat",
+            json={
+                "query": "When is the meeting?",
+                "knowledge_id": knowledge_id,
+                "max_tokens": 8,
+                "prompt_name": "english",
+            },
+        )
+        [final] = sse_events(answer.text.splitlines())
+        assert final["sources"][0]["file_name"] == "memo.txt" and "Friday" in final["sources"][0]["text"]
+        download = call(
+            a,
+            "GET",
+            "/knowledge_base/download_temp_doc",
+            params={"knowledge_id": knowledge_id, "file_name": "memo.txt"},
+        )
+        assert "Friday" in download.text
+        assert files_of(b, "team") == names - {"doc3.txt"}
+    finally:
+        for stack in (b, a):
+            stack.stop()

@@ -46,9 +46,9 @@ def test_folders_become_knowledge_bases_and_stay_in_step(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert "rebuilding 手册" in result.stderr  # the progress bar
     assert files_in_db(data, "手册") == {"a.txt"}
-    assert (
-        data / "knowledge_base" / "手册" / "vector_store" / "usem3-multilingual" / "index.faiss"
-    ).is_file()
+    assert list(
+        (data / "knowledge_base" / "手册" / "vector_store" / "usem3-multilingual").glob("index-*.faiss")
+    )
 
     (content / "b.md").write_text("# 新\n\n第二份。", encoding="utf-8")
     assert run(data, "-i").returncode == 0
@@ -59,6 +59,15 @@ def test_folders_become_knowledge_bases_and_stay_in_step(tmp_path: Path) -> None
     assert run(data, "--prune-db", "--prune-folder").returncode == 0
     assert files_in_db(data, "手册") == {"b.md"}
     assert sorted(p.name for p in content.iterdir()) == ["b.md"]
+
+    checked = run(data, "--check")
+    assert checked.returncode == 0 and "手册 (faiss): files 1 in database, 1 in folder" in checked.stdout
+    stale = data / "knowledge_base" / "手册" / "vector_store" / "old-model"
+    stale.mkdir()  # the index of an embedding model the KB no longer uses
+    checked = run(data, "--check")
+    assert checked.returncode == 3 and "DISAGREES" in checked.stdout and "old-model" in checked.stdout
+    repaired = run(data, "--repair")
+    assert repaired.returncode == 0 and "after repair: agrees" in repaired.stdout and not stale.exists()
 
 
 def test_a_bad_option_value_is_a_message_not_a_traceback(tmp_path: Path) -> None:

@@ -1,19 +1,23 @@
-"""Retrieval on a real FAISS store and BM25 index, with vectors placed by hand so every distance is known.
+"""Retrieval on a real FAISS store and its BM25 index, with vectors placed by hand so every distance is known.
 
 Each chunk's vector is at an angle from the query, so its distance (``1 - cosine``) is exact:
-0° → 0.0, 60° → 0.5, 90° → 1.0, 120° → 1.5, 180° → 2.0.
+0° → 0.0, 60° → 0.5, 90° → 1.0, 120° → 1.5, 180° → 2.0. FAISS has keyword search but no
+hybrid search of its own, so these stories exercise the fusion in :mod:`retrieval`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
-from server.knowledge_base.bm25_index import Bm25Index
-from server.knowledge_base.faiss_store import FaissStore
-from server.knowledge_base.retrieval import RRF_K, passes, search
+from server.knowledge_base.bm25_index import tokenize
+from server.knowledge_base.retrieval import RRF_K, SearchHit, search
+from server.knowledge_base.stores.base import ChunkFilter, ChunkIn
+from server.knowledge_base.stores.faiss_store import FaissStore
 
 QUERY = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
 
@@ -33,66 +37,73 @@ CHUNKS = [
 ]
 
 
-def build(chunks: list[tuple[float, str, dict]]) -> tuple[FaissStore, list[str], Bm25Index]:
+def build(
+    chunks: list[tuple[float, str, dict[str, Any]]], *, keywords: bool = True
+) -> tuple[FaissStore, list[str]]:
+    """An in-memory store holding ``chunks`` (with their keyword tokens unless ``keywords`` is off)."""
     store = FaissStore(None)
-    ids = store.add(
-        [text for _, text, _ in chunks],
-        [dict(meta) for _, _, meta in chunks],
-        np.vstack([at(angle) for angle, _, _ in chunks]),
-    )
-    return store, ids, Bm25Index.build(ids, [text for _, text, _ in chunks])
+    ids = [f"chunk-{n}" for n in range(len(chunks))]
+    written = [
+        ChunkIn(chunk_id, text, dict(meta), at(angle), tokenize(text) if keywords else [])
+        for chunk_id, (angle, text, meta) in zip(ids, chunks, strict=True)
+    ]
+    asyncio.run(store.write(None, upsert=written))
+    return store, ids
+
+
+def find(store: FaissStore, words: str = "", **options: Any) -> list[SearchHit]:
+    """``search`` as the service calls it: hybrid when there are query words."""
+    tokens = tokenize(words)
+    return asyncio.run(search(store, QUERY, tokens, hybrid=bool(tokens), **options))
 
 
 @pytest.fixture
-def kb() -> tuple[FaissStore, list[str], Bm25Index]:
+def kb() -> tuple[FaissStore, list[str]]:
     return build(CHUNKS)
 
 
 def test_vector_search_ranks_by_distance_within_the_threshold_and_top_k(kb) -> None:  # noqa: ANN001
-    store, ids, _ = kb
-    hits = search(store, QUERY, "", top_k=5, score_threshold=1.0)
+    store, ids = kb
+    hits = find(store, top_k=5, score_threshold=1.0)
     assert [h.id for h in hits] == ids[:3]  # 1.5 and 2.0 are beyond the threshold
     assert [h.score for h in hits] == pytest.approx([0.0, 0.5, 1.0], abs=1e-6)
     assert all(h.matched_by == ["vector"] and h.rrf is None for h in hits)
-    assert [h.id for h in search(store, QUERY, "", top_k=5, score_threshold=0.6)] == ids[:2]
-    assert [h.id for h in search(store, QUERY, "", top_k=1, score_threshold=2.0)] == ids[:1]
-    assert search(store, QUERY, "", top_k=3, score_threshold=2.0)[1].text == "the zeta-9 valve manual"
+    assert [h.id for h in find(store, top_k=5, score_threshold=0.6)] == ids[:2]
+    assert [h.id for h in find(store, top_k=1, score_threshold=2.0)] == ids[:1]
+    assert find(store, top_k=3, score_threshold=2.0)[1].text == "the zeta-9 valve manual"
 
 
 def test_a_file_name_filter_is_chatchats_sql_like_pattern(kb) -> None:  # noqa: ANN001
-    store, ids, _ = kb
-    assert [h.id for h in search(store, QUERY, "", top_k=5, score_threshold=2.0, file_name="%.md")] == [
-        ids[0],
-        ids[2],
-    ]
+    store, ids = kb
+    md = find(store, top_k=5, score_threshold=2.0, where=ChunkFilter(file_name="%.md"))
+    assert [h.id for h in md] == [ids[0], ids[2]]
     # "_" is one character: fruit2.md matches, fruit.md does not
-    assert [h.id for h in search(store, QUERY, "", top_k=5, score_threshold=2.0, file_name="fruit_.md")] == [
-        ids[2]
-    ]
-    assert passes({"source": "a*b.txt"}, "a*b.txt", None)  # glob characters are literal
-    assert not passes({"source": "axyb.txt"}, "a*b.txt", None)
-    assert not passes({"source": "a?b.txt"}, "a_b.txt", {"lang": "en"})
+    one = find(store, top_k=5, score_threshold=2.0, where=ChunkFilter(file_name="fruit_.md"))
+    assert [h.id for h in one] == [ids[2]]
+    assert ChunkFilter(file_name="a*b.txt").matches({"source": "a*b.txt"})  # glob characters are literal
+    assert not ChunkFilter(file_name="a*b.txt").matches({"source": "axyb.txt"})
+    assert not ChunkFilter(file_name="a_b.txt", metadata={"lang": "en"}).matches({"source": "a?b.txt"})
 
 
 def test_a_metadata_filter_keeps_only_equal_values(kb) -> None:  # noqa: ANN001
-    store, ids, _ = kb
-    hits = search(store, QUERY, "", top_k=5, score_threshold=2.0, metadata={"lang": "en"})
+    store, ids = kb
+    hits = find(store, top_k=5, score_threshold=2.0, where=ChunkFilter(metadata={"lang": "en"}))
     assert [h.id for h in hits] == [ids[1]]
-    assert search(store, QUERY, "", top_k=5, score_threshold=2.0, metadata={"lang": "fr"}) == []
+    assert find(store, top_k=5, score_threshold=2.0, where=ChunkFilter(metadata={"lang": "fr"})) == []
 
 
 def test_a_filter_finds_a_match_far_down_the_ranking() -> None:
     """Filtering is applied over the whole store, not just the few nearest chunks."""
     crowd = [(10, f"note {n}", {"source": "other.txt"}) for n in range(40)]
-    store, ids, _ = build([*crowd, (80, "the one we want", {"source": "target.txt"})])
-    hits = search(store, QUERY, "", top_k=1, score_threshold=1.0, file_name="target.txt")
+    store, ids = build([*crowd, (80, "the one we want", {"source": "target.txt"})])
+    hits = find(store, top_k=1, score_threshold=1.0, where=ChunkFilter(file_name="target.txt"))
     assert [h.id for h in hits] == [ids[-1]]
     assert hits[0].score == pytest.approx(1 - math.cos(math.radians(80)), abs=1e-6)
 
 
 def test_hybrid_search_fuses_both_rankings_by_reciprocal_rank(kb) -> None:  # noqa: ANN001
-    store, ids, bm25 = kb
-    hits = search(store, QUERY, "zeta-9", top_k=5, score_threshold=2.0, bm25=bm25)
+    store, ids = kb
+    hits = find(store, "zeta-9", top_k=5, score_threshold=2.0)
     # vector ranks 0..4 in CHUNKS order; BM25 ranks the shorter valve manual before the parts list
     rrf = {
         ids[0]: 1 / (RRF_K + 1),
@@ -103,39 +114,45 @@ def test_hybrid_search_fuses_both_rankings_by_reciprocal_rank(kb) -> None:  # no
     }
     assert [h.id for h in hits] == [ids[1], ids[3], ids[0], ids[2], ids[4]]
     assert [h.rrf for h in hits] == pytest.approx([rrf[h.id] for h in hits])
-    assert [h.matched_by for h in hits[:3]] == [["vector", "bm25"], ["vector", "bm25"], ["vector"]]
+    assert [h.matched_by for h in hits[:3]] == [["vector", "keyword"], ["vector", "keyword"], ["vector"]]
     assert [h.score for h in hits] == pytest.approx([0.5, 1.5, 0.0, 1.0, 2.0], abs=1e-6)
 
 
+def test_hybrid_search_applies_the_filter_to_both_rankings(kb) -> None:  # noqa: ANN001
+    store, ids = kb
+    hits = find(store, "zeta-9", top_k=5, score_threshold=2.0, where=ChunkFilter(file_name="parts.txt"))
+    assert [h.id for h in hits] == [ids[3]] and hits[0].matched_by == ["vector", "keyword"]
+
+
 def test_a_keyword_hit_is_kept_beyond_the_threshold_and_other_far_chunks_are_not(kb) -> None:  # noqa: ANN001
-    store, ids, bm25 = kb
-    hits = search(store, QUERY, "zeta-9", top_k=5, score_threshold=0.4, bm25=bm25)
+    store, ids = kb
+    hits = find(store, "zeta-9", top_k=5, score_threshold=0.4)
     # 0.5 and 1.5 are past 0.4 but match the words; 1.0 and 2.0 match neither way
     assert [h.id for h in hits] == [ids[1], ids[3], ids[0]]
-    assert [h.id for h in search(store, QUERY, "zeta-9", top_k=1, score_threshold=0.4, bm25=bm25)] == [ids[1]]
+    assert [h.id for h in find(store, "zeta-9", top_k=1, score_threshold=0.4)] == [ids[1]]
 
 
 def test_a_keyword_hit_outside_the_vector_candidates_gets_its_true_distance() -> None:
     crowd = [(1 + n, f"filler {n}", {"source": "filler.txt"}) for n in range(12)]
-    store, ids, bm25 = build([*crowd, (150, "the kestrel protocol", {"source": "rare.txt"})])
-    hits = search(store, QUERY, "kestrel", top_k=3, score_threshold=1.0, bm25=bm25)
+    store, ids = build([*crowd, (150, "the kestrel protocol", {"source": "rare.txt"})])
+    hits = find(store, "kestrel", top_k=3, score_threshold=1.0)
     # Ten vector candidates (the nearest fillers); the keyword hit is none of them, yet first in BM25,
     # so it fuses level with the nearest filler, ahead of the second.
     assert {h.id for h in hits} == {ids[0], ids[1], ids[-1]}
     rare = next(h for h in hits if h.id == ids[-1])
-    assert rare.matched_by == ["bm25"] and rare.rrf == pytest.approx(1 / (RRF_K + 1))
+    assert rare.matched_by == ["keyword"] and rare.rrf == pytest.approx(1 / (RRF_K + 1))
     assert rare.score == pytest.approx(1 - math.cos(math.radians(150)), abs=1e-6)
     assert hits[-1].id == ids[1]
 
 
-def test_hybrid_with_an_empty_keyword_index_is_the_vector_ranking(kb) -> None:  # noqa: ANN001
-    store, ids, _ = kb
-    hits = search(store, QUERY, "zeta-9", top_k=5, score_threshold=1.0, bm25=Bm25Index.build([], []))
+def test_hybrid_with_an_empty_keyword_index_is_the_vector_ranking() -> None:
+    store, ids = build(CHUNKS, keywords=False)  # chunks stored without tokens: no word can match
+    hits = find(store, "zeta-9", top_k=5, score_threshold=1.0)
     assert [h.id for h in hits] == ids[:3]
     assert all(h.matched_by == ["vector"] for h in hits)
 
 
 def test_an_empty_store_finds_nothing() -> None:
     store = FaissStore(None)
-    assert search(store, QUERY, "anything", top_k=3, score_threshold=2.0) == []
-    assert search(store, QUERY, "anything", top_k=3, score_threshold=2.0, bm25=Bm25Index.build([], [])) == []
+    assert find(store, top_k=3, score_threshold=2.0) == []
+    assert find(store, "anything", top_k=3, score_threshold=2.0) == []

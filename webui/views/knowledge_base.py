@@ -28,6 +28,9 @@ def _create_form(api: ApiClient, existing: list[str]) -> None:
     if has("/knowledge_base/list_embed_models"):
         embed_models = call(api.embed_models, default=[]) or []
     names = [m["name"] for m in embed_models] or [""]
+    vs_types = [""]  # "" = the backend's default (pgvector on PostgreSQL, faiss on SQLite)
+    if has("/knowledge_base/list_vector_store_types"):
+        vs_types = call(api.vector_store_types, default=[]) or [""]
     default = next((i for i, m in enumerate(embed_models) if m.get("default")), 0)
     with st.form("kb_create", border=True):
         st.markdown("**New knowledge base**")
@@ -41,7 +44,9 @@ def _create_form(api: ApiClient, existing: list[str]) -> None:
             placeholder="What it holds; agents read this to decide when to search it.",
         )
         col_vs, col_embed = st.columns(2)
-        vs_type = col_vs.selectbox("Vector store", ["faiss"], key="kb_new_vs")
+        vs_type = col_vs.selectbox(
+            "Vector store", vs_types, key="kb_new_vs", format_func=lambda t: t or "(backend default)"
+        )
         embed = col_embed.selectbox(
             "Embedding model",
             names,

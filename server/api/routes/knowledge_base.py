@@ -31,9 +31,9 @@ from server.api.schemas.knowledge_base import (
     parse_custom_docs,
 )
 from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge
+from server.knowledge_base.ingest import SplitOptions
 from server.knowledge_base.loaders import is_supported, unsupported_reason
 from server.knowledge_base.paths import check_kb_name, safe_file_name
-from server.knowledge_base.service import SplitOptions
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
 
@@ -88,7 +88,14 @@ async def list_knowledge_bases(service: KbServiceDep) -> BaseResponse:
 
 @router.get("/list_knowledge_base_details", response_model=BaseResponse)
 async def list_knowledge_base_details(service: KbServiceDep) -> BaseResponse:
-    return BaseResponse(data=[KnowledgeBaseInfo(**vars(kb)) for kb in await service.list()])
+    return BaseResponse(data=[KnowledgeBaseInfo(**kb.public()) for kb in await service.list()])
+
+
+@router.get("/list_vector_store_types", response_model=BaseResponse)
+async def list_vector_store_types(service: KbServiceDep) -> BaseResponse:
+    """The vector stores a new knowledge base can use here, the default first."""
+    default = service.check_vs_type(None)
+    return BaseResponse(data=[default, *(t for t in service.vs_types if t != default)])
 
 
 @router.get("/list_embed_models", response_model=BaseResponse)
@@ -111,7 +118,7 @@ async def create_knowledge_base(request: CreateKnowledgeBaseRequest, service: Kb
         info=request.kb_info,
         hybrid=request.hybrid,
     )
-    return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**vars(kb)))
+    return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**kb.public()))
 
 
 @router.post("/delete_knowledge_base", response_model=BaseResponse, responses=ERRORS)
@@ -137,7 +144,7 @@ async def delete_knowledge_base(
 @router.post("/update_info", response_model=BaseResponse, responses=ERRORS)
 async def update_info(request: UpdateInfoRequest, service: KbServiceDep) -> BaseResponse:
     kb = await service.update_info(request.knowledge_base_name, request.kb_info, request.hybrid)
-    return BaseResponse(msg="knowledge base info updated", data=KnowledgeBaseInfo(**vars(kb)))
+    return BaseResponse(msg="knowledge base info updated", data=KnowledgeBaseInfo(**kb.public()))
 
 
 @router.get("/list_files", response_model=BaseResponse, responses=ERRORS)
@@ -222,21 +229,22 @@ async def upload_docs(
         raise BadRequest(str(exc)) from exc
     uploads = await read_uploads(files, settings)
     failed: dict[str, str] = {}
-    saved = []
+    accepted = []
     for name, data in uploads:
         if name not in custom and not is_supported(name):
             failed[name] = unsupported_reason(name)
-            continue
-        if await service.save_upload(knowledge_base_name, name, data, override=override):
-            saved.append(name)
         else:
-            failed[name] = f"{name} already exists; set override=true to replace it"
-    if to_vector_store:
+            accepted.append((name, data))
+    if to_vector_store:  # staged, indexed, then moved into the folder: nothing unlisted is left
         failed.update(
-            await service.add_files(
-                knowledge_base_name, saved, options, custom, refresh=not not_refresh_vs_cache
+            await service.upload(
+                knowledge_base_name, accepted, options, override=override, custom_docs=custom
             )
         )
+    else:
+        for name, data in accepted:
+            if not await service.save_upload(knowledge_base_name, name, data, override=override):
+                failed[name] = f"{name} already exists; set override=true to replace it"
     return BaseResponse(
         msg="files uploaded" + (" and indexed" if to_vector_store else ""), data={"failed_files": failed}
     )
@@ -297,7 +305,7 @@ async def download_temp_doc(
     file_name: Annotated[str, Query()],
     preview: bool = False,
 ) -> FileResponse:
-    path = temp_kbs.file_path(knowledge_id, file_name)
+    path = await temp_kbs.file_path(knowledge_id, file_name)
     if not path.is_file():
         raise FileNotInKnowledgeBase(f"{file_name} is not in temporary knowledge {knowledge_id!r}")
     return FileResponse(
@@ -310,9 +318,9 @@ async def recreate_vector_store(
     request: RecreateVectorStoreRequest, service: KbServiceDep, settings: SettingsDep
 ) -> EventSourceResponse:
     """Rebuild the index from the content folder; streams ``{"code", "msg", "total", "finished", "doc"}``."""
-    await service.get(request.knowledge_base_name)
-    if request.vs_type and request.vs_type != settings.kb.default_vs_type:
-        raise BadRequest(f"vector store {request.vs_type!r} is not available; available: faiss")
+    kb = await service.get(request.knowledge_base_name)
+    if request.vs_type and request.vs_type != kb.vs_type:
+        service.check_vs_type(request.vs_type)  # a rebuild may move the knowledge base to another store
     if request.embed_model:
         service.embeddings.check(request.embed_model)
     options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
@@ -324,6 +332,7 @@ async def recreate_vector_store(
                 options,
                 embed_model=request.embed_model,
                 allow_empty_kb=request.allow_empty_kb,
+                vs_type=request.vs_type or None,
             ):
                 yield json.dumps(event, ensure_ascii=False)
         except ApiError as exc:  # e.g. the KB was deleted while it was being rebuilt

@@ -2,7 +2,7 @@
 
 from server.db.base import Base
 from server.db.models.conversation import Conversation, Message
-from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile
+from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile, TempKnowledgeBase
 from server.db.models.mcp_connection import McpConnection
 
 metadata = Base.metadata
@@ -15,5 +15,6 @@ __all__ = [
     "KnowledgeFile",
     "McpConnection",
     "Message",
+    "TempKnowledgeBase",
     "metadata",
 ]

@@ -1,10 +1,14 @@
-"""Knowledge bases, their files, and the vector-store ids of each file's chunks.
+"""Knowledge bases, their files, the vector-store ids of each file's chunks, and file-chat uploads.
 
-The chunk ids per file are what lets a file's chunks be deleted or replaced exactly.
+The chunk ids per file are what lets a file's chunks be deleted or replaced exactly. Each
+knowledge base's ``store_key`` names its collection in the vector store; a new one is drawn
+whenever the collection is started afresh (a new knowledge base, a rebuild), so nothing of an
+older collection can ever be read as the new one's.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +16,10 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db.base import Base, utcnow
+
+
+def new_store_key() -> str:
+    return uuid.uuid4().hex
 
 
 class KnowledgeBase(Base):
@@ -24,6 +32,7 @@ class KnowledgeBase(Base):
     embed_model: Mapped[str] = mapped_column(String(100))
     hybrid: Mapped[bool] = mapped_column(Boolean, default=False)
     file_count: Mapped[int] = mapped_column(Integer, default=0)
+    store_key: Mapped[str] = mapped_column(String(32), unique=True, default=new_store_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     files: Mapped[list[KnowledgeFile]] = relationship(
@@ -64,3 +73,18 @@ class FileDoc(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     file: Mapped[KnowledgeFile] = relationship(back_populates="docs")
+
+
+class TempKnowledgeBase(Base):
+    """The files of one file chat, indexed under an id any backend process can answer from."""
+
+    __tablename__ = "temp_knowledge_base"
+    __table_args__ = (Index("ix_temp_knowledge_base_used_at", "used_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vs_type: Mapped[str] = mapped_column(String(50))
+    embed_model: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    files: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)

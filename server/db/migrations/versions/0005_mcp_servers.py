@@ -1,7 +1,7 @@
 """MCP tool-server connections added by admins.
 
 Revision ID: 0005_mcp_servers
-Revises: 0002_knowledge_base
+Revises: 0004_kb_storage
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_mcp_servers"
-down_revision = "0002_knowledge_base"
+down_revision = "0004_kb_storage"
 branch_labels = None
 depends_on = None
 

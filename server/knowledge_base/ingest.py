@@ -1,0 +1,136 @@
+"""Read, split, tokenise and embed files into chunks ready to be written (CPU work, in threads).
+
+Nothing here touches the catalogue or a store: a prepared file is written under the knowledge
+base's lock by :mod:`server.knowledge_base.writer`, so two uploads overlap their slow parts.
+Each chunk gets its id here, a fresh UUID: ids are never reused, in a knowledge base or across them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from server.knowledge_base.bm25_index import tokenize
+from server.knowledge_base.embeddings import EmbeddingPool
+from server.knowledge_base.errors import InvalidName, LoaderError
+from server.knowledge_base.loaders import load_file, loader_name
+from server.knowledge_base.splitter import Chunk, split_text
+from server.knowledge_base.stores.base import ChunkIn
+
+CUSTOM_SPLITTER = "custom"
+
+
+@dataclass
+class SplitOptions:
+    chunk_size: int
+    chunk_overlap: int
+    zh_title_enhance: bool
+
+
+@dataclass
+class PreparedFile:
+    """A file read, split and embedded, ready to be written under the KB lock."""
+
+    name: str
+    loader: str
+    splitter: str
+    chunks: list[ChunkIn]
+    size: int
+    mtime: float
+    custom: bool = False
+    source: Path | None = None  # where the file is now (a staged upload moves into the content folder)
+
+
+def new_chunk_id() -> str:
+    return uuid.uuid4().hex
+
+
+def prepare_chunks(
+    path: Path, name: str, options: SplitOptions, custom: list[dict[str, Any]] | None = None
+) -> tuple[list[Chunk], str, str]:
+    """Load and split one file (or take its custom docs); CPU and disk work, run in a thread."""
+    if custom:
+        chunks = [
+            Chunk(str(d.get("page_content", "")), -1, -1, dict(d.get("metadata") or {}))
+            for d in custom
+            if str(d.get("page_content", "")).strip()
+        ]
+        if not chunks:
+            raise LoaderError(f"the custom docs of {name} hold no text")
+        return chunks, "CustomDocs", CUSTOM_SPLITTER
+    loaded = load_file(path)
+    chunks, splitter = split_text(
+        loaded.text,
+        markdown=path.suffix.lower() in (".md", ".markdown"),
+        chunk_size=options.chunk_size,
+        chunk_overlap=options.chunk_overlap,
+        zh_title_enhance=options.zh_title_enhance,
+    )
+    if not chunks:
+        raise LoaderError(f"no text found in {name}")
+    return chunks, loaded.loader, splitter
+
+
+def chunk_metadata(file_name: str, chunk: Chunk) -> dict[str, Any]:
+    metadata = {**chunk.metadata, "source": file_name}
+    if chunk.start >= 0:
+        metadata["start"], metadata["end"] = chunk.start, chunk.end
+    return metadata
+
+
+def to_chunks_in(file_name: str, chunks: list[Chunk], vectors: np.ndarray) -> list[ChunkIn]:
+    return [
+        ChunkIn(new_chunk_id(), c.text, chunk_metadata(file_name, c), vectors[i], tokenize(c.text))
+        for i, c in enumerate(chunks)
+    ]
+
+
+async def prepare_files(
+    embeddings: EmbeddingPool,
+    embed_model: str,
+    files: list[tuple[str, Path]],
+    options: SplitOptions,
+    custom_docs: dict[str, list[dict[str, Any]]],
+    failed: dict[str, str],
+) -> list[PreparedFile]:
+    """Load and split each ``(name, path)``, then embed all their chunks in one batched pass."""
+    loaded: list[tuple[str, Path, list[Chunk], str, str, os.stat_result | None]] = []
+    for name, path in files:
+        try:
+            custom = custom_docs.get(name)
+            if not custom and not path.is_file():
+                raise LoaderError(f"{name} is not in the knowledge base's folder")
+            if not custom:
+                loader_name(path)  # unsupported types fail before any work
+            chunks, loader, splitter = await asyncio.to_thread(prepare_chunks, path, name, options, custom)
+            loaded.append((name, path, chunks, loader, splitter, path.stat() if path.is_file() else None))
+        except (LoaderError, InvalidName) as exc:
+            failed[name] = str(exc)
+    texts = [c.text for item in loaded for c in item[2]]
+    if not texts:
+        return []
+    vectors = await embeddings.aembed_documents(embed_model, texts)
+    prepared, offset = [], 0
+    for name, path, chunks, loader, splitter, stat in loaded:
+        part = vectors[offset : offset + len(chunks)]
+        offset += len(chunks)
+        chunks_in = await asyncio.to_thread(to_chunks_in, name, chunks, part)
+        prepared.append(
+            PreparedFile(
+                name,
+                loader,
+                splitter,
+                chunks_in,
+                stat.st_size if stat else 0,
+                stat.st_mtime if stat else 0.0,
+                custom=loader == "CustomDocs",
+                source=path if stat else None,
+            )
+        )
+    return prepared

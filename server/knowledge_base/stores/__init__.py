@@ -1,0 +1,1 @@
+"""Vector stores behind one seam (base), chosen by vs_type (factory): FAISS, pgvector, LangChain."""
