@@ -250,7 +250,23 @@ class KnowledgeBaseSettings(BaseModel):
         description="Largest distance (1 - cosine, 0..2; lower = closer) a chunk may have.",
     )
     hybrid: bool = Field(
-        False, description="Default for new knowledge bases: BM25 (jieba tokens) + vectors, fused by rank."
+        False, description="Default for new knowledge bases: BM25 (jieba tokens) + vectors, fused."
+    )
+    fusion: Literal["weighted", "relative", "rrf"] = Field(
+        "weighted",
+        description="How hybrid search fuses vector and keyword candidates: weighted = alpha * cosine "
+        "similarity + (1 - alpha) * keyword score over the query's best; relative = the same blend, both "
+        "sides min-max normalised; rrf = reciprocal-rank fusion. bench/retrieval.py measures them.",
+    )
+    fusion_alpha: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the vector side in weighted and relative fusion."
+    )
+    min_relevance: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Smallest relevance (0..1, higher = closer; the last retrieval stage's score) a chunk "
+        "may have; 0 = keep all within score_threshold.",
     )
     max_upload_mb: float = Field(100.0, gt=0, description="Largest file accepted by an upload (413 above).")
     temp_expiry_s: float = Field(3600.0, gt=0, description="Seconds an unused file-chat upload is kept.")

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs import Settings
@@ -29,7 +30,7 @@ from server.knowledge_base.errors import Conflict, InvalidName
 from server.knowledge_base.ingest import PreparedFile, SplitOptions, prepare_files
 from server.knowledge_base.locks import WriteLocks
 from server.knowledge_base.paths import KbPaths, check_kb_name
-from server.knowledge_base.retrieval import SearchHit, search
+from server.knowledge_base.retrieval import SearchHit, merge_rankings, search
 from server.knowledge_base.stores.base import ChunkFilter, ChunkIn, VectorStore
 from server.knowledge_base.stores.factory import (
     StoreContext,
@@ -355,13 +356,18 @@ class KnowledgeBaseService:
         file_name: str | None = None,
         metadata: dict[str, Any] | None = None,
         hybrid: bool | None = None,
+        min_relevance: float | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[SearchHit]:
+        """One KB's best chunks; ``vector`` is the query's embedding when the caller already has it."""
         kb = await self.get(kb_name)
         store = await self.store(kb)
-        vector = await self.embeddings.aembed_query(kb.embed_model, query)
+        if vector is None:
+            vector = await self.embeddings.aembed_query(kb.embed_model, query)
         use_keywords = kb.hybrid if hybrid is None else hybrid
         tokens = await asyncio.to_thread(tokenize, query) if use_keywords else []
-        return await search(
+        settings = self.settings.kb
+        hits = await search(
             store,
             vector,
             tokens,
@@ -369,17 +375,72 @@ class KnowledgeBaseService:
             score_threshold=score_threshold,
             where=ChunkFilter(file_name=file_name or None, metadata=metadata or {}),
             hybrid=use_keywords,
+            fusion=settings.fusion,
+            alpha=settings.fusion_alpha,
+            min_relevance=settings.min_relevance if min_relevance is None else min_relevance,
         )
+        for hit in hits:
+            hit.kb = kb_name
+        return hits
+
+    async def search_many(
+        self,
+        kb_names: list[str],
+        query: str,
+        *,
+        top_k: int,
+        score_threshold: float,
+        file_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        hybrid: bool | None = None,
+        min_relevance: float | None = None,
+    ) -> list[SearchHit]:
+        """The best chunks of several KBs, merged by reciprocal rank (ties: higher relevance first).
+
+        The query is embedded once per embedding model, however many KBs share it. Each hit
+        names its KB in ``kb``.
+        """
+        names = list(dict.fromkeys(kb_names))
+        if len(names) == 1:
+            return await self.search(
+                names[0],
+                query,
+                top_k=top_k,
+                score_threshold=score_threshold,
+                file_name=file_name,
+                metadata=metadata,
+                hybrid=hybrid,
+                min_relevance=min_relevance,
+            )
+        kbs = [await self.get(name) for name in names]  # an unknown KB is a 404 before any work
+        vectors: dict[str, np.ndarray] = {}
+        for model in dict.fromkeys(kb.embed_model for kb in kbs):
+            vectors[model] = await self.embeddings.aembed_query(model, query)
+        rankings = [
+            await self.search(
+                kb.kb_name,
+                query,
+                top_k=top_k,
+                score_threshold=score_threshold,
+                file_name=file_name,
+                metadata=metadata,
+                hybrid=hybrid,
+                min_relevance=min_relevance,
+                vector=vectors[kb.embed_model],
+            )
+            for kb in kbs
+        ]
+        return merge_rankings(rankings)[:top_k]
 
     async def search_knowledge(self, query: str, top_k: int) -> list[tuple[str, str]]:
-        """``(kb/file, chunk)`` pairs from every knowledge base, nearest first (the agent's tool)."""
-        hits: list[tuple[float, str, str]] = []
-        for kb in await self.list():
-            for hit in await self.search(
-                kb.kb_name, query, top_k=top_k, score_threshold=self.settings.kb.score_threshold
-            ):
-                hits.append((hit.score, f"{kb.kb_name}/{hit.metadata.get('source', '')}", hit.text))
-        return [(source, text) for _, source, text in sorted(hits, key=lambda h: h[0])[:top_k]]
+        """``(kb/file, chunk)`` pairs from every knowledge base, best first (the agent's tool)."""
+        names = [kb.kb_name for kb in await self.list()]
+        if not names:
+            return []
+        hits = await self.search_many(
+            names, query, top_k=top_k, score_threshold=self.settings.kb.score_threshold
+        )
+        return [(f"{hit.kb}/{hit.metadata.get('source', '')}", hit.text) for hit in hits]
 
     async def close(self) -> None:
         await self.stores.close()
