@@ -30,6 +30,8 @@ from server.knowledge_base.errors import Conflict, InvalidName
 from server.knowledge_base.ingest import PreparedFile, SplitOptions, prepare_files
 from server.knowledge_base.locks import WriteLocks
 from server.knowledge_base.paths import KbPaths, check_kb_name
+from server.knowledge_base.rerank import RerankerPool
+from server.knowledge_base.rerank import rerank as rerank_hits
 from server.knowledge_base.retrieval import SearchHit, merge_rankings, search
 from server.knowledge_base.stores.base import ChunkFilter, ChunkIn, VectorStore
 from server.knowledge_base.stores.factory import (
@@ -53,6 +55,7 @@ class KnowledgeBaseService:
         self.settings = settings
         self.db = db
         self.embeddings = embeddings
+        self.rerankers = RerankerPool(settings)
         self.paths = KbPaths(settings.data_dir)
         self.stores = StoreRegistry(StoreContext(settings, db, embeddings))
         self.writer = KbWriter(db, self.stores, WriteLocks(self.paths.lock_dir), self.paths)
@@ -394,43 +397,46 @@ class KnowledgeBaseService:
         metadata: dict[str, Any] | None = None,
         hybrid: bool | None = None,
         min_relevance: float | None = None,
+        rerank: bool | None = None,
+        rerank_top_n: int | None = None,
+        reranker: str | None = None,
     ) -> list[SearchHit]:
-        """The best chunks of several KBs, merged by reciprocal rank (ties: higher relevance first).
+        """The best chunks of several KBs, merged by reciprocal rank (ties: higher relevance first),
+        then reranked when asked (``rerank``, default ``kb.rerank``).
 
         The query is embedded once per embedding model, however many KBs share it. Each hit
-        names its KB in ``kb``.
+        names its KB in ``kb``. With reranking, ``kb.rerank_candidates`` chunks go to the
+        reranker and ``rerank_top_n`` (default ``top_k``) come back; ``min_relevance`` then
+        bounds the reranker's score.
         """
+        settings = self.settings.kb
+        floor = settings.min_relevance if min_relevance is None else min_relevance
+        use_rerank = settings.rerank if rerank is None else rerank
+        engine = self.rerankers.get(reranker) if use_rerank else None  # a bad name fails before any work
         names = list(dict.fromkeys(kb_names))
-        if len(names) == 1:
-            return await self.search(
-                names[0],
-                query,
-                top_k=top_k,
-                score_threshold=score_threshold,
-                file_name=file_name,
-                metadata=metadata,
-                hybrid=hybrid,
-                min_relevance=min_relevance,
-            )
         kbs = [await self.get(name) for name in names]  # an unknown KB is a 404 before any work
         vectors: dict[str, np.ndarray] = {}
         for model in dict.fromkeys(kb.embed_model for kb in kbs):
             vectors[model] = await self.embeddings.aembed_query(model, query)
+        wanted = max(top_k, engine.config.candidates or settings.rerank_candidates) if engine else top_k
         rankings = [
             await self.search(
                 kb.kb_name,
                 query,
-                top_k=top_k,
+                top_k=wanted,
                 score_threshold=score_threshold,
                 file_name=file_name,
                 metadata=metadata,
                 hybrid=hybrid,
-                min_relevance=min_relevance,
+                min_relevance=0.0 if engine else floor,
                 vector=vectors[kb.embed_model],
             )
             for kb in kbs
         ]
-        return merge_rankings(rankings)[:top_k]
+        merged = merge_rankings(rankings)[:wanted]
+        if engine is None:
+            return merged[:top_k]
+        return await rerank_hits(engine, query, merged, top_n=rerank_top_n or top_k, min_relevance=floor)
 
     async def search_knowledge(self, query: str, top_k: int) -> list[tuple[str, str]]:
         """``(kb/file, chunk)`` pairs from every knowledge base, best first (the agent's tool)."""

@@ -77,3 +77,66 @@ def test_naming_an_unknown_knowledge_base_in_a_list_is_a_404_and_an_empty_list_a
     assert response.status_code == 404 and "no-such-kb" in response.text
     response = api(stack, "/knowledge_base/search_docs", json={**body, "knowledge_base_name": []})
     assert response.status_code == 422 and "at least one" in response.text
+
+
+def test_reranking_rescores_the_fused_candidates_with_a_cross_encoder_by_path(
+    stack: RunningStack,
+    handbooks,  # noqa: ANN001
+) -> None:
+    question = next(q for q in CORPUS.questions if q["kb"] == "people")
+    both = [handbooks["people"], handbooks["tech"]]
+    hits = search(
+        stack, both, question["q"], top_k=6, hybrid=True, rerank=True, reranker="tiny", rerank_top_n=4
+    )
+    assert len(hits) == 4
+    assert all(h["relevance"] == h["scores"]["rerank"] and h["scores"]["fused"] is not None for h in hits)
+    assert [h["relevance"] for h in hits] == sorted((h["relevance"] for h in hits), reverse=True)
+    assert {h["id"] for h in hits} <= {
+        h["id"] for h in search(stack, both, question["q"], top_k=20, hybrid=True)
+    }
+    # the backend serves the same model as a remote reranker: /v1/rerank, best first
+    documents = [h["page_content"] for h in hits]
+    response = api(
+        stack, "/v1/rerank", json={"model": "tiny", "query": question["q"], "documents": documents[::-1]}
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["relevance_score"] for r in results] == pytest.approx([h["relevance"] for h in hits], abs=1e-5)
+    assert [documents[::-1][r["index"]] for r in results] == documents
+    bad = api(
+        stack,
+        "/knowledge_base/search_docs",
+        json={"knowledge_base_name": both, "query": "x", "rerank": True, "reranker": "nope"},
+    )
+    assert bad.status_code == 400 and "nope" in bad.text
+
+
+def test_the_remote_client_reads_the_backends_rerank_endpoint(stack: RunningStack) -> None:
+    import asyncio
+
+    from configs import Settings
+    from server.knowledge_base.rerank import RerankerPool
+
+    settings = Settings(
+        rerankers={
+            "far": {"engine": "remote", "api_base_url": f"{stack.urls.api}/v1", "remote_model_name": "tiny"}
+        }
+    )
+    documents = ["backups are kept 90 days", "the office is in Berlin", "who leads the team"]
+    scores = asyncio.run(RerankerPool(settings).get("far").scores("how long are backups kept", documents))
+    served = api(
+        stack,
+        "/v1/rerank",
+        json={"model": "tiny", "query": "how long are backups kept", "documents": documents},
+    )
+    by_index = {r["index"]: r["relevance_score"] for r in served.json()["results"]}
+    assert scores == pytest.approx([by_index[i] for i in range(3)], abs=1e-6)
+
+
+def test_the_chat_model_can_rerank_when_no_reranker_model_is_installed(
+    stack: RunningStack, handbooks
+) -> None:  # noqa: ANN001
+    question = next(q for q in CORPUS.questions if q["kb"] == "tech")
+    hits = search(stack, handbooks["tech"], question["q"], top_k=3, rerank=True, reranker="judge")
+    assert 1 <= len(hits) <= 3
+    assert all(0.0 <= h["scores"]["rerank"] <= 1.0 and h["relevance"] == h["scores"]["rerank"] for h in hits)

@@ -214,6 +214,9 @@ async def search_docs(
         metadata=request.metadata or None,
         hybrid=request.hybrid,
         min_relevance=request.min_relevance,
+        rerank=request.rerank,
+        rerank_top_n=request.rerank_top_n,
+        reranker=request.reranker,
     )
     return [document(h) for h in hits]
 

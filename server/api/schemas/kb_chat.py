@@ -28,6 +28,11 @@ class KnowledgeBaseChatRequest(_RetrievalChat):
     knowledge_base_name: KbNames
     return_direct: bool = Field(False, description="Return the retrieved chunks without asking the model.")
     hybrid: bool | None = Field(None, description="BM25 + vectors (default: the knowledge base's setting).")
+    rerank: bool | None = Field(None, description="Rerank the fused chunks (default: kb.rerank).")
+    rerank_top_n: int | None = Field(
+        None, ge=1, le=100, description="Chunks kept after reranking (default: top_k)."
+    )
+    reranker: str | None = Field(None, description="A name in rerankers (default: kb.reranker).")
 
 
 class FileChatRequest(_RetrievalChat):

@@ -98,6 +98,11 @@ class SearchDocsRequest(BaseModel):
     )
     min_relevance: RelevanceField = None
     hybrid: bool | None = Field(None, description="BM25 + vectors fused (default: the KB's setting).")
+    rerank: bool | None = Field(None, description="Rerank the fused chunks (default: kb.rerank).")
+    rerank_top_n: int | None = Field(
+        None, ge=1, le=100, description="Chunks kept after reranking (default: top_k)."
+    )
+    reranker: str | None = Field(None, description="A name in rerankers (default: kb.reranker).")
     embed_model: str | None = Field(None, description="If given, must be the KB's embedding model.")
 
 

@@ -102,6 +102,9 @@ class KnowledgeBaseChatService(ModelChat):
             score_threshold=threshold,
             hybrid=request.hybrid,
             min_relevance=request.min_relevance,
+            rerank=request.rerank,
+            rerank_top_n=request.rerank_top_n,
+            reranker=request.reranker,
         )
 
         def link(kb: str | None, file_name: str) -> str:
