@@ -39,7 +39,7 @@ Fusion = Literal["weighted", "relative", "rrf"]
 FUSIONS: tuple[str, ...] = ("weighted", "relative", "rrf")
 RRF_K = 60  # the usual constant of reciprocal-rank fusion
 CANDIDATES_MIN = 10  # each ranking contributes at least this many candidates to the fusion
-DEFAULT_ALPHA = 0.5
+DEFAULT_ALPHA = 0.7  # chosen by bench/retrieval.py (see the notes in README)
 
 
 @dataclass

@@ -149,7 +149,7 @@ def test_vector_relevance_is_the_cosine_similarity_and_min_relevance_bounds_it(k
     kept = find(store, top_k=5, score_threshold=2.0, min_relevance=0.4)
     assert [h.id for h in kept] == ids[:2]
     # min_relevance applies to the fused score in hybrid search, keyword hits included
-    fused = find(store, "zeta-9", top_k=5, score_threshold=2.0, min_relevance=0.6)
+    fused = find(store, "zeta-9", top_k=5, score_threshold=2.0, alpha=0.5, min_relevance=0.6)
     assert [h.id for h in fused] == [ids[1]]
 
 
@@ -161,23 +161,29 @@ def test_hybrid_search_applies_the_filter_to_both_rankings(kb) -> None:  # noqa:
 
 def test_a_keyword_hit_is_kept_beyond_the_threshold_and_other_far_chunks_are_not(kb) -> None:  # noqa: ANN001
     store, ids = kb
-    hits = find(store, "zeta-9", top_k=5, score_threshold=0.4)
+    hits = find(store, "zeta-9", top_k=5, score_threshold=0.4, alpha=0.5)
     # 0.5 and 1.5 are past 0.4 but match the words; 1.0 and 2.0 match neither way
     assert [h.id for h in hits] == [ids[1], ids[0], ids[3]]
-    assert [h.id for h in find(store, "zeta-9", top_k=1, score_threshold=0.4)] == [ids[1]]
+    assert [h.id for h in find(store, "zeta-9", top_k=1, score_threshold=0.4, alpha=0.5)] == [ids[1]]
 
 
 def test_a_keyword_hit_outside_the_vector_candidates_gets_its_true_distance() -> None:
     crowd = [(1 + n, f"filler {n}", {"source": "filler.txt"}) for n in range(12)]
     store, ids = build([*crowd, (150, "the kestrel protocol", {"source": "rare.txt"})])
-    hits = find(store, "kestrel", top_k=3, score_threshold=1.0)
+    hits = find(store, "kestrel", top_k=3, score_threshold=1.0, fusion="rrf")
     # Ten vector candidates (the nearest fillers); the keyword hit is none of them, yet first in BM25,
-    # so it fuses level with the nearest filler, ahead of the second.
+    # so by reciprocal rank it fuses level with the nearest filler, ahead of the second.
     assert {h.id for h in hits} == {ids[0], ids[1], ids[-1]}
     rare = next(h for h in hits if h.id == ids[-1])
     assert rare.matched_by == ["keyword"] and rare.rrf == pytest.approx(1 / (RRF_K + 1))
     assert rare.score == pytest.approx(1 - math.cos(math.radians(150)), abs=1e-6)
     assert hits[-1].id == ids[1]
+    # weighted fusion scores its similarity (0 at 150°) too: it follows the near fillers
+    weighted = find(store, "kestrel", top_k=13, score_threshold=1.0, fusion="weighted", alpha=0.7)
+    rare = next(h for h in weighted if h.id == ids[-1])
+    assert rare.relevance == pytest.approx(0.3) and rare.score == pytest.approx(
+        1 - math.cos(math.radians(150))
+    )
 
 
 def test_hybrid_with_an_empty_keyword_index_is_the_vector_ranking() -> None:
