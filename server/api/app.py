@@ -25,6 +25,7 @@ from server.api.routes import (
     llm_model,
     mcp,
     other,
+    rerank,
     search_chat,
     search_engines,
     server,
@@ -44,6 +45,7 @@ from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.knowledge_base.consistency import check_at_start
+from server.knowledge_base.rerank import Ask
 from server.knowledge_base.setup import build_services, create_samples_safely
 from server.search import SearchEngines
 from server.version import __version__
@@ -62,6 +64,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     body = BaseResponse(code=422, msg=message or "invalid request").model_dump()
     body["detail"] = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
     return JSONResponse(body, status_code=422)
+
+
+def _llm_asker(settings: Settings, llm: LLMClient) -> Ask:
+    """The chat model as the ``llm`` reranker's judge (its configured model, else the default)."""
+
+    async def ask(model: str | None, prompt: str) -> str:
+        return await llm.chat(model or settings.default_llm, [{"role": "user", "content": prompt}], 0.0, 8)
+
+    return ask
 
 
 def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> FastAPI:
@@ -87,6 +98,7 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
         app.state.kb_chat_service = KnowledgeBaseChatService(
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
         )
+        app.state.kb_service.rerankers.connect_llm(_llm_asker(settings, llm))
         await create_samples_safely(app.state.kb_service, settings)
         # the cheap consistency check, in the background: what it finds goes to the log
         kb_check = asyncio.get_running_loop().create_task(check_at_start(app.state.kb_service))
@@ -136,4 +148,5 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
     app.include_router(mcp.router)
     app.include_router(kb_chat.router)
     app.include_router(knowledge_base.router)
+    app.include_router(rerank.router)
     return app

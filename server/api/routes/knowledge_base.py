@@ -15,7 +15,7 @@ from server.api.deps import KnowledgeBaseServiceDep as KbServiceDep
 from server.api.deps import SettingsDep
 from server.api.deps import TempKnowledgeBasesDep as TempKbsDep
 from server.api.errors import ApiError, BadRequest, http_status
-from server.api.schemas.common import BaseResponse, OpenApiResponses
+from server.api.schemas.common import BaseResponse, OpenApiResponses, StageScores, kb_name_list
 from server.api.schemas.knowledge_base import (
     CreateKnowledgeBaseRequest,
     DeleteDocsRequest,
@@ -34,6 +34,7 @@ from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge
 from server.knowledge_base.ingest import SplitOptions
 from server.knowledge_base.loaders import is_supported, unsupported_reason
 from server.knowledge_base.paths import check_kb_name, safe_file_name
+from server.knowledge_base.retrieval import SearchHit
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
 
@@ -162,26 +163,48 @@ async def list_files(
     return BaseResponse(data=[f.file_name for f in files])
 
 
+def document(hit: SearchHit, *, listing: bool = False) -> DocumentWithScore:
+    return DocumentWithScore(
+        id=hit.id,
+        page_content=hit.text,
+        metadata=hit.metadata,
+        score=hit.score,
+        relevance=None if listing else hit.relevance,
+        scores=None if listing else StageScores(**hit.scores),
+        knowledge_base_name=hit.kb,
+    )
+
+
 @router.post("/search_docs", response_model=list[DocumentWithScore], responses=ERRORS)
 async def search_docs(
     request: SearchDocsRequest, service: KbServiceDep, settings: SettingsDep
 ) -> list[DocumentWithScore]:
-    """Chunks closest to the query, nearest first (Chatchat returns the bare list, not an envelope)."""
-    kb = await service.get(request.knowledge_base_name)
-    if request.embed_model and request.embed_model != kb.embed_model:
-        raise BadRequest(
-            f"knowledge base {kb.kb_name!r} was built with embedding model {kb.embed_model!r}, "
-            f"not {request.embed_model!r}; recreate its vector store to change it"
-        )
+    """Chunks closest to the query, best first (Chatchat returns the bare list, not an envelope).
+
+    ``knowledge_base_name`` may be a list: the KBs' results are merged by reciprocal rank and
+    each chunk names its KB. Every chunk carries ``relevance`` (0..1, higher is better) and its
+    score at each stage beside Chatchat's ``score`` (a distance).
+    """
+    names = kb_name_list(request.knowledge_base_name)
+    for name in names:
+        kb = await service.get(name)
+        if request.embed_model and request.embed_model != kb.embed_model:
+            raise BadRequest(
+                f"knowledge base {kb.kb_name!r} was built with embedding model {kb.embed_model!r}, "
+                f"not {request.embed_model!r}; recreate its vector store to change it"
+            )
     if not request.query.strip():
-        hits = await service.list_docs(
-            kb.kb_name, file_name=request.file_name or None, metadata=request.metadata or None
-        )
-        return [
-            DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits
-        ]
-    hits = await service.search(
-        kb.kb_name,
+        docs = []
+        for name in names:
+            hits = await service.list_docs(
+                name, file_name=request.file_name or None, metadata=request.metadata or None
+            )
+            for hit in hits:
+                hit.kb = name
+            docs += [document(h, listing=True) for h in hits]
+        return docs
+    hits = await service.search_many(
+        names,
         request.query,
         top_k=request.top_k or settings.kb.top_k,
         score_threshold=settings.kb.score_threshold
@@ -190,8 +213,12 @@ async def search_docs(
         file_name=request.file_name or None,
         metadata=request.metadata or None,
         hybrid=request.hybrid,
+        min_relevance=request.min_relevance,
+        rerank=request.rerank,
+        rerank_top_n=request.rerank_top_n,
+        reranker=request.reranker,
     )
-    return [DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits]
+    return [document(h) for h in hits]
 
 
 @router.post("/update_docs_by_id", response_model=BaseResponse, responses=ERRORS)

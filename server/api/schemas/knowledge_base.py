@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from server.api.schemas.common import KbNames, RelevanceField, StageScores
+
 KB_NAME = Field(..., description="Knowledge base name.", examples=["samples"])
 
 
@@ -52,6 +54,11 @@ class DocumentWithScore(BaseModel):
     metadata: dict[str, Any]
     type: str = "Document"
     score: float = Field(description="Distance: 1 - cosine (0..2, lower is closer).")
+    relevance: float | None = Field(
+        None, description="0..1, higher is better: the score of the last retrieval stage (none when listing)."
+    )
+    scores: StageScores | None = None
+    knowledge_base_name: str | None = Field(None, description="The knowledge base the chunk is from.")
 
 
 class KnowledgeBaseInfo(BaseModel):
@@ -80,7 +87,7 @@ class UpdateInfoRequest(BaseModel):
 
 class SearchDocsRequest(BaseModel):
     query: str = Field("", description="Question; empty lists the chunks matching file_name/metadata.")
-    knowledge_base_name: str = KB_NAME
+    knowledge_base_name: KbNames
     top_k: int | None = Field(None, ge=1, le=1000, description="Chunks to return (default: kb.top_k).")
     score_threshold: float | None = Field(
         None, ge=0.0, le=2.0, description="Largest distance (default: kb.score_threshold)."
@@ -89,7 +96,13 @@ class SearchDocsRequest(BaseModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="First-level metadata keys that must match."
     )
-    hybrid: bool | None = Field(None, description="BM25 + vectors fused by rank (default: the KB's setting).")
+    min_relevance: RelevanceField = None
+    hybrid: bool | None = Field(None, description="BM25 + vectors fused (default: the KB's setting).")
+    rerank: bool | None = Field(None, description="Rerank the fused chunks (default: kb.rerank).")
+    rerank_top_n: int | None = Field(
+        None, ge=1, le=100, description="Chunks kept after reranking (default: top_k)."
+    )
+    reranker: str | None = Field(None, description="A name in rerankers (default: kb.reranker).")
     embed_model: str | None = Field(None, description="If given, must be the KB's embedding model.")
 
 
