@@ -1,10 +1,15 @@
 """Concurrent streaming /chat/chat clients against the real stack, printed as JSON.
 
 For 1, 8 and 32 clients at once: completed and failed requests, p50/p95 time to first token
-(queueing included: one llama.cpp context serves requests one after another, in arrival
-order), and aggregate decode tok/s. Also how long a disconnected client's generation runs on.
+(queueing included: the llama.cpp worker decodes up to ``parallel`` requests together, the rest
+wait in arrival order), and aggregate decode tok/s. Also how long a disconnected client's
+generation runs on, and how long the worker takes to serve again after a SIGKILL (the launcher
+restarts it). The machine's load average is reported alongside: on a shared machine the numbers
+move with it.
 
-Usage: python bench/concurrency.py [--clients 1 8 32] [--max-tokens 64]
+Usage: python bench/concurrency.py [--clients 1 8 32] [--max-tokens 64] [--parallel N]
+Goals (2-core CPU): at 8 clients aggregate tok/s >= 1.6x one client's and TTFT p50 <= 0.6 s;
+at 32 no errors and TTFT p95 <= 3 s; serving again <= 5 s after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -100,13 +107,43 @@ async def cancel_latency(url: str, worker: str) -> float:
         return time.perf_counter() - closed
 
 
+def worker_pid(log: Path) -> int:
+    starts = [line for line in log.read_text().splitlines() if "starting model_worker-smollm2 (pid " in line]
+    return int(starts[-1].rsplit("pid ", 1)[1].rstrip(")"))
+
+
+def restart_after_kill(api: str, worker: str, log: Path) -> dict:
+    """SIGKILL the worker; seconds until it answers a generation again, directly and through /chat/chat."""
+    os.kill(worker_pid(log), signal.SIGKILL)
+    killed = time.perf_counter()
+    body = {"model": "smollm2", "prompt": "Hello", "max_new_tokens": 2, "temperature": 0, "echo": False}
+    result: dict = {}
+    with httpx.Client(timeout=30, trust_env=False) as client:
+        while "worker_answers_s" not in result:
+            try:
+                frames = client.post(f"{worker}/worker_generate_stream", json=body).content.split(b"\0")
+                if json.loads(frames[-2])["error_code"] == 0:
+                    result["worker_answers_s"] = round(time.perf_counter() - killed, 2)
+            except (httpx.HTTPError, ValueError, IndexError):
+                time.sleep(0.05)
+        while "chat_answers_s" not in result:
+            response = client.post(f"{api}/chat/chat", json={"query": "hi", "max_tokens": 2, "stream": False})
+            if response.status_code == 200 and '"text"' in response.text:
+                result["chat_answers_s"] = round(time.perf_counter() - killed, 2)
+            else:
+                time.sleep(0.05)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--parallel", type=int, default=None, help="llm_models.smollm2.parallel (default 8)")
     args = parser.parse_args()
+    env = {"CHATCHAT_LLM_MODELS__SMOLLM2__PARALLEL": str(args.parallel)} if args.parallel else {}
     from llama_cpp import Llama
 
     vocab = Llama(str(bundled_smollm2_path()), vocab_only=True, verbose=False)
@@ -114,14 +151,32 @@ def main() -> None:
     def count(text: str) -> int:
         return len(vocab.tokenize(text.encode(), add_bos=False, special=False))
 
-    with tempfile.TemporaryDirectory(prefix="chatchat-bench-") as tmp, running_stack(Path(tmp)) as stack:
-        report = {
+    load_before = os.getloadavg()
+    with (
+        tempfile.TemporaryDirectory(prefix="chatchat-bench-") as tmp,
+        running_stack(Path(tmp), env=env) as stack,
+    ):
+        report: dict = {
             "levels": [asyncio.run(level(stack.urls.api, n, args.max_tokens, count)) for n in args.clients]
         }
+        one = next((lv for lv in report["levels"] if lv["clients"] == 1), None)
+        if one and one["aggregate_tok_s"]:
+            for lv in report["levels"]:
+                lv["vs_one_client"] = round(lv["aggregate_tok_s"] / one["aggregate_tok_s"], 2)
         report["cancel_to_idle_ms"] = round(
             asyncio.run(cancel_latency(stack.urls.api, stack.urls.worker)) * 1000, 1
         )
-    report["settings"] = {"max_tokens": args.max_tokens}
+        report["restart_after_sigkill"] = restart_after_kill(
+            stack.urls.api, stack.urls.worker, stack.log_dir / "startup.log"
+        )
+    report["settings"] = {
+        "max_tokens": args.max_tokens,
+        "parallel": args.parallel or 8,
+        "cpus": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
+    }
     print(json.dumps(report, indent=2))
 
 

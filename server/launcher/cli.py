@@ -1,7 +1,8 @@
 """``startup.py``: Langchain-Chatchat 0.2's launcher flags over a small supervisor.
 
 Start order is controller → model workers → OpenAI API server → backend → web UI, each only
-once the one before answers; Ctrl-C or SIGTERM stops everything in reverse order.
+once the one before answers; a service that dies is restarted (``supervisor``); Ctrl-C or
+SIGTERM stops everything in reverse order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from configs import Settings, load_settings
 from server.core.logging import setup_logging
@@ -121,13 +123,18 @@ def make_plan(args: argparse.Namespace, settings: Settings) -> Plan:
     )
 
 
-def banner(settings: Settings, plan: Plan, controller_address: str) -> str:
+def banner(
+    settings: Settings, plan: Plan, controller_address: str, states: dict[str, dict[str, Any]] | None = None
+) -> str:
     lines = ["", "=" * 72, "Chatchat is running", "-" * 72]
     if plan.controller or plan.models:
         lines.append(f"  FastChat controller   {controller_address}")
     for name in plan.models:
         cfg = settings.llm_models[name]
-        lines.append(f"  model worker          {settings.worker_address(name).url}  {name} ({cfg.engine})")
+        state = (states or {}).get(name, {})
+        note = "" if state.get("status", "running") == "running" else f"  [{state['status']}: see its log]"
+        for address in settings.worker_addresses(name):
+            lines.append(f"  model worker          {address.url}  {name} ({cfg.engine}){note}")
     if plan.openai_api:
         lines.append(f"  OpenAI-compatible API {settings.openai_api.url}/v1")
     if plan.api:
@@ -146,7 +153,6 @@ def run(plan: Plan, settings: Settings, controller_address: str, quiet: bool) ->
     ctx = ServiceContext(settings=settings, controller_address=controller_address, quiet=quiet)
     supervisor = Supervisor(ctx)
     workers = WorkerManager(supervisor, settings, controller_address)
-    control = None
     previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if plan.controller:
@@ -164,22 +170,34 @@ def run(plan: Plan, settings: Settings, controller_address: str, quiet: bool) ->
             url = settings.openai_api.url
             supervisor.start(
                 supervisor.service(
-                    "openai_api", services.run_openai_api, readiness.openai_api_ready(url, plan.models), url
+                    "openai_api",
+                    services.run_openai_api,
+                    readiness.openai_api_ready(url, workers.serving),
+                    url,
                 )
             )
         if plan.api:
             url = settings.api.url
-            control, backend_end = supervisor.pipe()
             supervisor.start(
-                supervisor.service("api", services.run_api, readiness.backend_ready(url), url, backend_end)
+                supervisor.service(
+                    "api",
+                    services.run_api,
+                    readiness.backend_ready(url),
+                    url,
+                    make_args=lambda: (supervisor.control_channel(),),  # a fresh pipe for every start
+                )
             )
         if plan.webui:
             url = settings.webui.url
-            supervisor.start(supervisor.service("webui", services.run_webui, readiness.webui_ready(url), url))
-        text = banner(settings, plan, controller_address)
+            supervisor.start(
+                supervisor.service(
+                    "webui", services.run_webui, readiness.webui_ready(url), url, essential=False
+                )
+            )
+        text = banner(settings, plan, controller_address, workers.states())
         print(text, flush=True)
         logger.info("all services ready")
-        supervisor.watch(control, workers.handle)
+        supervisor.watch(workers.handle)
         return 0
     except ShutdownRequested as exc:
         logger.info("received %s: stopping", exc)

@@ -8,7 +8,7 @@ so nothing but the backend can use it.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Literal
 
@@ -26,6 +26,8 @@ class ControlReply:
     ok: bool
     message: str
     running: tuple[str, ...] = ()
+    # per model: status (running, restarting, starting, failed) and replica counts
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class LauncherControl:

@@ -23,10 +23,34 @@ STARTUP = PROJECT_ROOT / "startup.py"
 READY_LINE = "Chatchat is running"
 
 
+WORKER_PORTS = 4  # consecutive free ports from worker_base_port: room for replicas
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_run(count: int, avoid: set[int] | None = None) -> int:
+    """The first of ``count`` consecutive ports that are free now (and not in ``avoid``)."""
+    for _ in range(100):
+        first = free_port()
+        if first + count > 65535 or set(range(first, first + count)) & (avoid or set()):
+            continue
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 @dataclass
@@ -71,7 +95,8 @@ class RunningStack:
 
 def stack_env(root: Path, extra: dict[str, str] | None = None) -> tuple[dict[str, str], StackEndpoints]:
     """Environment for a stack on fresh ports with its data and logs under ``root``."""
-    ports = {name: free_port() for name in ("controller", "openai_api", "api", "webui", "worker")}
+    ports = {name: free_port() for name in ("controller", "openai_api", "api", "webui")}
+    ports["worker"] = free_port_run(WORKER_PORTS, avoid=set(ports.values()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATCHAT_")}
     env.update(
         {

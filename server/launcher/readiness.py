@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import httpx
 
@@ -32,13 +32,16 @@ def worker_ready(worker_url: str, controller_url: str, model_name: str) -> Probe
     return probe
 
 
-def openai_api_ready(api_url: str, model_names: list[str]) -> Probe:
+def openai_api_ready(api_url: str, model_names: Iterable[str] | Callable[[], Iterable[str]]) -> Probe:
+    """``/v1/models`` lists the models (a callable: the ones whose workers serve at probe time)."""
+
     def probe(client: httpx.Client) -> bool:
         response = client.get(f"{api_url}/v1/models")
         if not _ok(response):
             return False
         served = {card["id"] for card in response.json().get("data", [])}
-        return set(model_names) <= served
+        expected = model_names() if callable(model_names) else model_names
+        return set(expected) <= served
 
     return probe
 

@@ -110,7 +110,7 @@ def run_openai_api(ctx: ServiceContext) -> None:
     tool_models = {
         name: ModelToolSettings(
             tool_call_format=cfg.tool_call_format,
-            path=cfg.path if cfg.engine in ("transformers", "vllm") else None,
+            path=cfg.path if cfg.engine == "transformers" else None,
         )
         for name, cfg in ctx.settings.llm_models.items()
     }
@@ -119,19 +119,33 @@ def run_openai_api(ctx: ServiceContext) -> None:
     _serve(app, address.host, address.port)
 
 
-def run_model_worker(ctx: ServiceContext, model_name: str) -> None:
+def run_model_worker(ctx: ServiceContext, model_name: str, replica: int = 0) -> None:
+    """One replica of a model's worker, on that replica's own port."""
     settings = ctx.settings
     cfg = settings.llm_models[model_name]
-    address = settings.worker_address(model_name)
+    address = settings.worker_addresses(model_name)[replica]
     serve = {
         "llama.cpp": _serve_llama_cpp,
         "transformers": _serve_transformers,
-        "vllm": _serve_vllm,
         "openai": _serve_remote,
     }
     if cfg.engine not in serve:
         raise ValueError(f"model {model_name!r}: engine {cfg.engine!r} has no local worker")
+    prepare_worker_heartbeat()
     serve[cfg.engine](ctx, model_name, address.host, address.port, address.url)
+
+
+def prepare_worker_heartbeat() -> None:
+    """Workers report to the controller every few seconds, so a dead one leaves it quickly."""
+    from server.llm.failover import prepare_worker
+
+    prepare_worker()
+
+
+def _threads(ctx: ServiceContext, name: str) -> int:
+    """The configured threads of one replica, or the machine's cores shared out between the replicas."""
+    cfg = ctx.settings.llm_models[name]
+    return cfg.n_threads or max(1, (os.cpu_count() or 1) // cfg.replicas)
 
 
 def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
@@ -152,8 +166,9 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         cfg.limit_worker_concurrency,
         conv_template=cfg.conv_template,
         context_length=cfg.context_length,
-        n_threads=cfg.n_threads,
+        n_threads=_threads(ctx, name),
         n_gpu_layers=cfg.n_gpu_layers,
+        parallel=cfg.parallel,
         stream_interval=ctx.settings.stream_interval,
     )
     try:
@@ -218,45 +233,6 @@ def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, ur
         conv_template=conv_template_for(model_path, cfg.conv_template),
     )
     _serve(base_model_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
-
-
-def _serve_vllm(ctx: ServiceContext, name: str, host: str, port: int, url: str) -> None:
-    """FastChat's vLLM worker (needs ``pip install vllm`` and a CUDA GPU)."""
-    from server.llm.fastchat_compat import conv_template_for, prepare_transformers_worker
-    from server.llm.model_locator import resolve_model_path
-
-    try:
-        from vllm import AsyncLLMEngine
-        from vllm.engine.arg_utils import AsyncEngineArgs
-    except ImportError as exc:
-        raise RuntimeError(
-            f"model {name!r} uses engine 'vllm': install vLLM first (pip install vllm)"
-        ) from exc
-    prepare_transformers_worker()
-    from fastchat.serve import vllm_worker
-
-    cfg = ctx.settings.llm_models[name]
-    model_path = resolve_model_path(cfg.path, allow_hub=True)
-    engine_args = AsyncEngineArgs(
-        model=model_path,
-        dtype=cfg.dtype or "auto",
-        max_model_len=cfg.context_length,
-        tensor_parallel_size=cfg.num_gpus,
-        **cfg.vllm_args,
-    )
-    vllm_worker.engine = AsyncLLMEngine.from_engine_args(engine_args)
-    vllm_worker.worker = vllm_worker.VLLMWorker(
-        ctx.controller_address,
-        url,
-        uuid.uuid4().hex[:8],
-        model_path,
-        [name],
-        cfg.limit_worker_concurrency,
-        False,
-        vllm_worker.engine,
-        conv_template_for(model_path, cfg.conv_template),
-    )
-    _serve(vllm_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ covered by a test that fails without it:
 * ``pool_api_server_connections``: not a breakage but a cost: the API server opens a new HTTP
   connection for each of the five internal calls a chat request makes; one pooled client
   keeps time-to-first-token low.
+* ``failover``: dead workers linger in the controller for minutes and a request sent to one just
+  fails; heartbeats, expiry, dispatch and retries are patched in ``server/llm/failover.py``.
 
 transformers' generate loop in FastChat passes ``past_key_values``, removed in transformers
 5.40: that one is handled by the pin ``transformers<5.40`` in ``pyproject.toml``.
@@ -276,6 +278,7 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
     """
     if not _once("pooled_connections"):
         return
+    import asyncio
     import time
 
     import aiohttp
@@ -283,6 +286,7 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
     from fastchat.serve import openai_api_server as api
 
     from server.core.request_id import current_headers
+    from server.llm.failover import CONNECT_S, RESPONSE_START_S, WorkerHTTPError, split_worker_url
 
     sessions: dict[str, aiohttp.ClientSession] = {}
     context_lengths: dict[str, Any] = {}
@@ -308,7 +312,13 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
             cached = model_lists.get(url)
             if cached and time.monotonic() - cached[0] < model_list_ttl:
                 return list(cached[1])
-        async with session().post(url, json=pload, headers=current_headers()) as response:
+        worker_call = split_worker_url(url) is not None and not url.endswith("/worker_generate")
+        timeout = aiohttp.ClientTimeout(
+            total=RESPONSE_START_S if worker_call else api.fetch_timeout.total, sock_connect=CONNECT_S
+        )
+        async with session().post(url, json=pload, headers=current_headers(), timeout=timeout) as response:
+            if response.status >= 500:
+                raise WorkerHTTPError(response.status, (await response.read()).decode(errors="replace"))
             if response.status != 200:
                 return json.dumps({"text": str(response.reason), "error_code": ErrorCode.INTERNAL_ERROR})
             body = await response.read()
@@ -323,9 +333,17 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
         return result
 
     async def generate_completion_stream(payload: dict[str, Any], worker_addr: str) -> AsyncIterator[dict]:
-        async with session().post(
-            worker_addr + "/worker_generate_stream", json=payload, headers=current_headers()
-        ) as response:
+        timeout = aiohttp.ClientTimeout(total=api.fetch_timeout.total, sock_connect=CONNECT_S)
+        async with asyncio.timeout(RESPONSE_START_S):  # a hung worker counts as a failed one
+            response = await session().post(
+                worker_addr + "/worker_generate_stream",
+                json=payload,
+                headers=current_headers(),
+                timeout=timeout,
+            )
+        try:
+            if response.status >= 500:
+                raise WorkerHTTPError(response.status, (await response.read()).decode(errors="replace"))
             if response.status != 200:
                 body = (await response.read()).decode(errors="replace")
                 yield {
@@ -341,6 +359,8 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
                     del buffer[: end + 1]
                     if frame:
                         yield json.loads(frame)
+        finally:
+            response.release()
 
     api.fetch_remote = fetch_remote
     api.generate_completion_stream = generate_completion_stream
@@ -352,6 +372,12 @@ def pool_api_server_connections(model_list_ttl: float = 1.0) -> None:
 
 def prepare_controller() -> None:
     route_logging()
+    from fastchat.serve import controller
+
+    from server.llm import failover
+
+    if _once("controller_failover"):
+        failover.install_controller(controller)
 
 
 def prepare_api_server(
@@ -369,6 +395,10 @@ def prepare_api_server(
     from fastchat.serve import openai_api_server as api
 
     pool_api_server_connections()
+    from server.llm import failover
+
+    if _once("failover"):
+        failover.install_api_server(api)
     from server.core.request_id import RequestIdMiddleware
     from server.llm import tool_api
 

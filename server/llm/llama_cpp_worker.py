@@ -1,37 +1,35 @@
 """A FastChat model worker that serves GGUF models with llama.cpp (llama-cpp-python).
 
 It is the default engine: on a CPU it decodes 5-7x faster than FastChat's transformers worker
-and needs no torch. One ``Llama`` context runs one sequence at a time, so requests are
-serialised on a single generation thread; the KV cache is *not* reset between requests, so a
-prompt that shares a prefix with the previous one (multi-turn chat, repeated RAG context)
-only evaluates the new tokens.
+and needs no torch. Concurrent requests decode together in one llama.cpp context
+(:mod:`server.llm.llama_batch`): up to ``parallel`` at once, the rest wait in arrival order.
+This module turns a FastChat request into tokens for the engine and the tokens back into
+FastChat's cumulative frames: stop strings, stop ids, length limits, echo, cancellation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import contextvars
 import functools
 import json
 import logging
 import os
+import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from fastchat.constants import ErrorCode
 from fastchat.serve.base_model_worker import BaseModelWorker
 
 from server.llm.fastchat_compat import conv_template_for
+from server.llm.llama_batch import GREEDY_BELOW, BatchEngine, Job, Outcome, Sampling
 from server.llm.worker_protocol import GenerationParams, encode_frame, error_frame
 
 logger = logging.getLogger(__name__)
 
-GREEDY_BELOW = 1e-5  # FastChat's convention: a temperature this low means greedy decoding
-MAX_DEFAULT_CONTEXT = 8192
 PROPERTY_ORDER = ["name", "arguments"]
 
 
@@ -59,8 +57,95 @@ def _grammar(schema_json: str) -> Any:
     return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
+Publish = Callable[[dict[str, Any] | None, bool], None]  # (frame or None, final)
+
+
+class _Answer(Job):
+    """One FastChat request being decoded: tokens in, cumulative frames out (engine thread)."""
+
+    def __init__(
+        self,
+        engine: BatchEngine,
+        params: GenerationParams,
+        prompt_ids: list[int],
+        max_new: int,
+        sampling: Sampling,
+        publish: Publish,
+        cancelled: threading.Event | None = None,
+    ) -> None:
+        super().__init__(prompt_ids, sampling, cancelled)
+        self._engine = engine
+        self._params = params
+        self._max_new = max_new
+        self._publish = publish
+        self._stop_ids = set(params.stop_token_ids)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._prefix = params.prompt if params.echo else ""
+        self._text = ""
+        self._completion = 0
+        self._finish: str | None = None
+        self._started = time.perf_counter()
+
+    def on_start(self) -> None:
+        logger.info(
+            "generating: %d prompt tokens (%d cached), up to %d new",
+            len(self.prompt),
+            self.reused,
+            self._max_new,
+        )
+
+    def on_token(self, token: int) -> bool:
+        if token in self._stop_ids or self._engine.is_end_of_generation(token):
+            self._finish = "stop"
+            return False
+        self._completion += 1
+        self._text += self._decoder.decode(self._engine.piece(token))
+        stops = self._params.stop
+        cut = min((i for s in stops if (i := self._text.find(s)) >= 0), default=-1)
+        if cut >= 0:
+            self._text = self._text[:cut]
+            self._finish = "stop"
+            return False
+        if self._completion >= self._max_new:
+            self._finish = "length"
+            return False
+        hold = _partial_stop_length(self._text, stops)
+        shown = self._text[:-hold] if hold else self._text
+        self._publish(_frame(self._prefix + shown, len(self.prompt), self._completion), False)
+        return True
+
+    def on_end(self, outcome: Outcome, detail: str = "") -> None:
+        elapsed = time.perf_counter() - self._started
+        if outcome == "error":
+            logger.error("failed after %d tokens: %s", self._completion, detail)
+            self._publish(error_frame(detail or "generation failed"), True)
+            return
+        if outcome == "abort":
+            logger.info("abort after %d tokens in %.2fs", self._completion, elapsed)
+            self._publish(None, True)
+            return
+        finish = self._finish or "length"  # the engine ends a job early only at the context's end
+        logger.info("%s after %d tokens in %.2fs", finish, self._completion, elapsed)
+        self._publish(_frame(self._prefix + self._text, len(self.prompt), self._completion, finish), True)
+
+
+def _frame(
+    text: str, prompt_tokens: int, completion_tokens: int, finish: str | None = None
+) -> dict[str, Any]:
+    return {
+        "text": text,
+        "error_code": 0,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "finish_reason": finish,
+    }
+
+
 class LlamaCppWorker(BaseModelWorker):
-    """FastChat ``BaseModelWorker`` over one llama.cpp context."""
+    """FastChat ``BaseModelWorker`` over one batching llama.cpp engine."""
 
     def __init__(
         self,
@@ -75,11 +160,10 @@ class LlamaCppWorker(BaseModelWorker):
         context_length: int | None = None,
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
+        parallel: int = 8,
         stream_interval: float = 0.03,
         register: bool = True,
     ) -> None:
-        from llama_cpp import Llama
-
         super().__init__(
             controller_addr,
             worker_addr,
@@ -91,35 +175,21 @@ class LlamaCppWorker(BaseModelWorker):
         )
         started = time.perf_counter()
         n_threads = n_threads or os.cpu_count() or 1  # llama-cpp-python would use half the cores
-        self.llm = Llama(
-            model_path=model_path,
-            n_ctx=context_length or 0,
+        self.engine = BatchEngine(
+            model_path,
+            parallel=parallel,
+            context_length=context_length,
             n_threads=n_threads,
-            n_threads_batch=n_threads,
             n_gpu_layers=n_gpu_layers,
-            verbose=False,
         )
-        if not context_length and self.llm.n_ctx() > MAX_DEFAULT_CONTEXT:
-            # A model's training context can be 128k; its KV cache would not fit a laptop.
-            self.llm = Llama(
-                model_path=model_path,
-                n_ctx=MAX_DEFAULT_CONTEXT,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                n_gpu_layers=n_gpu_layers,
-                verbose=False,
-            )
-        self.context_len = self.llm.n_ctx()
+        self.context_len = self.engine.context_len
         self.stream_interval = stream_interval
-        self._add_bos = self.llm._model.add_bos_token()
-        self._eog_ids = {self.llm.token_eos()}
-        self._generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-generate")
-        self._pending = 0
-        self._pending_lock = threading.Lock()
+        self._add_bos = self.engine.add_bos
         logger.info(
-            "Loaded %s in %.2fs (context %d, threads %s)",
+            "Loaded %s in %.2fs (%d parallel sequences of %d tokens, threads %s)",
             model_path,
             time.perf_counter() - started,
+            self.engine.parallel,
             self.context_len,
             n_threads,
         )
@@ -139,7 +209,13 @@ class LlamaCppWorker(BaseModelWorker):
         return get_conversation_template(model_path)
 
     def get_queue_length(self) -> int:
-        return self._pending
+        """Requests decoding plus those waiting for a slot: what the controller balances on."""
+        busy, waiting = self.engine.load()
+        return busy + waiting
+
+    def get_status(self) -> dict[str, Any]:
+        busy, waiting = self.engine.load()
+        return {**super().get_status(), "parallel": self.engine.parallel, "running": busy, "waiting": waiting}
 
     def count_token(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"count": len(self.tokenize(str(params["prompt"]))), "error_code": 0}
@@ -161,144 +237,103 @@ class LlamaCppWorker(BaseModelWorker):
     def capabilities(self) -> dict[str, Any]:
         from server.llm.chat_template import gguf_capabilities
 
-        return {"json_schema": True, "native_tools": False, **gguf_capabilities(self.llm, self._add_bos)}
+        return {"json_schema": True, "native_tools": False, **gguf_capabilities(self.engine, self._add_bos)}
 
     # ---- generation -----------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
+        return self.engine.tokenize(text, self._add_bos)
+
+    def _prepare(
+        self, raw_params: dict[str, Any], publish: Publish, cancelled: threading.Event | None = None
+    ) -> _Answer | dict[str, Any]:
+        """The job for a request, or the one frame that answers it (an error, or max_new 0)."""
+        try:
+            params = GenerationParams.from_request(raw_params)
+        except (KeyError, TypeError, ValueError) as exc:
+            return error_frame(f"invalid request: {exc}", ErrorCode.VALIDATION_TYPE_ERROR)
+        logger.debug("prompt: %r", params.prompt)
+        prompt_ids = self.tokenize(params.prompt)
+        room = self.context_len - len(prompt_ids)
+        if room <= 0 or not prompt_ids:
+            return error_frame(
+                f"the prompt has {len(prompt_ids)} tokens; this model's context is {self.context_len}",
+                ErrorCode.CONTEXT_OVERFLOW,
+            )
+        max_new = max(0, min(params.max_new_tokens, room))
+        if max_new == 0:
+            return _frame(params.prompt if params.echo else "", len(prompt_ids), 0, "length")
+        try:
+            grammar = _grammar(json.dumps(params.json_schema, sort_keys=True)) if params.json_schema else None
+        except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+            return error_frame(f"json_schema cannot be used: {exc}", ErrorCode.VALIDATION_TYPE_ERROR)
+        greedy = params.temperature < GREEDY_BELOW
+        sampling = Sampling(
+            temperature=0.0 if greedy else params.temperature,
+            top_p=1.0 if greedy else params.top_p,
+            top_k=max(0, params.top_k),
+            repeat_penalty=params.repetition_penalty,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
+            seed=params.seed,
+            grammar=(grammar._grammar, grammar._root) if grammar is not None else None,
+        )
+        return _Answer(self.engine, params, prompt_ids, max_new, sampling, publish, cancelled)
 
     def generate_frames(
         self, raw_params: dict[str, Any], cancel: threading.Event
     ) -> Iterator[dict[str, Any]]:
-        """Decode one request, yielding a cumulative FastChat frame after every token.
+        """Every frame of one request, on the caller's thread (the engine decodes on its own).
 
-        Runs on the caller's thread and must not run concurrently with itself (one llama
-        context). ``cancel`` stops decoding after the current token.
+        ``cancel`` stops decoding at the next step; so does leaving the iterator.
         """
-        try:
-            params = GenerationParams.from_request(raw_params)
-        except (KeyError, TypeError, ValueError) as exc:
-            yield error_frame(f"invalid request: {exc}", ErrorCode.VALIDATION_TYPE_ERROR)
+        frames: queue.SimpleQueue[tuple[dict[str, Any] | None, bool]] = queue.SimpleQueue()
+        job = self._prepare(raw_params, lambda frame, final: frames.put((frame, final)), cancel)
+        if isinstance(job, dict):
+            yield job
             return
-        prompt_ids = self.tokenize(params.prompt)
-        room = self.context_len - len(prompt_ids)
-        if room <= 0:
-            yield error_frame(
-                f"the prompt has {len(prompt_ids)} tokens; this model's context is {self.context_len}",
-                ErrorCode.CONTEXT_OVERFLOW,
-            )
-            return
-        max_new = max(0, min(params.max_new_tokens, room))
+        self.call_ct += 1
+        self.engine.submit(job)
         try:
-            grammar = _grammar(json.dumps(params.json_schema, sort_keys=True)) if params.json_schema else None
-        except (ValueError, TypeError, KeyError, RuntimeError) as exc:
-            yield error_frame(f"json_schema cannot be used: {exc}", ErrorCode.VALIDATION_TYPE_ERROR)
-            return
-        logger.info("generating: %d prompt tokens, up to %d new", len(prompt_ids), max_new)
-        logger.debug("prompt: %r", params.prompt)
-        started = time.perf_counter()
-        stop_ids = self._eog_ids | set(params.stop_token_ids)
-        if params.seed is not None:
-            self.llm.set_seed(int(params.seed))
-        greedy = params.temperature < GREEDY_BELOW
-
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        prefix = params.prompt if params.echo else ""
-        text = ""
-        completion = 0
-        finish: str | None = "length" if max_new == 0 else None
-
-        tokens = self.llm.generate(
-            prompt_ids,
-            temp=0.0 if greedy else params.temperature,
-            top_p=1.0 if greedy else params.top_p,
-            top_k=0 if params.top_k <= 0 else params.top_k,
-            min_p=0.0,
-            repeat_penalty=params.repetition_penalty,
-            presence_penalty=params.presence_penalty,
-            frequency_penalty=params.frequency_penalty,
-            reset=True,  # with reset=True llama-cpp-python reuses the longest cached prefix
-            grammar=grammar,
-        )
-        try:
-            for token in tokens if finish is None else ():
-                if cancel.is_set():
-                    finish = "abort"
-                    break
-                if token in stop_ids:
-                    finish = "stop"
-                    break
-                completion += 1
-                text += decoder.decode(self.llm.detokenize([token]))
-                cut = min((i for s in params.stop if (i := text.find(s)) >= 0), default=-1)
-                if cut >= 0:
-                    text = text[:cut]
-                    finish = "stop"
-                    break
-                if completion >= max_new:
-                    finish = "length"
-                    break
-                hold = _partial_stop_length(text, params.stop)
-                yield self._frame(prefix + (text[:-hold] if hold else text), len(prompt_ids), completion)
+            while True:
+                frame, final = frames.get()
+                if frame is not None:
+                    yield frame
+                if final:
+                    return
         finally:
-            tokens.close()
-        elapsed = time.perf_counter() - started
-        logger.info("%s after %d tokens in %.2fs", finish or "stop", completion, elapsed)
-        if finish == "abort":
-            return
-        yield self._frame(prefix + text, len(prompt_ids), completion, finish or "stop")
-
-    @staticmethod
-    def _frame(
-        text: str, prompt_tokens: int, completion_tokens: int, finish: str | None = None
-    ) -> dict[str, Any]:
-        return {
-            "text": text,
-            "error_code": 0,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-            "finish_reason": finish,
-        }
+            cancel.set()
+            self.engine.wake()
 
     async def stream(self, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Frames for one request, at most one every ``stream_interval`` seconds.
 
-        Decoding runs on the single generation thread; frames are coalesced so that the three
-        HTTP hops to the client cost a few dozen JSON frames a second instead of one per token,
-        which leaves the CPU to llama.cpp. Leaving the iterator (client gone) cancels decoding.
+        Frames are coalesced so that the three HTTP hops to the client cost a few dozen JSON
+        frames a second instead of one per token, which leaves the CPU to llama.cpp. Only the
+        first and the last frame wake the event loop: a wake-up per token would preempt
+        llama.cpp's threads a hundred times a second. Leaving the iterator (client gone) cancels
+        decoding at the engine's next step.
         """
         loop = asyncio.get_running_loop()
-        cancel = threading.Event()
         wake = asyncio.Event()
-        # Written by the generation thread, read here. Only the first and the last frame wake
-        # the event loop: a wake-up per token would preempt llama.cpp's threads 100 times a second.
-        state: dict[str, Any] = {"frame": None, "done": False}
+        # Written by the engine thread, read here.
+        state: dict[str, Any] = {"frame": None, "done": False, "woken": False}
 
-        def produce() -> None:
-            first = True
-            try:
-                if not cancel.is_set():
-                    for frame in self.generate_frames(params, cancel):
-                        state["frame"] = frame
-                        if first:
-                            first = False
-                            loop.call_soon_threadsafe(wake.set)
-            except Exception as exc:  # a frame is the only way to tell the client
-                logger.exception("generation failed")
-                state["frame"] = error_frame(str(exc))
-            finally:
+        def publish(frame: dict[str, Any] | None, final: bool) -> None:
+            if frame is not None:
+                state["frame"] = frame
+            if final:
                 state["done"] = True
+            if final or not state["woken"]:
+                state["woken"] = True
                 loop.call_soon_threadsafe(wake.set)
 
-        with self._pending_lock:
-            self._pending += 1
+        job = await asyncio.to_thread(self._prepare, params, publish)  # tokenizing is CPU work
+        if isinstance(job, dict):
+            yield job
+            return
         self.call_ct += 1
-        # The copied context carries the request id into the generation thread's log lines.
-        future = loop.run_in_executor(self._generation_thread, contextvars.copy_context().run, produce)
+        self.engine.submit(job)
         sent: dict[str, Any] | None = None
         try:
             while True:
@@ -318,10 +353,9 @@ class LlamaCppWorker(BaseModelWorker):
                 if done:
                     break
         finally:
-            cancel.set()
-            with self._pending_lock:
-                self._pending -= 1
-            future.add_done_callback(lambda f: f.exception())  # never "exception was never retrieved"
+            if not state["done"]:
+                job.cancelled.set()
+                self.engine.wake()
 
     async def generate(self, params: dict[str, Any]) -> dict[str, Any]:
         frame: dict[str, Any] = error_frame("no output")
@@ -330,4 +364,4 @@ class LlamaCppWorker(BaseModelWorker):
         return frame
 
     def close(self) -> None:
-        self._generation_thread.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()

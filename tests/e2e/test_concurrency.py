@@ -1,4 +1,9 @@
-"""Many users at once, and a user who leaves mid-answer."""
+"""Many users at once, and a user who leaves mid-answer.
+
+The llama.cpp worker decodes concurrent requests together; each must still get exactly the
+answer it gets alone, a user who leaves must give their slot back, and a forced tool call decoded
+next to ordinary answers must still follow its schema.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import re
 import time
 
 import httpx
+import jsonschema
 import pytest
 
 from server.launcher.harness import RunningStack
@@ -45,6 +51,86 @@ def test_thirty_two_concurrent_streams_all_complete(stack: RunningStack) -> None
     assert len({events[0]["message_id"] for events in results}) == 32
 
 
+def answer_text(events: list[dict]) -> str:
+    assert events and all("text" in e and "code" not in e for e in events), events
+    return "".join(e["text"] for e in events)
+
+
+def test_eight_concurrent_streams_each_get_the_greedy_text_they_get_alone(stack: RunningStack) -> None:
+    numbers = [3, 7, 12, 19, 25, 42, 64, 99]
+
+    async def alone() -> list[str]:
+        async with httpx.AsyncClient(timeout=300) as client:
+            return [answer_text(await one_chat(client, stack.urls.api, n)) for n in numbers]
+
+    async def together() -> tuple[list[str], int]:
+        async with httpx.AsyncClient(timeout=300) as client:
+            task = asyncio.gather(*(one_chat(client, stack.urls.api, n) for n in numbers))
+            peak = 0
+            while not task.done():
+                status = (await client.post(f"{stack.urls.worker}/worker_get_status")).json()
+                peak = max(peak, status["running"])
+                await asyncio.sleep(0.02)
+            return [answer_text(events) for events in await task], peak
+
+    solo = asyncio.run(alone())
+    assert len(set(solo)) > 1
+    batched, peak = asyncio.run(together())
+    assert batched == solo
+    assert peak >= 4, "the streams were not decoded together"
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city", "unit"],
+        },
+    },
+}
+
+
+def test_a_forced_tool_call_decoded_inside_a_batch_matches_its_schema(stack: RunningStack) -> None:
+    url = f"{stack.urls.openai_api}/v1/chat/completions"
+
+    def plain(n: int) -> dict:
+        return {
+            "model": "smollm2",
+            "messages": [{"role": "user", "content": f"Tell me one fact about the number {n}."}],
+            "temperature": 0,
+            "max_tokens": 24,
+        }
+
+    forced = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tools": [WEATHER_TOOL],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "temperature": 0,
+        "max_tokens": 120,
+    }
+
+    async def run(bodies: list[dict]) -> list[dict]:
+        async with httpx.AsyncClient(timeout=300) as client:
+            responses = await asyncio.gather(*(client.post(url, json=body) for body in bodies))
+        assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+        return [r.json()["choices"][0]["message"] for r in responses]
+
+    alone = [asyncio.run(run([plain(n)]))[0]["content"] for n in (1, 2, 3)]
+    *answers, call_message = asyncio.run(run([plain(1), plain(2), plain(3), forced]))
+    assert [a["content"] for a in answers] == alone
+    [call] = call_message["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    jsonschema.validate(json.loads(call["function"]["arguments"]), WEATHER_TOOL["function"]["parameters"])
+
+
 def test_a_client_that_leaves_stops_its_generation(stack: RunningStack) -> None:
     log = stack.log_dir / "model_worker-smollm2.log"
     before = log.read_text().count("abort after")
@@ -67,5 +153,7 @@ def test_a_client_that_leaves_stops_its_generation(stack: RunningStack) -> None:
     aborted = re.findall(r"abort after (\d+) tokens", log.read_text())
     assert len(aborted) == before + 1, "the abandoned generation was not stopped"
     assert int(aborted[-1]) < 1000
+    status = httpx.post(f"{stack.urls.worker}/worker_get_status", timeout=10).json()
+    assert (status["running"], status["waiting"]) == (0, 0), "the abandoned request kept its slot"
     next_answer = httpx.post(f"{stack.urls.api}/chat/chat", json={"query": "hi", "max_tokens": 4}, timeout=60)
     assert next_answer.status_code == 200 and "text" in next_answer.text

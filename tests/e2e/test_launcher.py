@@ -1,15 +1,19 @@
-"""The launcher's promises: start order, clean stops, failures reported, multi-host workers."""
+"""The launcher's promises: start order, clean stops, services that heal, multi-host workers."""
 
 from __future__ import annotations
 
+import re
 import signal
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from configs import PROJECT_ROOT
 from server.launcher.harness import running_stack, start_stack
 
 pytestmark = pytest.mark.slow
@@ -50,29 +54,59 @@ def test_a_signal_stops_every_process_within_ten_seconds(tmp_path: Path, sig: si
     assert_all_gone(children)
 
 
-def test_a_service_that_dies_is_reported_and_the_launcher_exits_non_zero(tmp_path: Path) -> None:
-    stack = start_stack(tmp_path, ("--llm-api",))
-    children = descendants(stack.process.pid)
-    worker = next(
-        p for p in children if p.pid == _pid_of(stack.log_dir / "startup.log", "model_worker-smollm2")
-    )
-    worker.send_signal(signal.SIGKILL)
-    assert stack.process.wait(15) == 1
-    output = stack.read_output()
-    assert "model_worker-smollm2 exited unexpectedly" in output
-    assert str(stack.log_dir / "model_worker-smollm2.log") in output
-    assert_all_gone(children)
+def test_a_service_that_dies_is_restarted_with_its_exit_code_and_log_in_the_report(tmp_path: Path) -> None:
+    with running_stack(tmp_path, ("--llm-api",)) as stack:
+        api_server = psutil.Process(_pid_of(stack.log_dir / "startup.log", "openai_api"))
+        api_server.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        log = stack.log_dir / "startup.log"
+        while "openai_api serves again" not in log.read_text():
+            assert stack.process.poll() is None, "the launcher gave up on everything"
+            assert time.monotonic() < deadline, "the API server was not restarted"
+            time.sleep(0.2)
+        text = log.read_text()
+        assert "openai_api exited with code -9; restarting it in 1s (restart 1)" in text
+        assert f"End of its log {stack.log_dir / 'openai_api.log'}" in text
+        report = text.split("restarting it in 1s", 1)[1]
+        assert "Uvicorn running on" in report  # the dead process's last log lines
+        models = httpx.get(f"{stack.urls.openai_api}/v1/models", timeout=30).json()["data"]
+        assert [m["id"] for m in models] == ["smollm2"]
+        assert _pid_of(log, "openai_api") != api_server.pid
 
 
-def test_a_service_that_fails_to_start_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(
-        RuntimeError, match=r"model_worker-smollm2 exited with code 1 while starting.*model_worker"
-    ):
-        start_stack(
-            tmp_path, ("--llm-api",), env={"CHATCHAT_LLM_MODELS__SMOLLM2__PATH": str(tmp_path / "no.gguf")}
+def test_a_model_that_crashes_at_start_is_given_up_on_while_the_others_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"CHATCHAT_LLM_MODELS__BROKEN__PATH": str(tmp_path / "no.gguf")}
+    with running_stack(tmp_path / "stack", ("--all-api", "-n", "smollm2", "-n", "broken"), env=env) as stack:
+        text = (stack.log_dir / "startup.log").read_text()
+        assert text.count("starting model_worker-broken (pid") == 5
+        delays = re.findall(r"model_worker-broken exited with code 1; restarting it in (\d+)s", text)
+        assert delays == ["1", "2", "4", "8"]
+        assert "died within 10s of starting 5 times in a row: giving up on it" in stack.read_output()
+        assert "does not exist" in (stack.log_dir / "model_worker-broken.log").read_text()
+        assert "does not exist" in text  # the end of its log is in the launcher's report
+        answer = httpx.post(
+            f"{stack.urls.api}/chat/chat", json={"query": "hi", "max_tokens": 4, "stream": False}, timeout=120
         )
-    log = (tmp_path / "logs" / "model_worker-smollm2.log").read_text()
-    assert "does not exist" in log
+        assert answer.status_code == 200 and "text" in answer.text
+        models = httpx.post(f"{stack.urls.api}/llm_model/list_running_models", timeout=30).json()["data"]
+        assert models["smollm2"]["status"] == "running" and models["broken"]["status"] == "failed"
+        assert stack.process.poll() is None
+
+        # The web UI's Models page says so, and the chat page offers only the model that answers.
+        monkeypatch.setattr(sys, "argv", ["app.py", "--api-url", stack.urls.api])
+        app = AppTest.from_file(str(PROJECT_ROOT / "webui" / "app.py"), default_timeout=180).run()
+        assert not app.exception
+        assert app.sidebar.selectbox(key="model_pick").options[0] == "smollm2"
+        app.switch_page("views/models.py").run()
+        assert not app.exception
+        rows = app.dataframe[0].value
+        assert dict(zip(rows["model"], rows["status"], strict=True)) == {
+            "smollm2": "running",
+            "broken": "failed",
+        }
+        assert any("broken: its worker kept dying at start" in w.value for w in app.warning)
 
 
 def test_workers_register_with_a_controller_given_by_address(tmp_path: Path) -> None:
@@ -84,7 +118,8 @@ def test_workers_register_with_a_controller_given_by_address(tmp_path: Path) -> 
 
 
 def _pid_of(log: Path, service: str) -> int:
-    for line in log.read_text().splitlines():
-        if f"starting {service} (pid " in line:
-            return int(line.rsplit("pid ", 1)[1].rstrip(")"))
-    raise AssertionError(f"{service} not started")
+    """The pid of the service's latest start."""
+    starts = [line for line in log.read_text().splitlines() if f"starting {service} (pid " in line]
+    if not starts:
+        raise AssertionError(f"{service} not started")
+    return int(starts[-1].rsplit("pid ", 1)[1].rstrip(")"))

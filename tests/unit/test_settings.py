@@ -119,3 +119,27 @@ def test_the_agent_protocol_follows_the_model_family_unless_configured(
     from configs.settings import LLMModelSettings
 
     assert LLMModelSettings(**model).uses_native_tools(name) is native
+
+
+def test_replicas_take_consecutive_ports_after_the_models_before_them(clean_env: pytest.MonkeyPatch) -> None:
+    settings = Settings(
+        llm_models={
+            "small": {"replicas": 3},
+            "big": {"engine": "transformers", "path": "org/model"},
+            "pinned": {"port": 30000, "replicas": 2},
+        },
+        default_llm="small",
+    )
+    assert [a.port for a in settings.worker_addresses("small")] == [20002, 20003, 20004]
+    assert [a.port for a in settings.worker_addresses("big")] == [20005]
+    assert [a.port for a in settings.worker_addresses("pinned")] == [30000, 30001]
+    assert settings.worker_address("big").port == 20005
+    assert settings.llm_models["small"].parallel == 8  # llama.cpp batches 8 requests by default
+
+
+@pytest.mark.parametrize("model", [{"engine": "vllm", "path": "Qwen/Qwen2.5-7B-Instruct"}, {"vllm_args": {}}])
+def test_the_removed_vllm_engine_is_refused_with_the_way_to_run_vllm(
+    clean_env: pytest.MonkeyPatch, model: dict
+) -> None:
+    with pytest.raises(ValidationError, match=r"vllm serve MODEL.*engine: openai"):
+        Settings(llm_models={"m": model}, default_llm="m")

@@ -11,6 +11,17 @@ from webui.session import call, client, has, show_error
 
 NOTICE_KEY = "models_notice"
 SHOWN_FIELDS = ("engine", "path", "device", "context_length", "remote_model_name", "api_base_url")
+STATUS_NOTES = {
+    "restarting": "its worker died and is being restarted",
+    "starting": "its worker is starting",
+    "failed": "its worker kept dying at start and was given up on; see the launcher's log",
+}
+
+
+def _replicas(config: dict[str, Any]) -> str | None:
+    if "ready" not in config or not config.get("replicas"):
+        return None
+    return f"{config['ready']} of {config['replicas']} ready"
 
 
 def _rows(models: dict[str, dict[str, Any]], running: set[str]) -> list[dict[str, Any]]:
@@ -18,6 +29,8 @@ def _rows(models: dict[str, dict[str, Any]], running: set[str]) -> list[dict[str
         {
             "model": name,
             "running": name in running,
+            **({"status": (config or {}).get("status")} if (config or {}).get("status") else {}),
+            **({"workers": _replicas(config)} if config and _replicas(config) else {}),
             **{key: (config or {}).get(key) for key in SHOWN_FIELDS if (config or {}).get(key) is not None},
         }
         for name, config in models.items()
@@ -41,6 +54,10 @@ def page() -> None:
     st.subheader("Running")
     if running:
         st.dataframe(_rows(running, set(running)), hide_index=True, width="stretch")
+        for name, config in running.items():
+            note = STATUS_NOTES.get(str((config or {}).get("status")))
+            if note:
+                st.warning(f"{name}: {note}.", icon=":material/sync_problem:")
     else:
         st.info("No model is serving. Start one below.", icon=":material/info:")
 
@@ -57,7 +74,9 @@ def page() -> None:
     switch_col, stop_col = st.columns(2)
     with switch_col.container(border=True):
         st.markdown("**Switch model**")
-        candidates = [name for name in everything if name not in running]
+        candidates = [
+            name for name in everything if name not in running or running[name].get("status") == "failed"
+        ]
         old = st.selectbox(
             "Replace",
             list(running) or [""],

@@ -16,6 +16,8 @@ class LauncherReply(Protocol):
     def message(self) -> str: ...
     @property
     def running(self) -> tuple[str, ...]: ...
+    @property
+    def models(self) -> dict[str, dict[str, Any]]: ...
 
 
 class ModelLauncher(Protocol):
@@ -56,12 +58,28 @@ class ModelService:
         return {kind: models for kind, models in groups.items() if kind in types}
 
     async def running(self) -> dict[str, dict[str, Any]]:
-        """Models the OpenAI API server serves now (also ones registered from other hosts)."""
+        """Models served now (also ones registered from other hosts), and the launcher's ones that restart.
+
+        Each entry is the model's configuration plus ``status`` (running, restarting, starting or
+        failed) and, for the launcher's own workers, their replica counts.
+        """
         names = await self._llm.list_models()
-        return {
-            name: public_config(self._settings.llm_models[name]) if name in self._settings.llm_models else {}
-            for name in names
-        }
+        states: dict[str, dict[str, Any]] = {}
+        if self._launcher is not None:
+            try:
+                states = dict((await self._launcher.call("status")).models)
+            except (TimeoutError, OSError, EOFError, RuntimeError):
+                states = {}  # the answer still lists what the API server serves
+        result: dict[str, dict[str, Any]] = {}
+        for name in dict.fromkeys([*names, *states]):
+            config = (
+                public_config(self._settings.llm_models[name]) if name in self._settings.llm_models else {}
+            )
+            state = states.get(name, {"status": "running"})
+            if name in names and state.get("status") == "starting":
+                state = {**state, "status": "running"}
+            result[name] = {**config, **state}
+        return result
 
     def _require_launcher(self) -> ModelLauncher:
         if self._launcher is None:
