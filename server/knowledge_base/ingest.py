@@ -83,6 +83,9 @@ def prepare_chunks(
     )
     if not chunks:
         raise LoaderError(f"no text found in {name}")
+    if loaded.ocr_pages:  # every chunk says which pages of its file were read by OCR, not a text layer
+        for chunk in chunks:
+            chunk.metadata["ocr_pages"] = loaded.ocr_pages
     if len(chunks) > options.limits.max_chunks:
         raise LimitExceeded(
             f"{name}: splits into {len(chunks)} chunks; at most {options.limits.max_chunks} per file "
