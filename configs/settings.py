@@ -283,6 +283,23 @@ class PgVectorSettings(BaseModel):
     hnsw_ef_search: int = Field(100, ge=1, le=1000, description="HNSW query-time candidate list.")
 
 
+class IngestLimitSettings(BaseModel):
+    """Bounds on the work one file may cause, checked where every loader passes (413/422 above them)."""
+
+    max_unzipped_mb: float = Field(
+        200.0, gt=0, description="Office/EPUB files: largest total size of their unzipped parts."
+    )
+    max_zip_ratio: float = Field(
+        100.0, gt=1, description="Office/EPUB files: largest ratio of unzipped to compressed size."
+    )
+    max_chars: int = Field(5_000_000, ge=1, description="Characters of text one file may hold.")
+    max_chunks: int = Field(20_000, ge=1, description="Chunks one file may be split into.")
+    max_pdf_pages: int = Field(2_000, ge=1, description="Pages one PDF may have.")
+    max_ocr_pages: int = Field(
+        50, ge=0, description="Pages without a text layer sent to OCR per file (0 = no OCR)."
+    )
+
+
 class KnowledgeBaseSettings(BaseModel):
     """Knowledge bases: splitting, retrieval defaults, upload and temporary-KB limits."""
 
@@ -332,6 +349,7 @@ class KnowledgeBaseSettings(BaseModel):
         20, ge=1, le=200, description="Chunks fused retrieval hands to the reranker per question."
     )
     max_upload_mb: float = Field(100.0, gt=0, description="Largest file accepted by an upload (413 above).")
+    limits: IngestLimitSettings = Field(default_factory=IngestLimitSettings)
     temp_expiry_s: float = Field(3600.0, gt=0, description="Seconds an unused file-chat upload is kept.")
     temp_max_kbs: int = Field(20, ge=1, description="Temporary file-chat knowledge bases kept at once.")
     temp_max_mb: float = Field(
@@ -464,6 +482,17 @@ class AgentSettings(BaseModel):
     shell_timeout: float = Field(10.0, gt=0, description="Seconds one shell command may run.")
 
 
+class RequestLimitSettings(BaseModel):
+    """Bounds on what one request body may carry; checked once for every JSON body (422/413 above)."""
+
+    max_query_chars: int = Field(16_000, ge=1, description="Characters of a `query` field.")
+    max_text_chars: int = Field(
+        200_000, ge=1, description="Characters of any other string in a request body."
+    )
+    max_json_depth: int = Field(32, ge=2, le=500, description="Nesting depth of a JSON request body.")
+    max_json_mb: float = Field(32.0, gt=0, description="Size of a JSON request body (413 above).")
+
+
 class Settings(BaseSettings):
     """Every knob of the stack. Ports and hosts follow Langchain-Chatchat 0.2, bound to loopback."""
 
@@ -499,6 +528,7 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Rerankers by name (kb.reranker picks the default); none is configured out of the box.",
     )
+    limits: RequestLimitSettings = Field(default_factory=RequestLimitSettings)
 
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Default sampling temperature.")
     max_tokens: int | None = Field(

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from configs import Settings
 from server.agent.mcp.registry import McpRegistry
 from server.agent.mcp.store import McpStore
+from server.api.body_checks import JsonBodyCheckMiddleware
 from server.api.errors import DomainError, domain_error_response
 from server.api.metrics import instrument
 from server.api.routes import (
@@ -133,6 +134,7 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
         lifespan=lifespan,
     )
     metrics = instrument(app)
+    app.add_middleware(JsonBodyCheckMiddleware, limits=settings.limits)
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, domain_error_response)

@@ -5,26 +5,31 @@ Chunking fields default to ``None``, which means "the configured value" (``kb.ch
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from configs.settings import RequestLimitSettings
+from server.api.body_checks import BadBody, check_json_value, parse_json
 from server.api.schemas.common import KbNames, RelevanceField, StageScores
 
 KB_NAME = Field(..., description="Knowledge base name.", examples=["samples"])
 
 
-def _json_object(value: Any) -> Any:
-    """Chatchat sends ``docs`` as a JSON *string* in multipart forms and some JSON bodies."""
+def _json_object(value: Any, limits: RequestLimitSettings | None = None) -> Any:
+    """Chatchat sends ``docs`` as a JSON *string* in multipart forms and some JSON bodies.
+
+    That string is a JSON body of its own, so it gets the same checks as one.
+    """
     if isinstance(value, str):
         if not value.strip():
             return {}
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"docs is not valid JSON: {exc.msg}") from exc
+            value = parse_json(value)
+            check_json_value(value, limits or RequestLimitSettings(), ("docs",))
+        except BadBody as exc:
+            raise ValueError(f"docs: {exc.message}" if exc.field == "body" else str(exc)) from None
     return value
 
 
@@ -161,9 +166,11 @@ class EmbedModelInfo(BaseModel):
     default: bool
 
 
-def parse_custom_docs(value: str) -> dict[str, list[dict[str, Any]]]:
+def parse_custom_docs(value: str, limits: RequestLimitSettings) -> dict[str, list[dict[str, Any]]]:
     """The ``docs`` form field of upload_docs: a JSON object {file name: [Document]}."""
-    data = _json_object(value)
+    data = _json_object(value, limits)
     if not isinstance(data, dict):
         raise ValueError("docs must be a JSON object mapping file names to lists of documents")
+    if not all(isinstance(v, list) for v in data.values()):
+        raise ValueError("docs must map each file name to a list of documents")
     return {str(k): [DocumentIn.model_validate(d).model_dump() for d in v] for k, v in data.items()}
