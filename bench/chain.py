@@ -6,8 +6,10 @@ Paths, measured in one run on the same GGUF, prompt and greedy settings:
   openai_api   POST /v1/chat/completions (stream) on FastChat's API server
   chat_chat    POST /chat/chat (stream) on the backend
 
-Usage: python bench/chain.py [--runs 7] [--max-tokens 128]
+Usage: python bench/chain.py [--runs 7] [--max-tokens 128] [--auth]
 Targets: chat_chat decode >= 90% of in_process; chat_chat TTFT - worker TTFT <= 15 ms (medians).
+--auth runs the stack with accounts on: /chat/chat with a login token, /v1 with an API key (the
+worker is always called with the cluster secret), to compare against a run without it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fastchat.conversation import get_conv_template  # noqa: E402
 
 from server.launcher.harness import running_stack  # noqa: E402
+from server.llm.cluster_auth import HEADER as CLUSTER_HEADER  # noqa: E402
 from server.llm.fastchat_compat import register_smollm2_template  # noqa: E402
 from server.llm.model_locator import bundled_smollm2_path  # noqa: E402
 
@@ -114,10 +117,16 @@ def worker_path(client: httpx.Client, url: str, prompt: str, max_tokens: int) ->
     return run
 
 
-def sse_path(client: httpx.Client, url: str, body: dict, extract: Callable[[dict], str]) -> Callable:
+def sse_path(
+    client: httpx.Client,
+    url: str,
+    body: dict,
+    extract: Callable[[dict], str],
+    headers: dict[str, str] | None = None,
+) -> Callable:
     def run() -> tuple[float, float, str]:
         def deltas() -> Iterator[str]:
-            with client.stream("POST", url, json=body) as response:
+            with client.stream("POST", url, json=body, headers=headers) as response:
                 response.raise_for_status()
                 for line in response.iter_lines():
                     if line.startswith("data: ") and line != "data: [DONE]":
@@ -145,7 +154,17 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--auth", action="store_true", help="accounts on (token on /chat, key on /v1)")
     args = parser.parse_args()
+    env = (
+        {
+            "CHATCHAT_AUTH__ENABLED": "true",
+            "CHATCHAT_AUTH__ADMIN_EMAIL": "bench@example.com",
+            "CHATCHAT_AUTH__ADMIN_PASSWORD": "bench-password",
+        }
+        if args.auth
+        else None
+    )
 
     prompt = chat_prompt()
     local = in_process(prompt, args.max_tokens)
@@ -156,8 +175,22 @@ def main() -> None:
     def count(text: str) -> int:
         return len(vocab.tokenize(text.encode(), add_bos=False, special=False))
 
-    with tempfile.TemporaryDirectory(prefix="chatchat-bench-") as tmp, running_stack(Path(tmp)) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="chatchat-bench-") as tmp,
+        running_stack(Path(tmp), env=env) as stack,
+    ):
         client = httpx.Client(timeout=120, trust_env=False)
+        worker_client = httpx.Client(
+            timeout=120, trust_env=False, headers={CLUSTER_HEADER: stack.cluster_secret}
+        )
+        token_headers: dict[str, str] = {}
+        key_headers: dict[str, str] = {}
+        if args.auth:
+            form = {"username": "bench@example.com", "password": "bench-password"}
+            token = client.post(f"{stack.urls.api}/auth/token", data=form).json()["access_token"]
+            token_headers = {"Authorization": f"Bearer {token}"}
+            key = client.post(f"{stack.urls.api}/auth/api_keys", json={}, headers=token_headers).json()["key"]
+            key_headers = {"Authorization": f"Bearer {key}"}
         chat_body = {"query": QUESTION, "stream": True, "temperature": 0, "max_tokens": args.max_tokens}
         openai_body = {
             "model": MODEL,
@@ -168,15 +201,16 @@ def main() -> None:
         }
         paths: dict[str, Callable] = {
             "in_process": local,
-            "worker": worker_path(client, stack.urls.worker, prompt, args.max_tokens),
+            "worker": worker_path(worker_client, stack.urls.worker, prompt, args.max_tokens),
             "openai_api": sse_path(
                 client,
                 f"{stack.urls.openai_api}/v1/chat/completions",
                 openai_body,
                 lambda e: (e["choices"][0]["delta"].get("content") or "") if e.get("choices") else "",
+                key_headers,
             ),
             "chat_chat": sse_path(
-                client, f"{stack.urls.api}/chat/chat", chat_body, lambda e: e.get("text", "")
+                client, f"{stack.urls.api}/chat/chat", chat_body, lambda e: e.get("text", ""), token_headers
             ),
         }
         results: dict[str, list[Sample]] = {name: [] for name in paths}
@@ -189,6 +223,7 @@ def main() -> None:
                 results[name].append((ttft, decode, count(text)))
                 texts[name] = text
         client.close()
+        worker_client.close()
 
     report = {name: summarize(samples) for name, samples in results.items()}
     report["chat_chat_decode_vs_in_process"] = round(
@@ -198,7 +233,12 @@ def main() -> None:
         report["chat_chat"]["ttft_ms_median"] - report["worker"]["ttft_ms_median"], 1
     )
     report["same_text_all_paths"] = len(set(texts.values())) == 1
-    report["settings"] = {"runs": args.runs, "max_tokens": args.max_tokens, "prompt": QUESTION}
+    report["settings"] = {
+        "runs": args.runs,
+        "max_tokens": args.max_tokens,
+        "prompt": QUESTION,
+        "auth": args.auth,
+    }
     print(json.dumps(report, indent=2))
 
 

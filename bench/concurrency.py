@@ -30,6 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from server.launcher.harness import running_stack  # noqa: E402
+from server.llm.cluster_auth import HEADER as CLUSTER_HEADER  # noqa: E402
 from server.llm.model_locator import bundled_smollm2_path  # noqa: E402
 
 
@@ -86,9 +87,9 @@ async def level(url: str, clients: int, max_tokens: int, count) -> dict:
     }
 
 
-async def cancel_latency(url: str, worker: str) -> float:
+async def cancel_latency(url: str, worker: str, cluster_secret: str) -> float:
     """Seconds from a client closing its stream to the worker having nothing in flight."""
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, headers={CLUSTER_HEADER: cluster_secret}) as client:
         async with client.stream(
             "POST",
             f"{url}/chat/chat",
@@ -164,7 +165,7 @@ def main() -> None:
             for lv in report["levels"]:
                 lv["vs_one_client"] = round(lv["aggregate_tok_s"] / one["aggregate_tok_s"], 2)
         report["cancel_to_idle_ms"] = round(
-            asyncio.run(cancel_latency(stack.urls.api, stack.urls.worker)) * 1000, 1
+            asyncio.run(cancel_latency(stack.urls.api, stack.urls.worker, stack.cluster_secret)) * 1000, 1
         )
         report["restart_after_sigkill"] = restart_after_kill(
             stack.urls.api, stack.urls.worker, stack.log_dir / "startup.log"

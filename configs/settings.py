@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from configs.masking import mask_urls_in
+
 CONFIG_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = CONFIG_DIR.parent
 DEFAULT_SETTINGS_FILE = CONFIG_DIR / "settings.yaml"
@@ -106,6 +108,70 @@ class ServerAddress(BaseModel):
         if ":" in host:
             host = "[::1]" if host == "::" else f"[{host}]"
         return f"http://{host}:{self.port}"
+
+
+class ApiAddress(ServerAddress):
+    """The backend's address, plus the browser origins allowed to call it cross-site (CORS)."""
+
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port) a browser page may call the backend from; empty = no CORS.",
+    )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+Role = Literal["admin", "user", "pending"]
+
+
+def is_loopback(host: str) -> bool:
+    """True when a bind address only accepts connections from this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class AuthSettings(BaseModel):
+    """Accounts and access control; ``enabled: false`` is the single-user mode (loopback only)."""
+
+    enabled: bool = Field(
+        True, description="Every door checks who is calling; false = single-user mode (loopback binds only)."
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="Signs login tokens; None = generated at first start, kept in data_dir (0600)."
+    )
+    token_expire_minutes: int = Field(1440, ge=1, description="Lifetime of a login token.")
+    signup_enabled: bool = Field(True, description="Anyone may sign up (the first account is the admin).")
+    default_role: Literal["user", "pending"] = Field(
+        "pending", description="Role of later sign-ups; pending can do nothing until an admin approves."
+    )
+    admin_email: str | None = Field(
+        None, description="Headless set-up: this admin is created when no user exists."
+    )
+    admin_password: SecretStr | None = Field(None, description="Password of admin_email.")
+    cluster_secret: SecretStr | None = Field(
+        None,
+        description="Shared by the controller, workers and API server; None = generated at first start in "
+        "data_dir. Workers on other hosts need the hub's value.",
+    )
+    metrics_public: bool = Field(True, description="false: /metrics needs a token or key like every route.")
+    login_failures_per_account: int = Field(
+        5, ge=1, description="Failed logins per account per login_window_s before it is slowed (429)."
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins per client address per login_window_s before it is slowed."
+    )
+    login_window_s: int = Field(60, ge=1, description="Window of the failed-login limits.")
+
+    @model_validator(mode="after")
+    def _admin_pair(self) -> AuthSettings:
+        if bool(self.admin_email) != bool(self.admin_password):
+            raise ValueError("auth.admin_email and auth.admin_password go together")
+        return self
 
 
 class LLMModelSettings(BaseModel):
@@ -457,7 +523,8 @@ class McpServerSettings(BaseModel):
         default_factory=list, description="With accounts on: roles that may use it (empty = everyone)."
     )
     allowed_users: list[str] = Field(
-        default_factory=list, description="With accounts on: user names that may use it (with allowed_roles)."
+        default_factory=list,
+        description="With accounts on: the accounts (by email) that may use it, besides allowed_roles.",
     )
 
     @model_validator(mode="after")
@@ -505,7 +572,7 @@ class Settings(BaseSettings):
 
     controller: ServerAddress = ServerAddress(port=20001)
     openai_api: ServerAddress = ServerAddress(port=20000)
-    api: ServerAddress = ServerAddress(port=7861)
+    api: ApiAddress = ApiAddress(port=7861)
     webui: ServerAddress = ServerAddress(port=8501)
     worker_host: str = Field("127.0.0.1", description="Interface the model workers bind to.")
     worker_base_port: int = Field(20002, ge=1, le=65535, description="Port of the first model worker.")
@@ -542,6 +609,12 @@ class Settings(BaseSettings):
 
     search: SearchSettings = SearchSettings()
     agent: AgentSettings = AgentSettings()
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the backend, API server and web UI answer to, besides their bind address, "
+        "localhost and 127.0.0.1 (a foreign Host header is refused: DNS rebinding).",
+    )
     mcp_servers: list[McpServerSettings] = Field(
         default_factory=list,
         description="MCP tool servers from settings (shown read-only in the UI; admins add more there). "
@@ -621,6 +694,23 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_exposure(self) -> Settings:
+        exposed = self.exposed_services()
+        if exposed and not self.auth.enabled:
+            raise ValueError(
+                "auth.enabled: false (single-user mode) is for loopback only, but "
+                + ", ".join(f"{name} binds {host}" for name, host in exposed)
+                + "; turn accounts on or bind to 127.0.0.1"
+            )
+        if exposed and self.agent.shell_enabled:
+            raise ValueError(
+                "agent.shell_enabled cannot be used while a service binds a non-loopback address ("
+                + ", ".join(f"{name} binds {host}" for name, host in exposed)
+                + ")"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -653,9 +743,36 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'info.db'}"
 
+    def exposed_services(self) -> list[tuple[str, str]]:
+        """(service, bind host) of every service reachable from other machines."""
+        binds = [
+            ("controller", self.controller.host),
+            ("openai_api", self.openai_api.host),
+            ("api", self.api.host),
+            ("webui", self.webui.host),
+            ("model workers", self.worker_host),
+        ]
+        return [(name, host) for name, host in binds if not is_loopback(host)]
+
+    def trusted_hosts(self, address: ServerAddress) -> list[str]:
+        """Host header values a service bound to ``address`` answers to."""
+        hosts = [*LOOPBACK_HOSTS, "[::1]", *self.allowed_hosts]
+        if address.host not in ("0.0.0.0", "::", ""):
+            hosts.append(address.host if ":" not in address.host else f"[{address.host}]")
+        return list(dict.fromkeys(hosts))
+
+    def own_origins(self) -> set[str]:
+        """Origins of the app's own pages (web UI and backend, by every trusted host), plus CORS ones."""
+        origins = set(self.api.cors_origins)
+        for address in (self.api, self.webui):
+            for host in self.trusted_hosts(address):
+                for scheme in ("http", "https"):
+                    origins.add(f"{scheme}://{host}:{address.port}")
+        return origins
+
     def public_dump(self) -> dict[str, Any]:
-        """The configuration as JSON-ready data with every secret masked."""
-        return self.model_dump(mode="json")
+        """The configuration as JSON-ready data with every secret masked (SecretStr, URL passwords)."""
+        return mask_urls_in(self.model_dump(mode="json"))
 
 
 def read_settings_file(path: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ time (:class:`BackendUnreachable`).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ FEEDBACK_PATH = "/chat/feedback"
 CONVERSATIONS_PATH = "/conversations"
 RUNNING_MODELS_PATH = "/llm_model/list_running_models"
 KB_LIST_PATH = "/knowledge_base/list_knowledge_bases"
+KB_ACCESS_PATH = "/knowledge_base/access"
+AUTH_STATUS_PATH = "/auth/status"
+USERS_PATH = "/users"
+API_KEYS_PATH = "/auth/api_keys"
 MCP_CONNECTIONS_PATH = "/mcp/connections"
 AGENT_TOOLS_PATH = "/agent/tools"
 
@@ -54,6 +59,11 @@ class BackendError(ApiClientError):
         self.status = status
         self.message = message
         self.path = path
+
+    @property
+    def signed_out(self) -> bool:
+        """The token was refused (expired, revoked, signed out elsewhere): the user must sign in again."""
+        return self.status == 401
 
 
 @dataclass(frozen=True)
@@ -94,20 +104,38 @@ def _filename(response: httpx.Response, fallback: str) -> str:
 
 
 class ApiClient:
-    """A synchronous client (Streamlit scripts are synchronous) bound to one backend URL."""
+    """A synchronous client (Streamlit scripts are synchronous) bound to one backend URL.
+
+    One pooled HTTP connection set is shared by every browser session; :meth:`as_user` gives a
+    session its own view that sends that user's token as ``Authorization: Bearer`` on every call.
+    """
 
     def __init__(self, base_url: str, timeout: float = 30.0, stream_timeout: float = 300.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = httpx.Timeout(timeout, connect=5.0)
         self._stream_timeout = httpx.Timeout(stream_timeout, connect=5.0)
         self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout, trust_env=False)
+        self._auth: dict[str, str] = {}
 
     def close(self) -> None:
         self._http.close()
 
+    def as_user(self, token: str | None) -> ApiClient:
+        """The same connections, calling as the holder of ``token`` (None: anonymously)."""
+        view = copy.copy(self)
+        view._auth = {"Authorization": f"Bearer {token}"} if token else {}
+        return view
+
+    @property
+    def token(self) -> str | None:
+        value = self._auth.get("Authorization", "")
+        return value.removeprefix("Bearer ") or None
+
     # ---- plumbing ---------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self._auth:
+            kwargs["headers"] = {**self._auth, **(kwargs.get("headers") or {})}
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -139,7 +167,9 @@ class ApiClient:
         streams, where one failed item is not the end, pass ``error_events_raise=False``.
         """
         try:
-            with connect_sse(self._http, "POST", path, json=body, timeout=self._stream_timeout) as source:
+            with connect_sse(
+                self._http, "POST", path, json=body, timeout=self._stream_timeout, headers=self._auth
+            ) as source:
                 response = source.response
                 if response.status_code >= 400:
                     response.read()
@@ -179,6 +209,56 @@ class ApiClient:
 
     def search_engines(self) -> list[str]:
         return list(self._data("POST", "/server/list_search_engines", json={}))
+
+    # ---- accounts ---------------------------------------------------------------------------
+
+    def auth_status(self) -> dict[str, Any]:
+        """``auth_enabled``, ``signup_enabled``, ``needs_admin`` (no account yet)."""
+        return self._send("GET", AUTH_STATUS_PATH).json()
+
+    def login(self, email: str, password: str) -> str:
+        """A login token (OAuth2 password flow)."""
+        response = self._send("POST", "/auth/token", data={"username": email, "password": password})
+        return str(response.json()["access_token"])
+
+    def signup(self, email: str, password: str, display_name: str = "") -> dict[str, Any]:
+        body = {"email": email, "password": password, "display_name": display_name}
+        return self._send("POST", "/auth/signup", json=body).json()
+
+    def me(self) -> dict[str, Any]:
+        return self._send("GET", "/auth/me").json()
+
+    def logout(self) -> None:
+        self._send("POST", "/auth/logout")
+
+    def change_password(self, current: str, new: str) -> str:
+        body = {"current_password": current, "new_password": new}
+        return str(self._send("POST", "/auth/password", json=body).json()["access_token"])
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        return list(self._send("GET", API_KEYS_PATH).json())
+
+    def create_api_key(self, name: str) -> dict[str, Any]:
+        return self._send("POST", API_KEYS_PATH, json={"name": name}).json()
+
+    def revoke_api_key(self, key_id: int) -> None:
+        self._send("DELETE", f"{API_KEYS_PATH}/{key_id}")
+
+    def users(self) -> list[dict[str, Any]]:
+        return list(self._send("GET", USERS_PATH).json())
+
+    def update_user(self, user_id: int, **changes: Any) -> dict[str, Any]:
+        return self._send("PATCH", f"{USERS_PATH}/{user_id}", json=changes).json()
+
+    def delete_user(self, user_id: int) -> None:
+        self._send("DELETE", f"{USERS_PATH}/{user_id}")
+
+    def kb_access(self, name: str) -> dict[str, Any]:
+        return self._send("GET", KB_ACCESS_PATH, params={"knowledge_base_name": name}).json()
+
+    def set_kb_access(self, name: str, visibility: str, shares: list[dict[str, str]]) -> dict[str, Any]:
+        body = {"knowledge_base_name": name, "visibility": visibility, "shares": shares}
+        return self._send("POST", KB_ACCESS_PATH, json=body).json()
 
     # ---- chat -------------------------------------------------------------------------------
 

@@ -2,26 +2,42 @@
 
 It talks to the backend only over HTTP (``webui/api_client.py``). Pages whose backend endpoints
 are missing are not shown, so a backend without knowledge bases or model management still gets a
-working UI.
+working UI. With accounts on, the sign-in page comes before anything else.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from webui import account, user_menu
 from webui.api_client import (
+    API_KEYS_PATH,
     KB_LIST_PATH,
     MCP_CONNECTIONS_PATH,
     RUNNING_MODELS_PATH,
+    USERS_PATH,
     ApiClientError,
     BackendUnreachable,
 )
-from webui.session import capabilities, keep_widget_state, show_error, unreachable_banner
+from webui.session import capabilities, client, keep_widget_state, show_error, unreachable_banner
+
+
+def _pending(user: dict) -> None:
+    st.title("Chatchat")
+    st.info(
+        f"Your account {user['email']} is waiting for an admin's approval. "
+        "Reload this page once it is approved.",
+        icon=":material/hourglass_top:",
+    )
 
 
 def main() -> None:
     st.set_page_config(page_title="Chatchat", page_icon="💬", layout="wide")
     keep_widget_state()
+    account.flush_cookie()
+    typed = st.session_state.get("chat_query")
+    if isinstance(typed, str) and typed.strip():
+        account.keep_query(typed)  # before any call that may find the session ended
     try:
         paths = capabilities()
     except BackendUnreachable as exc:
@@ -33,6 +49,22 @@ def main() -> None:
         st.title("Chatchat")
         show_error(exc)
         return
+    user = None
+    if account.status(client())["auth_enabled"]:
+        try:
+            user = account.me(client())
+        except ApiClientError as exc:
+            show_error(exc)
+            return
+        if user is None:
+            st.navigation([st.Page("views/login.py", title="Sign in", icon=":material/login:")]).run()
+            return
+        if notice := st.session_state.pop("_auth_notice", None):
+            st.toast(notice, icon=":material/info:")
+        if user["role"] == "pending":
+            _pending(user)
+            user_menu.render(user)
+            return
     pages = [
         st.Page(
             "views/dialogue.py", title="Dialogue", icon=":material/chat:", url_path="dialogue", default=True
@@ -49,11 +81,21 @@ def main() -> None:
         )
     if RUNNING_MODELS_PATH in paths:
         pages.append(st.Page("views/models.py", title="Models", icon=":material/memory:", url_path="models"))
-    if MCP_CONNECTIONS_PATH in paths:
+    admin = user is None or user["role"] == "admin"  # single-user mode: the one user administers
+    if admin and MCP_CONNECTIONS_PATH in paths:
         pages.append(
             st.Page("views/mcp.py", title="MCP connections", icon=":material/extension:", url_path="mcp")
         )
-    st.navigation(pages).run()
+    if user is not None and API_KEYS_PATH in paths:
+        pages.append(
+            st.Page("views/api_keys.py", title="API keys", icon=":material/key:", url_path="api_keys")
+        )
+    if user is not None and user["role"] == "admin" and USERS_PATH in paths:
+        pages.append(st.Page("views/users.py", title="Users", icon=":material/group:", url_path="users"))
+    navigation = st.navigation(pages)
+    if user is not None:
+        user_menu.render(user)
+    navigation.run()
 
 
 main()

@@ -36,7 +36,10 @@ def _client_for(base_url: str) -> ApiClient:
 
 
 def client() -> ApiClient:
-    return _client_for(api_url())
+    """The backend, called as this session's signed-in user (anonymously before sign-in)."""
+    from webui import account
+
+    return _client_for(api_url()).as_user(account.token())
 
 
 def capabilities(refresh: bool = False) -> set[str]:
@@ -64,6 +67,12 @@ def unreachable_banner(exc: BackendUnreachable) -> None:
 
 
 def show_error(exc: ApiClientError) -> None:
+    """Show why a call failed; a refused token sends the user back to the sign-in page."""
+    if isinstance(exc, BackendError) and exc.signed_out:
+        from webui import account
+
+        account.sign_out(expired=True)
+        st.rerun()
     if isinstance(exc, BackendUnreachable):
         unreachable_banner(exc)
     elif isinstance(exc, BackendError):

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -14,13 +14,16 @@ from configs import Settings
 from server.agent.mcp.registry import McpRegistry
 from server.agent.mcp.store import McpStore
 from server.api.body_checks import JsonBodyCheckMiddleware
+from server.api.deps import authenticate
 from server.api.errors import DomainError, domain_error_response
 from server.api.metrics import instrument
 from server.api.routes import (
     agent_chat,
+    auth,
     chat,
     conversations,
     health,
+    kb_access,
     kb_chat,
     knowledge_base,
     llm_model,
@@ -30,6 +33,7 @@ from server.api.routes import (
     search_chat,
     search_engines,
     server,
+    users,
 )
 from server.api.schemas.common import BaseResponse
 from server.api.services.agent_service import AgentService
@@ -42,6 +46,11 @@ from server.api.services.mcp_service import McpService
 from server.api.services.model_service import ModelLauncher, ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
+from server.auth.kb_access import KnowledgeBaseAccessPolicy, TempUploadOwners
+from server.auth.secret_files import with_secrets
+from server.auth.throttle import LoginThrottle
+from server.auth.users import UserService
+from server.core.browser_guards import add_browser_guards
 from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
@@ -78,6 +87,7 @@ def _llm_asker(settings: Settings, llm: LLMClient) -> Ask:
 
 def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> FastAPI:
     """The backend; ``launcher`` is the channel to startup.py, absent when run on its own."""
+    settings = with_secrets(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,12 +105,21 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             settings, llm, app.state.prompts, app.state.conversations, recorder
         )
         app.state.models = ModelService(settings, llm, launcher)
+        app.state.users = UserService(app.state.db, settings, cache_ttl=2.0)
+        app.state.kb_access = KnowledgeBaseAccessPolicy(app.state.db)
+        app.state.temp_owners = TempUploadOwners(app.state.db)
+        app.state.login_throttle = LoginThrottle(settings.auth)
+        if settings.auth.enabled:
+            await app.state.users.bootstrap_admin()
+            await app.state.users.claim_unowned()
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
         app.state.kb_chat_service = KnowledgeBaseChatService(
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
         )
         app.state.kb_service.rerankers.connect_llm(_llm_asker(settings, llm))
         await create_samples_safely(app.state.kb_service, settings)
+        if settings.kb.samples_kb:
+            await app.state.kb_access.make_public(settings.kb.samples_kb)
         # the cheap consistency check, in the background: what it finds goes to the log
         kb_check = asyncio.get_running_loop().create_task(check_at_start(app.state.kb_service))
         engines = SearchEngines(settings.search)
@@ -132,13 +151,23 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             "Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible)."
         ),
         lifespan=lifespan,
+        # Every route, also one added later, checks the caller (see server.api.deps.authenticate).
+        dependencies=[Depends(authenticate)],
     )
     metrics = instrument(app)
     app.add_middleware(JsonBodyCheckMiddleware, limits=settings.limits)
     app.add_middleware(RequestIdMiddleware)
+    add_browser_guards(
+        app,
+        allowed_hosts=settings.trusted_hosts(settings.api),
+        own_origins=settings.own_origins(),
+        cors_origins=settings.api.cors_origins,
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, domain_error_response)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
     app.include_router(chat.router)
     app.include_router(conversations.router)
     app.include_router(llm_model.router)
@@ -151,4 +180,5 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
     app.include_router(kb_chat.router)
     app.include_router(knowledge_base.router)
     app.include_router(rerank.router)
+    app.include_router(kb_access.router)
     return app

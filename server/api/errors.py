@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from server.api.schemas.common import BaseResponse
+from server.auth.errors import TooManyAttempts, Unauthorized
 from server.core.errors import (
     Conflict,
     DomainError,
@@ -31,6 +32,7 @@ ServiceUnavailable = Unavailable
 
 STATUS: dict[type[DomainError], int] = {
     InvalidInput: 400,
+    Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
@@ -52,11 +54,23 @@ def http_status(exc: DomainError) -> int:
     return 500
 
 
+def http_headers(exc: DomainError) -> dict[str, str]:
+    """What HTTP asks to go with some statuses: how to authenticate (401), when to retry (429)."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    return headers
+
+
 async def domain_error_response(request: Request, exc: Exception) -> JSONResponse:
     """The app's handler: Chatchat's envelope with the status as ``code`` and the error's message."""
     assert isinstance(exc, DomainError)
     status = http_status(exc)
-    return JSONResponse(BaseResponse(code=status, msg=exc.message).model_dump(), status_code=status)
+    return JSONResponse(
+        BaseResponse(code=status, msg=exc.message).model_dump(), status_code=status, headers=http_headers(exc)
+    )
 
 
 __all__ = [
@@ -71,8 +85,11 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "ServiceUnavailable",
+    "TooManyAttempts",
+    "Unauthorized",
     "Unavailable",
     "UpstreamError",
     "domain_error_response",
+    "http_headers",
     "http_status",
 ]

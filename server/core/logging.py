@@ -13,6 +13,8 @@ import logging.config
 from pathlib import Path
 from typing import Any
 
+from configs.masking import mask_url_credentials
+
 LOG_FORMAT = "%(asctime)s | %(service)s | %(filename)s:%(lineno)d | %(levelname)s | %(request_id)s%(message)s"
 
 # The id of the chat request being served, so one chat can be followed across processes.
@@ -50,6 +52,13 @@ class ServiceFilter(logging.Filter):
         return True
 
 
+class MaskingFormatter(logging.Formatter):
+    """The shared format, with ``user:password@`` in any URL masked (messages and tracebacks alike)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_url_credentials(super().format(record))
+
+
 def log_file(log_dir: Path, service: str) -> Path:
     """Where a service's log lives; the launcher points users at it when the service fails."""
     return log_dir / f"{service}.log"
@@ -65,7 +74,7 @@ def build_logging_config(
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"service": {"()": ServiceFilter, "service": service}},
-        "formatters": {"default": {"format": LOG_FORMAT}},
+        "formatters": {"default": {"()": MaskingFormatter, "format": LOG_FORMAT}},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",

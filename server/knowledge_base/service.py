@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
 
@@ -438,9 +438,14 @@ class KnowledgeBaseService:
             return merged[:top_k]
         return await rerank_hits(engine, query, merged, top_n=rerank_top_n or top_k, min_relevance=floor)
 
-    async def search_knowledge(self, query: str, top_k: int) -> list[tuple[str, str]]:
-        """``(kb/file, chunk)`` pairs from every knowledge base, best first (the agent's tool)."""
-        names = [kb.kb_name for kb in await self.list()]
+    async def search_knowledge(
+        self, query: str, top_k: int, kb_names: Collection[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """``(kb/file, chunk)`` pairs from every knowledge base (or those in ``kb_names``), best first.
+
+        The agent's tool: ``kb_names`` are the ones its caller may read.
+        """
+        names = [kb.kb_name for kb in await self.list() if kb_names is None or kb.kb_name in kb_names]
         if not names:
             return []
         hits = await self.search_many(

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from configs import Settings, load_settings
+from server.auth.secret_files import with_secrets
 from server.core.logging import setup_logging
 from server.launcher import readiness, services
 from server.launcher.services import ServiceContext
@@ -145,6 +146,14 @@ def banner(
     return "\n".join(lines)
 
 
+def warn_about_exposure(settings: Settings) -> None:
+    """A service reachable from other machines is said out loud at every start."""
+    for name, host in settings.exposed_services():
+        message = f"{name} binds {host}: it is reachable from other machines"
+        logger.warning(message)
+        print(f"startup.py: warning: {message}", file=sys.stderr, flush=True)
+
+
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
     raise ShutdownRequested(signal.Signals(signum).name)
 
@@ -229,5 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("startup.py: nothing to start", file=sys.stderr)
         return 2
     setup_logging("startup", settings.log_dir, settings.log_level, quiet=args.quiet)
+    settings = with_secrets(settings)  # generated once, shared by every process of the stack
+    logger.info("database %s", settings.sqlalchemy_url)  # the log formatter masks its password
+    warn_about_exposure(settings)
     controller_address = (args.controller or settings.controller.url).rstrip("/")
     return run(plan, settings, controller_address, args.quiet)

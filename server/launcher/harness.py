@@ -2,6 +2,9 @@
 
 It starts ``startup.py`` exactly as a user does, with ``CHATCHAT_*`` variables pointing every
 service at a free port and every file at a scratch directory, and stops it with SIGINT.
+
+Stacks are single-user (``auth.enabled: false``) unless the caller's environment turns accounts on
+(``CHATCHAT_AUTH__ENABLED=true``): tests of access use real accounts, the others need none.
 """
 
 from __future__ import annotations
@@ -78,6 +81,11 @@ class RunningStack:
     def data_dir(self) -> Path:
         return self.root / "data"
 
+    @property
+    def cluster_secret(self) -> str:
+        """The secret the stack's controller and workers want (generated at its first start)."""
+        return (self.data_dir / "secrets" / "cluster_secret").read_text(encoding="utf-8").strip()
+
     def read_output(self) -> str:
         return self.output.read_text(encoding="utf-8", errors="replace")
 
@@ -107,6 +115,7 @@ def stack_env(root: Path, extra: dict[str, str] | None = None) -> tuple[dict[str
             "CHATCHAT_WORKER_BASE_PORT": str(ports["worker"]),
             "CHATCHAT_DATA_DIR": str(root / "data"),
             "CHATCHAT_LOG_DIR": str(root / "logs"),
+            "CHATCHAT_AUTH__ENABLED": "false",  # single-user unless the caller asks for accounts
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -92,7 +92,25 @@ def _serve(
 # FastChat services
 
 
+def _cluster_secret(ctx: ServiceContext) -> str:
+    from server.auth.secret_files import cluster_secret
+
+    return cluster_secret(ctx.settings)
+
+
+def _signed_worker(ctx: ServiceContext) -> str:
+    """Before a worker is built (it registers at once): its calls to the controller carry the secret."""
+    from fastchat.serve import base_model_worker
+
+    from server.llm import cluster_auth
+
+    secret = _cluster_secret(ctx)
+    cluster_auth.sign_requests_of(base_model_worker, secret)
+    return secret
+
+
 def run_controller(ctx: ServiceContext) -> None:
+    from server.llm import cluster_auth
     from server.llm.fastchat_compat import prepare_controller
 
     prepare_controller()
@@ -100,22 +118,32 @@ def run_controller(ctx: ServiceContext) -> None:
 
     module.controller = module.Controller(ctx.settings.dispatch_method)
     address = ctx.settings.controller
-    _serve(module.app, address.host, address.port)
+    _serve(cluster_auth.prepare_controller(module.app, _cluster_secret(ctx)), address.host, address.port)
 
 
 def run_openai_api(ctx: ServiceContext) -> None:
+    from server.auth.api_server_auth import ApiServerAuth
+    from server.core.browser_guards import add_browser_guards
+    from server.llm import cluster_auth
     from server.llm.fastchat_compat import prepare_api_server
     from server.llm.tool_api import ModelToolSettings
 
+    settings = ctx.settings
     tool_models = {
         name: ModelToolSettings(
             tool_call_format=cfg.tool_call_format,
             path=cfg.path if cfg.engine == "transformers" else None,
         )
-        for name, cfg in ctx.settings.llm_models.items()
+        for name, cfg in settings.llm_models.items()
     }
     app = prepare_api_server(ctx.controller_address, tool_models=tool_models)
-    address = ctx.settings.openai_api
+    secret = _cluster_secret(ctx)
+    cluster_auth.prepare_api_server(secret)
+    app.add_middleware(ApiServerAuth, settings=settings, cluster_secret=secret)
+    add_browser_guards(
+        app, allowed_hosts=settings.trusted_hosts(settings.openai_api), own_origins=settings.own_origins()
+    )
+    address = settings.openai_api
     _serve(app, address.host, address.port)
 
 
@@ -153,10 +181,12 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
     from server.llm.model_locator import resolve_model_path
 
     prepare_llama_worker()
+    from server.llm import cluster_auth
     from server.llm.llama_cpp_worker import LlamaCppWorker
     from server.llm.worker_app import create_worker_app
 
     cfg = ctx.settings.llm_models[name]
+    secret = _signed_worker(ctx)
     worker = LlamaCppWorker(
         ctx.controller_address,
         url,
@@ -172,7 +202,9 @@ def _serve_llama_cpp(ctx: ServiceContext, name: str, host: str, port: int, url: 
         stream_interval=ctx.settings.stream_interval,
     )
     try:
-        app = create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts)
+        app = cluster_auth.guard(
+            create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts), secret
+        )
         _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
     finally:
         worker.close()
@@ -183,12 +215,14 @@ def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str
     from server.llm.fastchat_compat import route_logging
 
     route_logging()
+    from server.llm import cluster_auth
     from server.llm.remote_worker import RemoteOpenAIWorker
     from server.llm.worker_app import create_worker_app
 
     cfg = ctx.settings.llm_models[name]
     if not cfg.api_base_url:
         raise ValueError(f"model {name!r}: engine 'openai' needs api_base_url")
+    secret = _signed_worker(ctx)
     worker = RemoteOpenAIWorker(
         ctx.controller_address,
         url,
@@ -201,7 +235,7 @@ def _serve_remote(ctx: ServiceContext, name: str, host: str, port: int, url: str
         context_length=cfg.context_length,
         timeout=ctx.settings.request_timeout,
     )
-    app = create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts)
+    app = cluster_auth.guard(create_worker_app(worker, keep_prompts=ctx.settings.worker_keep_prompts), secret)
     _serve(app, host, port, drain=ctx.settings.worker_drain_timeout)
 
 
@@ -215,8 +249,11 @@ def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, ur
     from fastchat.serve.model_worker import ModelWorker
     from fastchat.utils import str_to_torch_dtype
 
+    from server.llm import cluster_auth
+
     cfg = ctx.settings.llm_models[name]
     model_path = resolve_model_path(cfg.path, allow_hub=True)
+    secret = _signed_worker(ctx)
     ModelWorker(
         ctx.controller_address,
         url,
@@ -232,7 +269,9 @@ def _serve_transformers(ctx: ServiceContext, name: str, host: str, port: int, ur
         load_8bit=cfg.load_8bit,
         conv_template=conv_template_for(model_path, cfg.conv_template),
     )
-    _serve(base_model_worker.app, host, port, drain=ctx.settings.worker_drain_timeout)
+    _serve(
+        cluster_auth.guard(base_model_worker.app, secret), host, port, drain=ctx.settings.worker_drain_timeout
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +304,9 @@ def _route_streamlit_logging() -> None:
 def run_webui(ctx: ServiceContext) -> None:
     from streamlit.web import bootstrap
 
+    from server.core.browser_guards import guard_streamlit_hosts
+
+    guard_streamlit_hosts(ctx.settings.trusted_hosts(ctx.settings.webui))
     _route_streamlit_logging()
     address = ctx.settings.webui
     flags: dict[str, Any] = {

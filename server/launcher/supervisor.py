@@ -28,6 +28,7 @@ from server.core.logging import log_file
 from server.launcher.control import ControlReply, ControlRequest
 from server.launcher.readiness import Probe
 from server.launcher.services import ServiceContext, ServiceTarget, service_main
+from server.llm.cluster_auth import cluster_headers
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,11 @@ def backoff(quick_deaths: int) -> float:
     return min(MAX_BACKOFF_S, 2.0 ** max(0, quick_deaths - 1))
 
 
+def _cluster_headers(ctx: ServiceContext) -> dict[str, str]:
+    secret = ctx.settings.auth.cluster_secret
+    return cluster_headers(secret.get_secret_value()) if secret is not None else {}
+
+
 class Supervisor:
     """Owns the child processes of one launch."""
 
@@ -98,7 +104,11 @@ class Supervisor:
         self.services: list[Service] = []
         self.on_exit: Callable[[Service], None] | None = None  # told about every unexpected exit
         self._mp = multiprocessing.get_context("spawn")
-        self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0), trust_env=False)
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(5.0, connect=1.0),
+            trust_env=False,
+            headers=_cluster_headers(ctx),  # probes reach the services that want the cluster secret
+        )
         self._control: Connection | None = None
         self._child_end: Connection | None = None
 

@@ -51,7 +51,13 @@ def received_prompt(stack: RunningStack, containing: str) -> str:
     """The last prompt the model worker received that contains ``containing`` (fails if none did)."""
     import httpx
 
-    response = httpx.post(f"{stack.urls.worker}/debug/received_prompts", timeout=10)
+    from server.llm.cluster_auth import cluster_headers
+
+    response = httpx.post(
+        f"{stack.urls.worker}/debug/received_prompts",
+        headers=cluster_headers(stack.cluster_secret),
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     matching = [p for p in response.json()["prompts"] if containing in p]
     assert matching, f"no prompt the worker received contains {containing!r}"

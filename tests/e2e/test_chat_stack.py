@@ -10,6 +10,7 @@ from fastchat.constants import ErrorCode
 from openai import OpenAI
 
 from server.launcher.harness import RunningStack, free_port
+from server.llm.cluster_auth import HEADER as CLUSTER_HEADER
 from tests.e2e.conftest import received_prompt, sse_events
 
 pytestmark = pytest.mark.slow
@@ -96,11 +97,13 @@ def test_a_dead_worker_is_a_503_within_seconds(stack: RunningStack) -> None:
     """A worker the controller still lists but which no longer answers."""
     dead = f"http://127.0.0.1:{free_port()}"
     status = {"model_names": ["ghost"], "speed": 1, "queue_length": 0}
-    httpx.post(
+    registered = httpx.post(
         f"{stack.urls.controller}/register_worker",
         timeout=5,
         json={"worker_name": dead, "check_heart_beat": False, "worker_status": status, "multimodal": False},
+        headers={CLUSTER_HEADER: stack.cluster_secret},
     )
+    assert registered.status_code == 200
     # The API server reads the controller's model list at most once a second: wait until it knows
     # the new model. (Asking the backend would not do: its 404 refreshes every worker, which drops it.)
     deadline = time.monotonic() + 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from configs import PROJECT_ROOT
-from server.launcher.harness import running_stack, start_stack
+from server.launcher.harness import STARTUP, running_stack, stack_env, start_stack
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +112,10 @@ def test_a_model_that_crashes_at_start_is_given_up_on_while_the_others_serve(
 
 def test_workers_register_with_a_controller_given_by_address(tmp_path: Path) -> None:
     with running_stack(tmp_path / "a", ("--openai-api",)) as hub:
-        with running_stack(tmp_path / "b", ("--model-worker", "--controller", hub.urls.controller)) as node:
+        node_env = {"CHATCHAT_AUTH__CLUSTER_SECRET": hub.cluster_secret}  # the hub's, as the README says
+        with running_stack(
+            tmp_path / "b", ("--model-worker", "--controller", hub.urls.controller), env=node_env
+        ) as node:
             models = httpx.get(f"{hub.urls.openai_api}/v1/models", timeout=10).json()["data"]
             assert [m["id"] for m in models] == ["smollm2"]
             assert not (node.log_dir / "controller.log").exists()
@@ -123,3 +127,31 @@ def _pid_of(log: Path, service: str) -> int:
     if not starts:
         raise AssertionError(f"{service} not started")
     return int(starts[-1].rsplit("pid ", 1)[1].rstrip(")"))
+    for line in log.read_text().splitlines():
+        if f"starting {service} (pid " in line:
+            return int(line.rsplit("pid ", 1)[1].rstrip(")"))
+    raise AssertionError(f"{service} not started")
+
+
+def test_a_worker_without_the_hubs_cluster_secret_is_refused_with_the_reason(tmp_path: Path) -> None:
+    with running_stack(tmp_path / "a", ("--openai-api",)) as hub:
+        with pytest.raises(RuntimeError, match="model_worker-smollm2 exited with code 1 while starting"):
+            start_stack(tmp_path / "b", ("--model-worker", "--controller", hub.urls.controller))
+        log = (tmp_path / "b" / "logs" / "model_worker-smollm2.log").read_text()
+        assert "refused this worker's cluster secret" in log and "auth.cluster_secret" in log
+        assert httpx.get(f"{hub.urls.openai_api}/v1/models", timeout=10).json()["data"] == []
+
+
+def test_a_service_on_a_non_loopback_address_is_named_and_single_user_mode_refuses_it(tmp_path: Path) -> None:
+    exposed = {"CHATCHAT_AUTH__ENABLED": "true", "CHATCHAT_API__HOST": "0.0.0.0"}
+    with running_stack(tmp_path / "a", ("--api",), env=exposed) as stack:
+        assert "warning: api binds 0.0.0.0: it is reachable from other machines" in stack.read_output()
+    refused = subprocess.run(
+        [sys.executable, str(STARTUP), "--api"],
+        env={**stack_env(tmp_path / "b", {"CHATCHAT_API__HOST": "0.0.0.0"})[0]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "single-user mode" in refused.stderr and "api binds 0.0.0.0" in refused.stderr

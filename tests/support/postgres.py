@@ -39,31 +39,33 @@ def _as_unprivileged(args: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a throwaway server; yields the asyncpg URL of its ``postgres`` database."""
+def postgres_server(user: str = SUPERUSER, password: str | None = None) -> Iterator[str]:
+    """Start a throwaway server; yields the asyncpg URL of its ``postgres`` database.
+
+    With a ``password`` the server asks for it (scram-sha-256), as a real deployment does.
+    """
     binaries = pg_bin()
     root = Path(tempfile.mkdtemp(prefix="chatchat-pg-"))
     root.chmod(0o755)
+    auth = ["--auth=trust"]
+    if password is not None:
+        pwfile = root / "pw"
+        pwfile.write_text(password)
+        auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, UNPRIVILEGED)
     if os.geteuid() == 0:
         shutil.chown(root, UNPRIVILEGED)
     data, port = root / "data", free_port()
     subprocess.run(
         _as_unprivileged(
-            [
-                str(binaries / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                SUPERUSER,
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ]
+            [str(binaries / "initdb"), "-D", str(data), "-U", user, *auth, "-E", "UTF8", "--locale=C.UTF-8"]
         ),
         check=True,
         capture_output=True,
     )
+    if password is not None:
+        (root / "pw").unlink()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     subprocess.run(
         _as_unprivileged(
@@ -82,14 +84,22 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
+    credentials = user if password is None else f"{user}:{password}"
     try:
-        yield f"postgresql+asyncpg://{SUPERUSER}@127.0.0.1:{port}/postgres"
+        yield f"postgresql+asyncpg://{credentials}@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
             _as_unprivileged([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_with_password(user: str, password: str, database: str = "chatchat") -> Iterator[str]:
+    """A server of its own that asks for a password; yields ``postgresql+asyncpg://user:password@…/database``."""
+    with postgres_server(user, password) as server_url:
+        yield create_database(server_url, database)
 
 
 async def acreate_database(server_url: str, name: str | None = None) -> str:

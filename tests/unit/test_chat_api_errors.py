@@ -17,9 +17,12 @@ from server.launcher.harness import free_port
 def client(tmp_path) -> Iterator[TestClient]:
     """The backend alone, pointed at an OpenAI API port where nothing listens."""
     settings = Settings(
-        openai_api={"port": free_port()}, data_dir=tmp_path / "data", log_dir=tmp_path / "logs"
+        auth={"enabled": False},  # single-user mode: these tests are not about access
+        openai_api={"port": free_port()},
+        data_dir=tmp_path / "data",
+        log_dir=tmp_path / "logs",
     )
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 

@@ -59,3 +59,13 @@ def test_upgrading_again_keeps_rows(tmp_path: Path) -> None:
 
     revision, count = asyncio.run(scenario())
     assert revision is not None and count == 1
+
+
+def test_the_migrations_form_one_numbered_chain() -> None:
+    """One head, and each revision's number follows the one it revises (a second head breaks upgrades)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1
+    chain = [r.revision for r in script.walk_revisions()][::-1]
+    numbers = [int(revision.split("_", 1)[0]) for revision in chain]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), chain
+    assert chain[:3] == ["0001_conversations", "0002_knowledge_base", "0003_accounts"]

@@ -23,12 +23,13 @@ def internet() -> Iterator[FakeInternet]:
 def client_for(tmp_path, **search: object) -> TestClient:
     """The backend alone; no model server listens, so only failures before the model are observable."""
     settings = Settings(
+        auth={"enabled": False},  # single-user mode: these tests are not about access
         openai_api={"port": free_port()},
         data_dir=tmp_path / "data",
         log_dir=tmp_path / "logs",
         search={"duckduckgo": {"enabled": False}, "timeout": 3, **search},
     )
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), base_url="http://127.0.0.1")
 
 
 def ask(client: TestClient, **body: object):

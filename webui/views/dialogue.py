@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from webui import chat_options, conversations, sources, transcript
+from webui import account, chat_options, conversations, sources, transcript
 from webui.answer import absorb
 from webui.api_client import FEEDBACK_PATH, ApiClient, ApiClientError
 from webui.chat_options import ChatOptions
@@ -63,7 +63,7 @@ def _show(api: ApiClient, message: dict[str, Any], index: int) -> None:
         st.markdown(message.get("content", ""))
         if message["role"] == "assistant":
             sources.render_tools(message.get("tools") or [])
-            sources.render(message.get("docs") or [])
+            sources.render(message.get("docs") or [], key=str(message.get("message_id") or f"m{index}"))
             if message.get("error"):
                 st.error(message["error"], icon=":material/error:")
             _feedback(api, message, index)
@@ -92,7 +92,7 @@ def _answer(api: ApiClient, options: ChatOptions, query: str) -> dict[str, Any]:
             reply["error"] = str(exc)
             show_error(exc)
         sources.render_tools(reply["tools"])
-        sources.render(reply["docs"])
+        sources.render(reply["docs"], key=str(reply.get("message_id") or "live"))
         _feedback(api, reply, -1)
     return reply
 
@@ -115,10 +115,14 @@ def page() -> None:
     if not options.ready:
         st.info(options.hint, icon=":material/info:")
     query = st.chat_input("Ask anything (Enter to send)", disabled=not options.ready, key="chat_query")
+    if not query and options.ready:
+        query = account.take_query()  # typed before the sign-in that was needed to send it
     if query and query.strip():
+        account.keep_query(query)  # until answered (app.py keeps it first): a refused token must not lose it
         with st.chat_message("user", avatar=AVATARS["user"]):
             st.markdown(query)
         reply = _answer(api, options, query)
+        account.drop_query()
         transcript.messages().extend([{"role": "user", "content": query}, reply])
     with conversation_box:
         conversations.sidebar(api, options.mode, stored)

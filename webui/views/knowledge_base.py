@@ -7,8 +7,9 @@ from typing import Any
 
 import streamlit as st
 
-from webui.api_client import ApiClient, ApiClientError
+from webui.api_client import KB_ACCESS_PATH, ApiClient, ApiClientError
 from webui.kb_names import kb_name_problem
+from webui.kb_sharing import sharing_dialog
 from webui.session import call, client, has, show_error
 
 NEW_KB = "➕ New knowledge base"
@@ -260,6 +261,9 @@ def page() -> None:
     if st.session_state.get(PICK_KEY) not in options:
         st.session_state[PICK_KEY] = options[0]
     choice = st.selectbox("Knowledge base", options, key=PICK_KEY)
+    if choice != NEW_KB and has(KB_ACCESS_PATH) and st.session_state.get("_auth_me"):
+        if st.button("Share", key="kb_share", icon=":material/share:"):
+            sharing_dialog(api, choice)
     if choice == NEW_KB:
         _create_form(api, names)
         return

@@ -104,7 +104,9 @@ def _form(api: ApiClient, existing: dict[str, Any] | None) -> None:
             "Allowed roles", value=", ".join((existing or {}).get("allowed_roles") or []), key=f"{key}_roles"
         )
         users = cols[2].text_input(
-            "Allowed users", value=", ".join((existing or {}).get("allowed_users") or []), key=f"{key}_users"
+            "Allowed users (emails)",
+            value=", ".join((existing or {}).get("allowed_users") or []),
+            key=f"{key}_users",
         )
         st.caption(
             "Allowed roles and users apply with accounts on; empty = everyone. Admins see every connection."

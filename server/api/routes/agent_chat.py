@@ -16,6 +16,8 @@ from server.agent.loop import AnswerDelta, Event, Failure, Final, ToolStep
 from server.api.access import CallerDep
 from server.api.deps import (
     AgentServiceDep,
+    ConversationServiceDep,
+    CurrentUser,
     ExchangeRecorderDep,
     KnowledgeSearcherDep,
     PromptsDep,
@@ -33,6 +35,7 @@ from server.api.schemas.chat import StreamError
 from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.search_chat import AnswerChunk
 from server.api.services.agent_service import CHAT_TYPE
+from server.api.services.conversation_service import owner_of
 from server.api.services.exchange_recorder import Exchange
 
 logger = logging.getLogger(__name__)
@@ -124,6 +127,8 @@ async def agent_chat(
     recorder: ExchangeRecorderDep,
     prompts: PromptsDep,
     settings: SettingsDep,
+    principal: CurrentUser,
+    conversations: ConversationServiceDep,
     caller: CallerDep,
 ) -> EventSourceResponse:
     """Answer with a tool-using agent (calculator, date/time, unit conversion, web search, MCP tools...).
@@ -137,6 +142,7 @@ async def agent_chat(
     """
     started = time.perf_counter()
     prompts.get(CHAT_TYPE, request.prompt_name)  # an unknown template is a 404 before anything is stored
+    await conversations.check_usable(request.conversation_id, owner_of(principal))
     exchange = recorder.begin(
         request.query,
         chat_type=CHAT_TYPE,
@@ -144,6 +150,7 @@ async def agent_chat(
         conversation_id=request.conversation_id,
         started=started,
         meta={"temperature": request.temperature, "prompt_name": request.prompt_name},
+        owner=owner_of(principal),
     )
     try:
         events = await service.start(request, knowledge, caller)

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
-from server.api.deps import ChatServiceDep, ConversationServiceDep
+from server.api.deps import ChatServiceDep, ConversationServiceDep, CurrentUser
 from server.api.errors import ApiError, http_status
 from server.api.schemas.chat import ChatChunk, ChatRequest, StreamError
 from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.conversation import FeedbackRequest
+from server.api.services.conversation_service import owner_of
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def _event(payload: ChatChunk | StreamError) -> str:
     responses={200: {"content": {"text/event-stream": {}}, "model": ChatChunk}, **ERROR_RESPONSES},
     response_class=EventSourceResponse,
 )
-async def chat(request: ChatRequest, service: ChatServiceDep) -> EventSourceResponse:
+async def chat(request: ChatRequest, service: ChatServiceDep, principal: CurrentUser) -> EventSourceResponse:
     """Chat with a model (no retrieval); every exchange is stored.
 
     Answers as Server-Sent Events, each `data: {"text": ..., "message_id": ...}`; with
@@ -41,10 +42,10 @@ async def chat(request: ChatRequest, service: ChatServiceDep) -> EventSourceResp
     `conversation_id` and `history_len` >= 0 the history comes from that stored conversation.
     """
     if not request.stream:
-        message_id, text = await service.answer(request)
+        message_id, text = await service.answer(request, owner_of(principal))
         return EventSourceResponse(iter([_event(ChatChunk(text=text, message_id=message_id))]))
 
-    answer = await service.stream(request)
+    answer = await service.stream(request, owner_of(principal))
 
     async def events() -> AsyncIterator[str]:
         try:
@@ -58,7 +59,9 @@ async def chat(request: ChatRequest, service: ChatServiceDep) -> EventSourceResp
 
 
 @router.post("/feedback", response_model=BaseResponse, responses={404: {"model": BaseResponse}})
-async def feedback(request: FeedbackRequest, conversations: ConversationServiceDep) -> BaseResponse:
+async def feedback(
+    request: FeedbackRequest, conversations: ConversationServiceDep, principal: CurrentUser
+) -> BaseResponse:
     """Rate an answer (0-100) with an optional reason."""
-    await conversations.feedback(request.message_id, request.score, request.reason)
+    await conversations.feedback(request.message_id, request.score, request.reason, owner_of(principal))
     return BaseResponse(msg=f"feedback for message {request.message_id} saved")

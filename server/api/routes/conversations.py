@@ -5,7 +5,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from server.api.deps import ConversationServiceDep
+from server.api.deps import ConversationServiceDep, CurrentUser
 from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.conversation import (
     ID_PATTERN,
@@ -14,6 +14,7 @@ from server.api.schemas.conversation import (
     ConversationRename,
     MessageOut,
 )
+from server.api.services.conversation_service import owner_of
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 ConversationId = Path(..., pattern=ID_PATTERN, description="Conversation id")
@@ -21,42 +22,45 @@ NOT_FOUND: OpenApiResponses = {404: {"model": BaseResponse, "description": "Unkn
 
 
 @router.get("", response_model=BaseResponse)
-async def list_conversations(conversations: ConversationServiceDep) -> BaseResponse:
+async def list_conversations(conversations: ConversationServiceDep, principal: CurrentUser) -> BaseResponse:
     """Conversations, most recently active first."""
-    rows = await conversations.list()
+    rows = await conversations.list(owner_of(principal))
     return BaseResponse(data=[ConversationOut.model_validate(r).model_dump(mode="json") for r in rows])
 
 
 @router.post("", response_model=BaseResponse)
 async def create_conversation(
-    body: ConversationCreate, conversations: ConversationServiceDep
+    body: ConversationCreate, conversations: ConversationServiceDep, principal: CurrentUser
 ) -> BaseResponse:
-    created = await conversations.create(body.name, body.chat_type)
+    created = await conversations.create(body.name, body.chat_type, owner=owner_of(principal))
     return BaseResponse(data=ConversationOut.model_validate(created).model_dump(mode="json"))
 
 
 @router.patch("/{conversation_id}", response_model=BaseResponse, responses=NOT_FOUND)
 async def rename_conversation(
-    body: ConversationRename, conversations: ConversationServiceDep, conversation_id: str = ConversationId
+    body: ConversationRename,
+    conversations: ConversationServiceDep,
+    principal: CurrentUser,
+    conversation_id: str = ConversationId,
 ) -> BaseResponse:
-    renamed = await conversations.rename(conversation_id, body.name)
+    renamed = await conversations.rename(conversation_id, body.name, owner_of(principal))
     return BaseResponse(data=ConversationOut.model_validate(renamed).model_dump(mode="json"))
 
 
 @router.delete("/{conversation_id}", response_model=BaseResponse, responses=NOT_FOUND)
 async def delete_conversation(
-    conversations: ConversationServiceDep, conversation_id: str = ConversationId
+    conversations: ConversationServiceDep, principal: CurrentUser, conversation_id: str = ConversationId
 ) -> BaseResponse:
-    await conversations.delete(conversation_id)
+    await conversations.delete(conversation_id, owner_of(principal))
     return BaseResponse(msg=f"conversation {conversation_id} deleted")
 
 
 @router.get("/{conversation_id}/messages", response_model=BaseResponse, responses=NOT_FOUND)
 async def list_messages(
-    conversations: ConversationServiceDep, conversation_id: str = ConversationId
+    conversations: ConversationServiceDep, principal: CurrentUser, conversation_id: str = ConversationId
 ) -> BaseResponse:
     """The conversation's exchanges, oldest first."""
-    rows = await conversations.messages(conversation_id)
+    rows = await conversations.messages(conversation_id, owner=owner_of(principal))
     return BaseResponse(data=[MessageOut.model_validate(r).model_dump(mode="json") for r in rows])
 
 
@@ -66,10 +70,10 @@ async def list_messages(
     response_class=Response,
 )
 async def export_conversation(
-    conversations: ConversationServiceDep, conversation_id: str = ConversationId
+    conversations: ConversationServiceDep, principal: CurrentUser, conversation_id: str = ConversationId
 ) -> Response:
     """The conversation as a Markdown file."""
-    name, markdown = await conversations.export_markdown(conversation_id)
+    name, markdown = await conversations.export_markdown(conversation_id, owner_of(principal))
     filename = quote(f"{name[:80]}.md")
     return Response(
         markdown,

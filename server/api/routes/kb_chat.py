@@ -10,9 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse
 
+from server.api.deps import ConversationServiceDep, CurrentUser, KbAccessDep, TempOwnersDep
 from server.api.errors import ApiError, http_status
-from server.api.schemas.common import BaseResponse, OpenApiResponses
+from server.api.schemas.common import BaseResponse, OpenApiResponses, kb_name_list
 from server.api.schemas.kb_chat import FileChatRequest, KnowledgeBaseChatRequest
+from server.api.services.conversation_service import owner_of
 from server.api.services.kb_chat_service import KnowledgeBaseChatService, RetrievalAnswer
 
 logger = logging.getLogger(__name__)
@@ -73,14 +75,22 @@ async def _respond(
     responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
 )
 async def knowledge_base_chat(
-    request: KnowledgeBaseChatRequest, http: Request, service: KbChatDep
+    request: KnowledgeBaseChatRequest,
+    http: Request,
+    service: KbChatDep,
+    principal: CurrentUser,
+    access: KbAccessDep,
+    conversations: ConversationServiceDep,
 ) -> EventSourceResponse:
     """Answer from a knowledge base; every exchange is stored (in `conversation_id` when given).
 
     Streams `data: {"answer": ...}` events, then `data: {"docs": [...], "sources": [...]}`; the
     first event also carries `message_id`, the stored message's id for `/chat/feedback`.
     """
-    found = await service.retrieve_kb(request, str(http.base_url))
+    for name in kb_name_list(request.knowledge_base_name):
+        await access.require_read(principal, name)
+    await conversations.check_usable(request.conversation_id, owner_of(principal))
+    found = await service.retrieve_kb(request, str(http.base_url), owner_of(principal))
     return await _respond(service, request, found, request.return_direct)
 
 
@@ -89,7 +99,16 @@ async def knowledge_base_chat(
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
 )
-async def file_chat(request: FileChatRequest, http: Request, service: KbChatDep) -> EventSourceResponse:
+async def file_chat(
+    request: FileChatRequest,
+    http: Request,
+    service: KbChatDep,
+    principal: CurrentUser,
+    owners: TempOwnersDep,
+    conversations: ConversationServiceDep,
+) -> EventSourceResponse:
     """Answer from the files of an ``upload_temp_docs`` upload; events as knowledge_base_chat."""
-    found = await service.retrieve_file(request, str(http.base_url))
+    await owners.require(principal, request.knowledge_id)
+    await conversations.check_usable(request.conversation_id, owner_of(principal))
+    found = await service.retrieve_file(request, str(http.base_url), owner_of(principal))
     return await _respond(service, request, found)

@@ -12,8 +12,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from sse_starlette import EventSourceResponse
 
 from configs import Settings
+from server.api.deps import CurrentUser, KbAccessDep, SettingsDep, TempOwnersDep
 from server.api.deps import KnowledgeBaseServiceDep as KbServiceDep
-from server.api.deps import SettingsDep
 from server.api.deps import TempKnowledgeBasesDep as TempKbsDep
 from server.api.errors import ApiError, BadRequest, http_status
 from server.api.schemas.common import BaseResponse, OpenApiResponses, StageScores, kb_name_list
@@ -133,14 +133,26 @@ def upload_answer(msg: str, data: dict[str, Any], failed: dict[str, str], total:
 
 
 @router.get("/list_knowledge_bases", response_model=BaseResponse)
-async def list_knowledge_bases(service: KbServiceDep) -> BaseResponse:
-    """Names of all knowledge bases (details: ``/knowledge_base/list_knowledge_base_details``)."""
-    return BaseResponse(data=[kb.kb_name for kb in await service.list()])
+async def list_knowledge_bases(
+    service: KbServiceDep, principal: CurrentUser, access: KbAccessDep
+) -> BaseResponse:
+    """Names of the knowledge bases the caller may read (details: ``list_knowledge_base_details``)."""
+    names = [kb.kb_name for kb in await service.list()]
+    return BaseResponse(data=await access.filter_readable(principal, names))
 
 
 @router.get("/list_knowledge_base_details", response_model=BaseResponse)
-async def list_knowledge_base_details(service: KbServiceDep) -> BaseResponse:
-    return BaseResponse(data=[KnowledgeBaseInfo(**kb.public()) for kb in await service.list()])
+async def list_knowledge_base_details(
+    service: KbServiceDep, principal: CurrentUser, access: KbAccessDep
+) -> BaseResponse:
+    readable = await access.readable(principal)
+    return BaseResponse(
+        data=[
+            KnowledgeBaseInfo(**kb.public())
+            for kb in await service.list()
+            if readable is None or kb.kb_name in readable
+        ]
+    )
 
 
 @router.get("/list_vector_store_types", response_model=BaseResponse)
@@ -162,7 +174,10 @@ async def list_embed_models(settings: SettingsDep) -> BaseResponse:
 
 
 @router.post("/create_knowledge_base", response_model=BaseResponse, responses=ERRORS)
-async def create_knowledge_base(request: CreateKnowledgeBaseRequest, service: KbServiceDep) -> BaseResponse:
+async def create_knowledge_base(
+    request: CreateKnowledgeBaseRequest, service: KbServiceDep, principal: CurrentUser, access: KbAccessDep
+) -> BaseResponse:
+    """A new knowledge base, owned by the caller and private until shared."""
     kb = await service.create(
         request.knowledge_base_name,
         vs_type=request.vector_store_type,
@@ -170,12 +185,15 @@ async def create_knowledge_base(request: CreateKnowledgeBaseRequest, service: Kb
         info=request.kb_info,
         hybrid=request.hybrid,
     )
+    await access.created(principal, kb.kb_name)
     return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**kb.public()))
 
 
 @router.post("/delete_knowledge_base", response_model=BaseResponse, responses=ERRORS)
 async def delete_knowledge_base(
     service: KbServiceDep,
+    principal: CurrentUser,
+    access: KbAccessDep,
     body: Annotated[
         Any,
         Body(
@@ -189,12 +207,16 @@ async def delete_knowledge_base(
         raise BadRequest(
             'body must be the knowledge base name as a JSON string or {"knowledge_base_name": "..."}'
         )
+    await access.require_manage(principal, check_kb_name(name))
     await service.drop(check_kb_name(name))
     return BaseResponse(msg=f"deleted knowledge base {name}")
 
 
 @router.post("/update_info", response_model=BaseResponse, responses=ERRORS)
-async def update_info(request: UpdateInfoRequest, service: KbServiceDep) -> BaseResponse:
+async def update_info(
+    request: UpdateInfoRequest, service: KbServiceDep, principal: CurrentUser, access: KbAccessDep
+) -> BaseResponse:
+    await access.require_write(principal, request.knowledge_base_name)
     kb = await service.update_info(request.knowledge_base_name, request.kb_info, request.hybrid)
     return BaseResponse(msg="knowledge base info updated", data=KnowledgeBaseInfo(**kb.public()))
 
@@ -202,10 +224,13 @@ async def update_info(request: UpdateInfoRequest, service: KbServiceDep) -> Base
 @router.get("/list_files", response_model=BaseResponse, responses=ERRORS)
 async def list_files(
     service: KbServiceDep,
+    principal: CurrentUser,
+    access: KbAccessDep,
     knowledge_base_name: Annotated[str, Query(examples=["samples"])],
     details: bool = False,
 ) -> BaseResponse:
     """File names in the knowledge base's database; ``details=true`` adds size, loader, chunk count, ..."""
+    await access.require_read(principal, knowledge_base_name)
     files = [f for f in await service.list_files(knowledge_base_name) if f.in_db or details]
     if details:
         return BaseResponse(
@@ -228,7 +253,11 @@ def document(hit: SearchHit, *, listing: bool = False) -> DocumentWithScore:
 
 @router.post("/search_docs", response_model=list[DocumentWithScore], responses=ERRORS)
 async def search_docs(
-    request: SearchDocsRequest, service: KbServiceDep, settings: SettingsDep
+    request: SearchDocsRequest,
+    service: KbServiceDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    access: KbAccessDep,
 ) -> list[DocumentWithScore]:
     """Chunks closest to the query, best first (Chatchat returns the bare list, not an envelope).
 
@@ -238,6 +267,7 @@ async def search_docs(
     """
     names = kb_name_list(request.knowledge_base_name)
     for name in names:
+        await access.require_read(principal, name)
         kb = await service.get(name)
         if request.embed_model and request.embed_model != kb.embed_model:
             raise BadRequest(
@@ -273,7 +303,10 @@ async def search_docs(
 
 
 @router.post("/update_docs_by_id", response_model=BaseResponse, responses=ERRORS)
-async def update_docs_by_id(request: UpdateDocsByIdRequest, service: KbServiceDep) -> BaseResponse:
+async def update_docs_by_id(
+    request: UpdateDocsByIdRequest, service: KbServiceDep, principal: CurrentUser, access: KbAccessDep
+) -> BaseResponse:
+    await access.require_write(principal, request.knowledge_base_name)
     missing = await service.update_docs_by_id(
         request.knowledge_base_name, {k: v.model_dump() for k, v in request.docs.items()}
     )
@@ -288,6 +321,8 @@ async def update_docs_by_id(request: UpdateDocsByIdRequest, service: KbServiceDe
 async def upload_docs(
     service: KbServiceDep,
     settings: SettingsDep,
+    principal: CurrentUser,
+    access: KbAccessDep,
     files: Annotated[list[UploadFile], File(description="Files to add")],
     knowledge_base_name: Annotated[str, Form(examples=["samples"])],
     override: Annotated[bool, Form(description="Overwrite files that exist")] = False,
@@ -299,6 +334,7 @@ async def upload_docs(
     not_refresh_vs_cache: Annotated[bool, Form()] = False,
 ) -> BaseResponse:
     """Save files into the knowledge base and index them; unreadable files are listed in failed_files."""
+    await access.require_write(principal, knowledge_base_name)
     await service.get(knowledge_base_name)
     options = split_options(settings, chunk_size, chunk_overlap, zh_title_enhance)
     try:
@@ -332,7 +368,10 @@ async def upload_docs(
 
 
 @router.post("/delete_docs", response_model=BaseResponse, responses=ERRORS)
-async def delete_docs(request: DeleteDocsRequest, service: KbServiceDep) -> BaseResponse:
+async def delete_docs(
+    request: DeleteDocsRequest, service: KbServiceDep, principal: CurrentUser, access: KbAccessDep
+) -> BaseResponse:
+    await access.require_write(principal, request.knowledge_base_name)
     for name in request.file_names:  # every path is checked (symlinks too) before anything is deleted
         service.paths.file_path(request.knowledge_base_name, name)
     failed = await service.delete_files(
@@ -346,9 +385,14 @@ async def delete_docs(request: DeleteDocsRequest, service: KbServiceDep) -> Base
 
 @router.post("/update_docs", response_model=BaseResponse, responses=ERRORS)
 async def update_docs(
-    request: UpdateDocsRequest, service: KbServiceDep, settings: SettingsDep
+    request: UpdateDocsRequest,
+    service: KbServiceDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    access: KbAccessDep,
 ) -> BaseResponse:
     """Re-read files from the folder and replace their chunks."""
+    await access.require_write(principal, request.knowledge_base_name)
     for name in request.file_names:
         service.paths.file_path(request.knowledge_base_name, name)
     options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
@@ -366,10 +410,13 @@ async def update_docs(
 @router.get("/download_doc", responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS})
 async def download_doc(
     service: KbServiceDep,
+    principal: CurrentUser,
+    access: KbAccessDep,
     knowledge_base_name: Annotated[str, Query(examples=["samples"])],
     file_name: Annotated[str, Query()],
     preview: Annotated[bool, Query(description="true: show inline; false: download as attachment")] = False,
 ) -> FileResponse:
+    await access.require_read(principal, knowledge_base_name)
     await service.get(knowledge_base_name)
     path = service.paths.file_path(knowledge_base_name, file_name)
     if not path.is_file():
@@ -382,10 +429,13 @@ async def download_doc(
 @router.get("/download_temp_doc", responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS})
 async def download_temp_doc(
     temp_kbs: TempKbsDep,
+    principal: CurrentUser,
+    owners: TempOwnersDep,
     knowledge_id: Annotated[str, Query()],
     file_name: Annotated[str, Query()],
     preview: bool = False,
 ) -> FileResponse:
+    await owners.require(principal, knowledge_id)
     path = await temp_kbs.file_path(knowledge_id, file_name)
     if not path.is_file():
         raise FileNotInKnowledgeBase(f"{file_name} is not in temporary knowledge {knowledge_id!r}")
@@ -396,9 +446,14 @@ async def download_temp_doc(
 
 @router.post("/recreate_vector_store", response_class=EventSourceResponse, responses=ERRORS)
 async def recreate_vector_store(
-    request: RecreateVectorStoreRequest, service: KbServiceDep, settings: SettingsDep
+    request: RecreateVectorStoreRequest,
+    service: KbServiceDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    access: KbAccessDep,
 ) -> EventSourceResponse:
     """Rebuild the index from the content folder; streams ``{"code", "msg", "total", "finished", "doc"}``."""
+    await access.require_write(principal, request.knowledge_base_name)
     kb = await service.get(request.knowledge_base_name)
     if request.vs_type and request.vs_type != kb.vs_type:
         service.check_vs_type(request.vs_type)  # a rebuild may move the knowledge base to another store
@@ -426,6 +481,8 @@ async def recreate_vector_store(
 async def upload_temp_docs(
     temp_kbs: TempKbsDep,
     settings: SettingsDep,
+    principal: CurrentUser,
+    owners: TempOwnersDep,
     files: Annotated[list[UploadFile], File(description="Files to chat with")],
     prev_id: Annotated[str | None, Form(description="Add to this earlier upload")] = None,
     chunk_size: Annotated[int | None, Form(ge=10, le=100_000)] = None,
@@ -433,7 +490,10 @@ async def upload_temp_docs(
     zh_title_enhance: Annotated[bool | None, Form()] = None,
 ) -> BaseResponse:
     """Index files into a temporary knowledge base for ``/chat/file_chat``; returns its id."""
+    if prev_id:
+        await owners.require(principal, prev_id)
     options = split_options(settings, chunk_size, chunk_overlap, zh_title_enhance)
     uploads = await read_uploads(files, settings)
     kb_id, failed = await temp_kbs.add(uploads, options, prev_id or None)
+    await owners.record(kb_id, principal)
     return upload_answer("success", {"id": kb_id, "failed_files": failed}, failed, len(uploads))

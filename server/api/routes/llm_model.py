@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.api.deps import ModelServiceDep
+from server.api.deps import AdminOnly, ModelServiceDep
 from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.llm_model import ConfigModelsQuery, ModelChange, ModelName
 
@@ -27,13 +27,13 @@ async def get_model_config(body: ModelName, models: ModelServiceDep) -> BaseResp
     return BaseResponse(data=models.config(body.model_name))
 
 
-@router.post("/stop", response_model=BaseResponse, responses=ERRORS)
+@router.post("/stop", response_model=BaseResponse, responses=ERRORS, dependencies=[AdminOnly])
 async def stop_model(body: ModelName, models: ModelServiceDep) -> BaseResponse:
     """Stop a model's worker (answers in flight are finished first)."""
     return BaseResponse(msg=await models.stop(body.model_name))
 
 
-@router.post("/change", response_model=BaseResponse, responses=ERRORS)
+@router.post("/change", response_model=BaseResponse, responses=ERRORS, dependencies=[AdminOnly])
 async def change_model(body: ModelChange, models: ModelServiceDep) -> BaseResponse:
     """Start `new_model_name` and stop `model_name`; returns once the new model is serving."""
     return BaseResponse(msg=await models.change(body.model_name, body.new_model_name))

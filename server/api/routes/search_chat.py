@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
-from server.api.deps import SearchChatServiceDep
+from server.api.deps import ConversationServiceDep, CurrentUser, SearchChatServiceDep
 from server.api.errors import ApiError, http_status
 from server.api.schemas.chat import StreamError
 from server.api.schemas.common import BaseResponse, OpenApiResponses
 from server.api.schemas.search_chat import AnswerChunk, DocsEvent, SearchEngineChatRequest, WholeAnswer
+from server.api.services.conversation_service import owner_of
 from server.api.services.search_chat_service import chatchat_sources
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,10 @@ def _event(payload: BaseModel) -> str:
     response_class=EventSourceResponse,
 )
 async def search_engine_chat(
-    request: SearchEngineChatRequest, service: SearchChatServiceDep
+    request: SearchEngineChatRequest,
+    service: SearchChatServiceDep,
+    principal: CurrentUser,
+    conversations: ConversationServiceDep,
 ) -> EventSourceResponse:
     """Answer from web search results; every exchange is stored (in `conversation_id` when given).
 
@@ -48,14 +52,16 @@ async def search_engine_chat(
     title, url, text). The first event also carries `message_id`, the stored message's id for
     `/chat/feedback`. With `stream=false` one event holds them all.
     """
+    owner = owner_of(principal)
+    await conversations.check_usable(request.conversation_id, owner)
     if not request.stream:
-        message_id, text, sources = await service.answer(request)
+        message_id, text, sources = await service.answer(request, owner)
         whole = WholeAnswer(
             answer=text, docs=chatchat_sources(sources), sources=sources, message_id=message_id
         )
         return EventSourceResponse(iter([_event(whole)]))
 
-    prepared = await service.stream(request)
+    prepared = await service.stream(request, owner)
 
     async def events() -> AsyncIterator[str]:
         message_id: str | None = prepared.message_id  # on the first event only

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.api.deps import PromptsDep, SettingsDep
+from server.api.deps import AdminOnly, PromptsDep, SettingsDep
 from server.api.schemas.common import BaseResponse
 from server.api.schemas.server import PromptTemplateQuery
 from server.version import __version__
@@ -10,10 +10,12 @@ from server.version import __version__
 router = APIRouter(prefix="/server", tags=["server"])
 
 
-@router.post("/configs", response_model=BaseResponse)
+@router.post("/configs", response_model=BaseResponse, dependencies=[AdminOnly])
 async def configs(settings: SettingsDep) -> BaseResponse:
-    """The configuration a client may see: models, defaults, templates; never keys or paths of secrets."""
-    data = settings.model_dump(mode="json", exclude={"llm_models": {"__all__": {"api_key"}}})
+    """The configuration (admins only), with every key, password and URL credential masked."""
+    data = settings.public_dump()
+    for model in data["llm_models"].values():
+        model.pop("api_key", None)  # not even masked: clients of Chatchat never saw the field
     data["version"] = __version__
     return BaseResponse(data=data)
 

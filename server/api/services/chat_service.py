@@ -6,7 +6,7 @@ import time
 
 from configs import Settings
 from server.api.schemas.chat import ChatRequest
-from server.api.services.conversation_service import ConversationService
+from server.api.services.conversation_service import ANY, ConversationService, Owner
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder, StreamedAnswer
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_chat import ModelChat
@@ -27,12 +27,14 @@ class ChatService(ModelChat):
         super().__init__(settings, llm, prompts, recorder)
         self._conversations = conversations
 
-    async def _history(self, request: ChatRequest) -> list[dict[str, str]]:
+    async def _history(self, request: ChatRequest, owner: Owner) -> list[dict[str, str]]:
         """Stored turns when the client names a conversation and a length, else what it sent."""
         if request.conversation_id and request.history_len >= 0:
             if request.history_len == 0:
                 return []
-            stored = await self._conversations.messages(request.conversation_id, last=request.history_len)
+            stored = await self._conversations.messages(
+                request.conversation_id, last=request.history_len, owner=owner
+            )
             turns: list[dict[str, str]] = []
             for message in stored:
                 if message.response:
@@ -43,11 +45,13 @@ class ChatService(ModelChat):
             return turns
         return self._sent_history(request)
 
-    async def _prepare(self, request: ChatRequest, started: float) -> tuple[list[dict[str, str]], Exchange]:
+    async def _prepare(
+        self, request: ChatRequest, started: float, owner: Owner
+    ) -> tuple[list[dict[str, str]], Exchange]:
         prompt = self._prompts.render(CHAT_TYPE, request.prompt_name, input=request.query)
         if request.conversation_id:
-            await self._conversations.ensure(request.conversation_id, request.query[:40], CHAT_TYPE)
-        messages = [*await self._history(request), {"role": "user", "content": prompt}]
+            await self._conversations.ensure(request.conversation_id, request.query[:40], CHAT_TYPE, owner)
+        messages = [*await self._history(request, owner), {"role": "user", "content": prompt}]
         exchange = self._recorder.begin(
             request.query,
             chat_type=CHAT_TYPE,
@@ -55,20 +59,21 @@ class ChatService(ModelChat):
             conversation_id=request.conversation_id,
             started=started,
             meta={"temperature": request.temperature, "prompt_name": request.prompt_name},
+            owner=owner,
         )
         return messages, exchange
 
-    async def stream(self, request: ChatRequest) -> StreamedAnswer:
+    async def stream(self, request: ChatRequest, owner: Owner = ANY) -> StreamedAnswer:
         """Open the model's stream now (errors become HTTP statuses), then yield text as it comes."""
-        messages, exchange = await self._prepare(request, time.perf_counter())
+        messages, exchange = await self._prepare(request, time.perf_counter(), owner)
         return await exchange.stream_from(
             self._llm.chat_stream(
                 self._model(request), messages, request.temperature, self._max_tokens(request)
             )
         )
 
-    async def answer(self, request: ChatRequest) -> tuple[str, str]:
-        messages, exchange = await self._prepare(request, time.perf_counter())
+    async def answer(self, request: ChatRequest, owner: Owner = ANY) -> tuple[str, str]:
+        messages, exchange = await self._prepare(request, time.perf_counter(), owner)
         text = await exchange.answer_from(
             self._llm.chat(self._model(request), messages, request.temperature, self._max_tokens(request))
         )

@@ -19,7 +19,7 @@ import anyio
 
 from server.api.errors import ApiError, http_status
 from server.api.metrics import ChatMetrics
-from server.api.services.conversation_service import ConversationService, new_id
+from server.api.services.conversation_service import ANY, ConversationService, Owner, new_id
 from server.api.services.llm_client import LLMClient
 
 logger = logging.getLogger(__name__)
@@ -51,11 +51,13 @@ class ExchangeRecorder:
         conversation_id: str = "",
         meta: dict[str, Any] | None = None,
         started: float | None = None,
+        owner: Owner = ANY,
     ) -> Exchange:
         """Start writing the message row now; call right before opening the model's stream.
 
         ``started`` (``time.perf_counter()``) is when the request arrived, so the time to first
-        output includes retrieval or search; ``model`` is None when no model answers.
+        output includes retrieval or search; ``model`` is None when no model answers. ``owner`` is
+        the account the exchange is stored for (checked usable by the route before).
         """
         message_id = new_id()
         stored = asyncio.ensure_future(
@@ -66,6 +68,7 @@ class ExchangeRecorder:
                 chat_type=chat_type,
                 model_name=model,
                 meta=meta,
+                owner=owner,
             )
         )  # written while the model starts: it costs no time to first token
         return Exchange(

@@ -15,6 +15,7 @@ from configs import Settings
 from server.api.schemas.common import StageScores, kb_name_list
 from server.api.schemas.kb_chat import FileChatRequest, KnowledgeBaseChatRequest, Source
 from server.api.services.citations import chatchat_doc, chatchat_docs
+from server.api.services.conversation_service import ANY, Owner
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder, StreamedAnswer
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_chat import ModelChat
@@ -32,12 +33,19 @@ class RetrievalAnswer:
     """What a retrieval chat produced before the model is called.
 
     ``chat_type`` is the mode the exchange is stored as; ``started`` (``time.perf_counter()``) is
-    when retrieval began, so the time to first token includes it.
+    when retrieval began, so the time to first token includes it; ``owner`` is whom it is stored for.
     """
 
     def __init__(
-        self, hits: list[SearchHit], sources: list[Source], prompt_name: str, chat_type: str, started: float
+        self,
+        hits: list[SearchHit],
+        sources: list[Source],
+        prompt_name: str,
+        chat_type: str,
+        started: float,
+        owner: Owner = ANY,
     ) -> None:
+        self.owner = owner
         self.hits = hits
         self.sources = sources
         self.prompt_name = prompt_name
@@ -91,7 +99,9 @@ class KnowledgeBaseChatService(ModelChat):
         threshold = kb.score_threshold if request.score_threshold is None else request.score_threshold
         return request.top_k or kb.top_k, threshold
 
-    async def retrieve_kb(self, request: KnowledgeBaseChatRequest, base_url: str) -> RetrievalAnswer:
+    async def retrieve_kb(
+        self, request: KnowledgeBaseChatRequest, base_url: str, owner: Owner = ANY
+    ) -> RetrievalAnswer:
         started = time.perf_counter()
         self._prompts.get(CHAT_TYPE, request.prompt_name)  # an unknown template is a 404 before any work
         top_k, threshold = self._limits(request)
@@ -112,9 +122,11 @@ class KnowledgeBaseChatService(ModelChat):
             return f"{base_url}knowledge_base/download_doc?{query}"
 
         prompt_name = request.prompt_name if hits else EMPTY_PROMPT
-        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, CHAT_TYPE, started)
+        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, CHAT_TYPE, started, owner)
 
-    async def retrieve_file(self, request: FileChatRequest, base_url: str) -> RetrievalAnswer:
+    async def retrieve_file(
+        self, request: FileChatRequest, base_url: str, owner: Owner = ANY
+    ) -> RetrievalAnswer:
         started = time.perf_counter()
         self._prompts.get(CHAT_TYPE, request.prompt_name)
         top_k, threshold = self._limits(request)
@@ -133,7 +145,7 @@ class KnowledgeBaseChatService(ModelChat):
             return f"{base_url}knowledge_base/download_temp_doc?{query}"
 
         prompt_name = request.prompt_name if hits else EMPTY_PROMPT
-        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, FILE_CHAT_TYPE, started)
+        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, FILE_CHAT_TYPE, started, owner)
 
     def messages(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
@@ -156,6 +168,7 @@ class KnowledgeBaseChatService(ModelChat):
                 "prompt_name": request.prompt_name,
                 **found.final_event(),  # docs and structured sources
             },
+            owner=found.owner,
         )
 
     async def stream(

@@ -17,6 +17,7 @@ from openai import AsyncOpenAI
 from configs import Settings
 from server.api.errors import BadRequest, NotFound, ServiceUnavailable
 from server.core.request_id import current_headers
+from server.llm.cluster_auth import cluster_headers
 from server.llm.tool_calls import add_call_part
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,12 @@ T = TypeVar("T")
 
 class LLMClient:
     def __init__(self, settings: Settings) -> None:
+        secret = settings.auth.cluster_secret
         self._http = httpx.AsyncClient(
             trust_env=False,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            # The API server lets the backend through on the stack's secret, whatever the user's key.
+            headers=cluster_headers(secret.get_secret_value()) if secret is not None else None,
         )
         self._api_root = settings.openai_api.url
         self._client = AsyncOpenAI(

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from configs import Settings
 from server.api.schemas.search_chat import SearchEngineChatRequest, WebSource
 from server.api.services.citations import chatchat_doc, chatchat_docs
+from server.api.services.conversation_service import ANY, Owner
 from server.api.services.exchange_recorder import Exchange, ExchangeRecorder
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_chat import ModelChat
@@ -83,7 +84,9 @@ class SearchChatService(ModelChat):
         )
         return [*self._sent_history(request), {"role": "user", "content": prompt}], cite(results)
 
-    def _begin(self, request: SearchEngineChatRequest, sources: list[WebSource], started: float) -> Exchange:
+    def _begin(
+        self, request: SearchEngineChatRequest, sources: list[WebSource], started: float, owner: Owner
+    ) -> Exchange:
         return self._recorder.begin(
             request.query,
             chat_type=CHAT_TYPE,
@@ -97,12 +100,13 @@ class SearchChatService(ModelChat):
                 "docs": chatchat_sources(sources),
                 "sources": [s.model_dump() for s in sources],
             },
+            owner=owner,
         )
 
-    async def stream(self, request: SearchEngineChatRequest) -> SearchAnswer:
+    async def stream(self, request: SearchEngineChatRequest, owner: Owner = ANY) -> SearchAnswer:
         started = time.perf_counter()
         messages, sources = await self._prepare(request)
-        exchange = self._begin(request, sources, started)
+        exchange = self._begin(request, sources, started, owner)
         answer = await exchange.stream_from(
             self._llm.chat_stream(
                 self._model(request), messages, request.temperature, self._max_tokens(request)
@@ -110,11 +114,13 @@ class SearchChatService(ModelChat):
         )
         return SearchAnswer(answer.message_id, answer.text, sources)
 
-    async def answer(self, request: SearchEngineChatRequest) -> tuple[str, str, list[WebSource]]:
+    async def answer(
+        self, request: SearchEngineChatRequest, owner: Owner = ANY
+    ) -> tuple[str, str, list[WebSource]]:
         """(message id, whole answer, sources)."""
         started = time.perf_counter()
         messages, sources = await self._prepare(request)
-        exchange = self._begin(request, sources, started)
+        exchange = self._begin(request, sources, started, owner)
         text = await exchange.answer_from(
             self._llm.chat(self._model(request), messages, request.temperature, self._max_tokens(request))
         )

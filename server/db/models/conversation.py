@@ -19,6 +19,10 @@ class Conversation(Base):
     chat_type: Mapped[str] = mapped_column(String(50), default="llm_chat")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The account it belongs to; None = made in single-user mode (claimed by the first admin).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True, index=True
+    )
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", cascade="all, delete-orphan", passive_deletes=True
@@ -42,5 +46,8 @@ class Message(Base):
     feedback_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True, index=True
+    )
 
     conversation: Mapped[Conversation | None] = relationship(back_populates="messages")

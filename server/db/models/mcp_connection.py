@@ -29,6 +29,6 @@ class McpConnection(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     allowed_users: Mapped[list[str]] = mapped_column(JSON, default=list)
-    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(320), nullable=True)  # an email
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

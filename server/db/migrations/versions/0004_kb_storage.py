@@ -1,7 +1,7 @@
 """Knowledge-base storage: a collection key per knowledge base, file-chat uploads in the database.
 
 Revision ID: 0004_kb_storage
-Revises: 0002_knowledge_base
+Revises: 0003_accounts
 Create Date: 2026-11-27
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_kb_storage"
-down_revision = "0002_knowledge_base"
+down_revision = "0003_accounts"
 branch_labels = None
 depends_on = None
 
