@@ -59,6 +59,8 @@ def from_stored(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         if meta.get("error"):
             answer["error"] = str(meta["error"])
+        if meta.get("stopped"):  # the client went away mid-answer: Stop, or a new question
+            answer["stop"] = "stopped"
         shown += [{"role": "user", "content": row.get("query", "")}, answer]
     return shown
 
