@@ -65,6 +65,20 @@ def _mark_cut_short() -> None:
             message.setdefault("stop", INTERRUPTED)
 
 
+def _send_feedback(api: ApiClient, message: dict[str, Any], key: str) -> None:
+    """The thumbs' callback: one click stores the rating; a reason can follow."""
+    choice = st.session_state.get(key)
+    if choice is None:
+        return
+    score = 100 if choice == 1 else 0
+    try:
+        api.feedback(str(message["message_id"]), score, "")
+    except ApiClientError as exc:
+        st.session_state[f"{key}_error"] = str(exc)
+        return
+    message["feedback"] = score
+
+
 def _feedback(api: ApiClient, message: dict[str, Any], index: int) -> None:
     message_id = message.get("message_id")
     if not message_id or not has(FEEDBACK_PATH):
@@ -72,20 +86,24 @@ def _feedback(api: ApiClient, message: dict[str, Any], index: int) -> None:
     sent = message.get("feedback")
     key = f"feedback_{message_id}"
     if sent is not None and key not in st.session_state:
-        st.session_state[key] = 1 if sent >= 50 else 0
-    choice = st.feedback("thumbs", key=key)
-    if choice is None or message.get("feedback_sent") == choice:
+        st.session_state[key] = 1 if sent >= 50 else 0  # a stored rating shows as given
+    st.feedback("thumbs", key=key, on_change=_send_feedback, args=(api, message, key))
+    if error := st.session_state.pop(f"{key}_error", None):
+        st.error(error, icon=":material/error:")
+    if message.get("feedback") is None:
+        return
+    if message.get("feedback_reason_sent"):
+        st.caption("Thanks for the feedback.")
         return
     with st.form(f"feedback_form_{message_id}", border=False, enter_to_submit=True):
-        reason = st.text_input("Why? (optional)", key=f"feedback_reason_{message_id}", max_chars=500)
-        if st.form_submit_button("Send feedback"):
+        reason = st.text_input("Saved. Why? (optional)", key=f"feedback_reason_{message_id}", max_chars=500)
+        if st.form_submit_button("Send reason") and reason.strip():
             try:
-                api.feedback(message_id, 100 if choice == 1 else 0, reason)
+                api.feedback(message_id, int(message["feedback"]), reason.strip())
             except ApiClientError as exc:
                 show_error(exc)
             else:
-                message["feedback"] = 100 if choice == 1 else 0
-                message["feedback_sent"] = choice
+                message["feedback_reason_sent"] = True
                 st.toast("Thanks for the feedback.", icon=":material/thumb_up:")
                 st.rerun()
 

@@ -12,7 +12,7 @@ from webui.kb_names import kb_name_problem
 from webui.kb_sharing import sharing_dialog
 from webui.session import call, client, has, show_error
 
-NEW_KB = "➕ New knowledge base"
+NEW_KB = "+ New knowledge base"
 NOTICE_KEY = "kb_notice"
 PICK_KEY = "kb_page_pick"
 PENDING_KEY = "_kb_page_pending"
@@ -98,12 +98,21 @@ def _upload(api: ApiClient, kb: str) -> None:
                     failed[upload.name] = str(exc)
                 else:
                     failed.update((result or {}).get("failed_files") or {})
-            progress.progress(1.0, text="Done")
+            added = len(files) - len(failed)
+            progress.progress(
+                1.0,
+                text=f"Added {added} of {len(files)} file(s)" if failed else f"Added {len(files)} file(s)",
+            )
             for name, reason in failed.items():
-                st.error(f"{name}: {reason}", icon=":material/error:")
+                st.error(f"{name}: {ui_reason(reason)}", icon=":material/error:")
             if not failed:
                 st.session_state["kb_upload_round"] = round_ + 1
                 _notice(f"Added {len(files)} file(s) to {kb}.")
+
+
+def ui_reason(reason: str) -> str:
+    """A backend reason in the words of this page (the API speaks of its form fields)."""
+    return reason.replace("set override=true to replace it", 'tick "Replace files that exist" to replace it')
 
 
 def _file_rows(files: list[Any]) -> list[dict[str, Any]]:
