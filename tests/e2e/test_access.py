@@ -330,6 +330,7 @@ def test_only_admins_manage_mcp_connections_and_each_serves_only_whom_it_allows(
         assert refused.status_code == 400 and "not an available tool" in refused.json()["msg"], refused.text
     request = {
         "query": "What is 2 plus 3?",
+        "stream": True,
         "tool_calling": "native",
         "tool_choice": "carols__add",
         "max_tokens": 48,
@@ -338,7 +339,8 @@ def test_only_admins_manage_mcp_connections_and_each_serves_only_whom_it_allows(
     with httpx.stream("POST", f"{api}/chat/agent_chat", json=request, headers=carol, timeout=300) as response:
         assert response.status_code == 200, response.read()
         events = sse_events(response.iter_lines())
-    step = next(e["step"] for e in events if "step" in e)
+    step = next((e["step"] for e in events if "step" in e), None)
+    assert step is not None, events
     assert step["tool"] == "carols__add" and step["ok"] and "The sum of" in step["output"], step
 
 

@@ -167,8 +167,9 @@ def test_the_agent_calls_the_chosen_tool_natively_and_ends_with_a_final_answer(s
     assert steps and steps[0]["index"] == 1 and steps[0]["tool"] == "calculator"
     assert steps[0]["input"].strip()  # the schema made the model write an expression (maybe not a good one)
     # What the step reports is what the calculator gives for that input: its result, or its refusal.
+    calculator = CalculatorTool()
     expected = asyncio.run(
-        run_tool(CalculatorTool(), steps[0]["input"], AgentSettings().observation_max_chars)
+        run_tool(calculator, {calculator.argument: steps[0]["input"]}, AgentSettings().observation_max_chars)
     )
     assert (steps[0]["output"], steps[0]["ok"]) == expected
     assert len(steps) <= 5 and [s["index"] for s in steps] == list(range(1, len(steps) + 1))

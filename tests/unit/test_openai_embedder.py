@@ -99,6 +99,7 @@ def test_the_rest_api_answers_the_endpoints_failure_in_chatchats_envelope(
         log_dir=tmp_path / "logs",
         openai_api={"port": free_port()},
         kb={"samples_kb": None},
+        auth={"enabled": False},
         default_embed_model="remote-down",
         embed_models={
             "remote-down": {"engine": "openai", "api_base_url": endpoint.url, "remote_model_name": "down"},
@@ -109,7 +110,7 @@ def test_the_rest_api_answers_the_endpoints_failure_in_chatchats_envelope(
             },
         },
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         for kb, model, status, words in [
             ("overloaded", "remote-down", 503, "the engine is overloaded"),
             ("refused", "remote-locked", 502, "Incorrect API key provided"),
