@@ -17,6 +17,7 @@ from server.api.body_checks import JsonBodyCheckMiddleware
 from server.api.deps import authenticate
 from server.api.errors import DomainError, domain_error_response
 from server.api.metrics import instrument
+from server.api.offline_docs import add_offline_docs
 from server.api.routes import (
     agent_chat,
     auth,
@@ -151,9 +152,12 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             "Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from local files below: the CDN is not there offline
+        redoc_url=None,
         # Every route, also one added later, checks the caller (see server.api.deps.authenticate).
         dependencies=[Depends(authenticate)],
     )
+    add_offline_docs(app)
     metrics = instrument(app)
     app.add_middleware(JsonBodyCheckMiddleware, limits=settings.limits)
     app.add_middleware(RequestIdMiddleware)
