@@ -2,9 +2,9 @@
 
 Reopening a conversation then continues it the way it was held, instead of as plain LLM chat.
 
-Revision ID: 0007_conversation_settings
-Revises: 0006_mcp_created_by_email
-Create Date: 2026-12-03
+Revision ID: 0008_conversation_settings
+Revises: 0007_temp_kb_owner
+Create Date: 2026-12-01
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_conversation_settings"
-down_revision = "0006_mcp_created_by_email"
+revision = "0008_conversation_settings"
+down_revision = "0007_temp_kb_owner"
 branch_labels = None
 depends_on = None
 
