@@ -71,8 +71,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         data_dir=root / "data",
         log_dir=root / "logs",
         kb={"samples_kb": None},
+        auth={"enabled": False},  # single-user mode: these tests are not about access
     )
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as test_client:
         assert test_client.post(
             "/knowledge_base/create_knowledge_base", json={"knowledge_base_name": KB}
         ).is_success
@@ -298,7 +299,8 @@ def test_the_query_limit_is_a_setting(tmp_path: Path) -> None:
         log_dir=tmp_path / "logs",
         kb={"samples_kb": None},
         limits={"max_query_chars": 10},
+        auth={"enabled": False},
     )
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as test_client:
         response = test_client.post("/chat/chat", json={"query": "eleven chars"})
     assert response.status_code == 422 and "at most 10" in response.json()["msg"]
