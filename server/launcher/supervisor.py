@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
+from server.core.exit_codes import EXIT_CONFIG
 from server.core.logging import log_file
 from server.launcher.control import ControlReply, ControlRequest
 from server.launcher.readiness import Probe
@@ -232,6 +233,9 @@ class Supervisor:
         quick = service.state == "starting" or now - service.started_at < QUICK_S
         service.quick_deaths = service.quick_deaths + 1 if quick else 0
         what = reason or f"exited with code {service.last_exit}"
+        if service.last_exit == EXIT_CONFIG:  # its configuration is refused: a restart cannot help
+            service.quick_deaths = max(service.quick_deaths, service.give_up_after)
+            what += " (its configuration was refused)"
         tail = log_tail(service.log_path)
         if self.on_exit is not None:
             try:

@@ -135,10 +135,15 @@ def _pid_of(log: Path, service: str) -> int:
 
 def test_a_worker_without_the_hubs_cluster_secret_is_refused_with_the_reason(tmp_path: Path) -> None:
     with running_stack(tmp_path / "a", ("--openai-api",)) as hub:
-        with pytest.raises(RuntimeError, match="model_worker-smollm2 exited with code 1 while starting"):
+        with pytest.raises(
+            RuntimeError, match="nothing could be started: model_worker-smollm2 exited with code 78"
+        ):
             start_stack(tmp_path / "b", ("--model-worker", "--controller", hub.urls.controller))
         log = (tmp_path / "b" / "logs" / "model_worker-smollm2.log").read_text()
         assert "refused this worker's cluster secret" in log and "auth.cluster_secret" in log
+        launcher_log = (tmp_path / "b" / "logs" / "startup.log").read_text()
+        assert "its configuration was refused" in launcher_log
+        assert "restarting it" not in launcher_log  # a wrong secret is not retried
         assert httpx.get(f"{hub.urls.openai_api}/v1/models", timeout=10).json()["data"] == []
 
 
