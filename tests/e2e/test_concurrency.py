@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 from server.launcher.harness import RunningStack
+from server.llm.cluster_auth import cluster_headers
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,8 @@ def test_eight_concurrent_streams_each_get_the_greedy_text_they_get_alone(stack:
             return [answer_text(await one_chat(client, stack.urls.api, n)) for n in numbers]
 
     async def together() -> tuple[list[str], int]:
-        async with httpx.AsyncClient(timeout=300) as client:
+        # the worker answers only callers with the cluster's secret
+        async with httpx.AsyncClient(timeout=300, headers=cluster_headers(stack.cluster_secret)) as client:
             task = asyncio.gather(*(one_chat(client, stack.urls.api, n) for n in numbers))
             peak = 0
             while not task.done():
@@ -153,7 +155,9 @@ def test_a_client_that_leaves_stops_its_generation(stack: RunningStack) -> None:
     aborted = re.findall(r"abort after (\d+) tokens", log.read_text())
     assert len(aborted) == before + 1, "the abandoned generation was not stopped"
     assert int(aborted[-1]) < 1000
-    status = httpx.post(f"{stack.urls.worker}/worker_get_status", timeout=10).json()
+    status = httpx.post(
+        f"{stack.urls.worker}/worker_get_status", timeout=10, headers=cluster_headers(stack.cluster_secret)
+    ).json()
     assert (status["running"], status["waiting"]) == (0, 0), "the abandoned request kept its slot"
     next_answer = httpx.post(f"{stack.urls.api}/chat/chat", json={"query": "hi", "max_tokens": 4}, timeout=60)
     assert next_answer.status_code == 200 and "text" in next_answer.text

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from server.launcher.harness import RunningStack, running_stack
+from server.llm.cluster_auth import cluster_headers
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +82,9 @@ async def stream_answer(client: httpx.AsyncClient, url: str, n: int, answer: Ans
 def test_both_replicas_register_and_share_the_answers(replicas: RunningStack) -> None:
     first, second = replicas.urls.worker, second_worker(replicas)
     for url in (first, second):
-        status = httpx.post(f"{url}/worker_get_status", timeout=10).json()
+        status = httpx.post(
+            f"{url}/worker_get_status", timeout=10, headers=cluster_headers(replicas.cluster_secret)
+        ).json()
         assert status["model_names"] == ["smollm2"] and status["parallel"] == 2
     models = httpx.post(f"{replicas.urls.api}/llm_model/list_running_models", timeout=30).json()["data"]
     assert models["smollm2"]["status"] == "running"
@@ -97,7 +100,7 @@ def test_a_replica_killed_under_load_hands_its_waiting_answers_to_the_other(repl
 
     async def scenario() -> None:
         nonlocal seen_restarting
-        async with httpx.AsyncClient(timeout=300) as client:
+        async with httpx.AsyncClient(timeout=300, headers=cluster_headers(stack.cluster_secret)) as client:
             tasks = [
                 asyncio.ensure_future(stream_answer(client, stack.urls.openai_api, n, a))
                 for n, a in enumerate(answers)
@@ -139,7 +142,13 @@ def test_a_replica_killed_under_load_hands_its_waiting_answers_to_the_other(repl
     assert "model_worker-smollm2 exited with code -9; restarting it in 1s (restart 1)" in text
     assert seen_restarting, "list_running_models never showed the replica restarting"
     body = {"model": "smollm2", "prompt": "Hello", "max_new_tokens": 4, "temperature": 0, "echo": False}
-    with httpx.stream("POST", f"{victim_url}/worker_generate_stream", json=body, timeout=60) as response:
+    with httpx.stream(
+        "POST",
+        f"{victim_url}/worker_generate_stream",
+        json=body,
+        timeout=60,
+        headers=cluster_headers(stack.cluster_secret),
+    ) as response:
         frames = [json.loads(f) for f in response.read().split(b"\0") if f]
     assert frames[-1]["error_code"] == 0 and frames[-1]["usage"]["completion_tokens"] >= 1
     models = httpx.post(f"{stack.urls.api}/llm_model/list_running_models", timeout=30).json()["data"]
@@ -150,15 +159,18 @@ def test_a_worker_that_stops_sending_heartbeats_leaves_the_controller_within_15_
     replicas: RunningStack,
 ) -> None:
     controller = replicas.urls.controller
+    secret = cluster_headers(replicas.cluster_secret)  # the controller answers only the cluster
     ghost = {
         "worker_name": "http://127.0.0.1:9",
         "check_heart_beat": True,
         "worker_status": {"model_names": ["ghost"], "speed": 1, "queue_length": 0},
     }
-    assert httpx.post(f"{controller}/register_worker", json=ghost, timeout=10).status_code == 200
+    assert (
+        httpx.post(f"{controller}/register_worker", json=ghost, timeout=10, headers=secret).status_code == 200
+    )
     registered = time.monotonic()
-    assert "ghost" in httpx.post(f"{controller}/list_models", timeout=10).json()["models"]
-    while "ghost" in httpx.post(f"{controller}/list_models", timeout=10).json()["models"]:
+    assert "ghost" in httpx.post(f"{controller}/list_models", timeout=10, headers=secret).json()["models"]
+    while "ghost" in httpx.post(f"{controller}/list_models", timeout=10, headers=secret).json()["models"]:
         assert time.monotonic() - registered < 15, "a silent worker stayed registered"
         time.sleep(0.2)
-    assert "smollm2" in httpx.post(f"{controller}/list_models", timeout=10).json()["models"]
+    assert "smollm2" in httpx.post(f"{controller}/list_models", timeout=10, headers=secret).json()["models"]
