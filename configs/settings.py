@@ -293,6 +293,27 @@ def _default_embed_models() -> dict[str, EmbedModelSettings]:
     }
 
 
+class RerankerSettings(BaseModel):
+    """One reranker: a local cross-encoder, a remote /v1/rerank endpoint, or the chat model itself."""
+
+    engine: Literal["cross-encoder", "remote", "llm"] = Field(
+        "cross-encoder",
+        description="cross-encoder = a sentence-transformers CrossEncoder directory (bge-reranker, jina, "
+        "mxbai); remote = POST {api_base_url}/rerank (vLLM, Xinference, llama.cpp, TEI, this backend); "
+        "llm = the chat model rates each chunk (no extra model, slow).",
+    )
+    path: str | None = Field(None, description="cross-encoder: local model directory (never downloaded).")
+    device: str = "cpu"
+    batch_size: int = Field(16, ge=1, le=1024)
+    api_base_url: str | None = Field(None, description="remote: base URL ending in /v1.")
+    api_key: SecretStr | None = Field(None, description="remote: key; never logged or shown.")
+    remote_model_name: str | None = Field(None, description="remote: model name at the endpoint.")
+    llm_model: str | None = Field(None, description="llm: the chat model to ask (default: default_llm).")
+    candidates: int | None = Field(
+        None, ge=1, le=200, description="Chunks it scores per question (default: kb.rerank_candidates)."
+    )
+
+
 class LangChainStoreSettings(BaseModel):  # type: ignore[no-redef]  # the plugin's __init__ has **kwargs too
     """Any LangChain ``VectorStore`` class as a knowledge-base store (``vs_type: langchain``)."""
 
@@ -328,6 +349,23 @@ class PgVectorSettings(BaseModel):
     hnsw_ef_search: int = Field(100, ge=1, le=1000, description="HNSW query-time candidate list.")
 
 
+class IngestLimitSettings(BaseModel):
+    """Bounds on the work one file may cause, checked where every loader passes (413/422 above them)."""
+
+    max_unzipped_mb: float = Field(
+        200.0, gt=0, description="Office/EPUB files: largest total size of their unzipped parts."
+    )
+    max_zip_ratio: float = Field(
+        100.0, gt=1, description="Office/EPUB files: largest ratio of unzipped to compressed size."
+    )
+    max_chars: int = Field(5_000_000, ge=1, description="Characters of text one file may hold.")
+    max_chunks: int = Field(20_000, ge=1, description="Chunks one file may be split into.")
+    max_pdf_pages: int = Field(2_000, ge=1, description="Pages one PDF may have.")
+    max_ocr_pages: int = Field(
+        50, ge=0, description="Pages without a text layer sent to OCR per file (0 = no OCR)."
+    )
+
+
 class KnowledgeBaseSettings(BaseModel):
     """Knowledge bases: splitting, retrieval defaults, upload and temporary-KB limits."""
 
@@ -349,9 +387,35 @@ class KnowledgeBaseSettings(BaseModel):
         description="Largest distance (1 - cosine, 0..2; lower = closer) a chunk may have.",
     )
     hybrid: bool = Field(
-        False, description="Default for new knowledge bases: BM25 (jieba tokens) + vectors, fused by rank."
+        True,
+        description="Default for new knowledge bases: BM25 (jieba tokens) + vectors, fused (on: it beats "
+        "both vector and keyword search alone on English and Chinese, see bench/retrieval.py).",
+    )
+    fusion: Literal["weighted", "relative", "rrf"] = Field(
+        "weighted",
+        description="How hybrid search fuses vector and keyword candidates: weighted = alpha * cosine "
+        "similarity + (1 - alpha) * keyword score over the query's best; relative = the same blend, both "
+        "sides min-max normalised; rrf = reciprocal-rank fusion. bench/retrieval.py measures them.",
+    )
+    fusion_alpha: float = Field(
+        0.7, ge=0.0, le=1.0, description="Weight of the vector side in weighted and relative fusion."
+    )
+    min_relevance: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Smallest relevance (0..1, higher = closer; the last retrieval stage's score) a chunk "
+        "may have; 0 = keep all within score_threshold.",
+    )
+    rerank: bool = Field(
+        False, description="Rerank retrieved chunks by default (needs kb.reranker; none ships, so off)."
+    )
+    reranker: str | None = Field(None, description="Name in rerankers used when reranking is asked for.")
+    rerank_candidates: int = Field(
+        20, ge=1, le=200, description="Chunks fused retrieval hands to the reranker per question."
     )
     max_upload_mb: float = Field(100.0, gt=0, description="Largest file accepted by an upload (413 above).")
+    limits: IngestLimitSettings = Field(default_factory=IngestLimitSettings)
     temp_expiry_s: float = Field(3600.0, gt=0, description="Seconds an unused file-chat upload is kept.")
     temp_max_kbs: int = Field(20, ge=1, description="Temporary file-chat knowledge bases kept at once.")
     temp_max_mb: float = Field(
@@ -485,6 +549,17 @@ class AgentSettings(BaseModel):
     shell_timeout: float = Field(10.0, gt=0, description="Seconds one shell command may run.")
 
 
+class RequestLimitSettings(BaseModel):
+    """Bounds on what one request body may carry; checked once for every JSON body (422/413 above)."""
+
+    max_query_chars: int = Field(16_000, ge=1, description="Characters of a `query` field.")
+    max_text_chars: int = Field(
+        200_000, ge=1, description="Characters of any other string in a request body."
+    )
+    max_json_depth: int = Field(32, ge=2, le=500, description="Nesting depth of a JSON request body.")
+    max_json_mb: float = Field(32.0, gt=0, description="Size of a JSON request body (413 above).")
+
+
 class Settings(BaseSettings):
     """Every knob of the stack. Ports and hosts follow Langchain-Chatchat 0.2, bound to loopback."""
 
@@ -516,6 +591,11 @@ class Settings(BaseSettings):
         "usem3-multilingual", description="Embedding model of new knowledge bases (Chinese and English)."
     )
     kb: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
+    rerankers: dict[str, RerankerSettings] = Field(
+        default_factory=dict,
+        description="Rerankers by name (kb.reranker picks the default); none is configured out of the box.",
+    )
+    limits: RequestLimitSettings = Field(default_factory=RequestLimitSettings)
 
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Default sampling temperature.")
     max_tokens: int | None = Field(
@@ -603,6 +683,10 @@ class Settings(BaseSettings):
         names = [server.name for server in self.mcp_servers]
         if len(set(names)) != len(names):
             raise ValueError("mcp_servers: every server needs a distinct name")
+        if self.kb.reranker and self.kb.reranker not in self.rerankers:
+            raise ValueError(
+                f"kb.reranker {self.kb.reranker!r} is not in rerankers ({', '.join(self.rerankers)})"
+            )
         if self.default_embed_model not in self.embed_models:
             raise ValueError(
                 f"default_embed_model {self.default_embed_model!r} is not in embed_models "

@@ -30,9 +30,10 @@ def _cookie_token() -> str | None:
     if st.session_state.get(SIGNED_OUT_KEY):
         return None
     try:
-        return st.context.cookies.get(COOKIE) or None
-    except Exception:  # no browser context (AppTest)
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser context
         return None
+    return value if isinstance(value, str) and value else None  # AppTest's stand-in context is no token
 
 
 def token() -> str | None:

@@ -282,6 +282,9 @@ class ApiClient:
     def rename_conversation(self, conversation_id: str, name: str) -> dict[str, Any]:
         return self._data("PATCH", f"{CONVERSATIONS_PATH}/{conversation_id}", json={"name": name})
 
+    def save_conversation_settings(self, conversation_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+        return self._data("PATCH", f"{CONVERSATIONS_PATH}/{conversation_id}", json={"settings": settings})
+
     def delete_conversation(self, conversation_id: str) -> None:
         self._data("DELETE", f"{CONVERSATIONS_PATH}/{conversation_id}")
 

@@ -28,6 +28,25 @@ DEFAULT_MODEL_LABEL = "(backend default)"
 MODEL_DECIDES = "(the model decides)"
 
 
+# The widgets whose values make up a conversation's settings, stored with it and restored when it
+# is opened again (so a follow-up in a knowledge-base conversation is not silently plain chat).
+CONVERSATION_SETTINGS = (
+    "chat_mode",
+    "temperature",
+    "history_turns",
+    "max_tokens",
+    "system_prompt",
+    "kb_pick",
+    "kb_top_k",
+    "kb_threshold",
+    "engine_pick",
+    "search_top_k",
+    "agent_tool_calling",
+)
+CONVERSATION_SETTING_PREFIXES = ("prompt_",)
+NO_LIMIT = 0
+
+
 @dataclass
 class ChatOptions:
     mode: str
@@ -35,6 +54,8 @@ class ChatOptions:
     temperature: float
     history_turns: int
     prompt_name: str
+    max_tokens: int | None = None
+    system_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # per-mode request fields
     ready: bool = True  # False when the mode lacks a choice it needs (e.g. no KB yet)
     hint: str = ""
@@ -124,6 +145,8 @@ def _mode_options(client: ApiClient, mode: str, options: ChatOptions) -> None:
                     False,
                     "Create a knowledge base on the Knowledge bases page first.",
                 )
+            if st.session_state.get("kb_pick") not in (None, *kbs):
+                st.session_state.pop("kb_pick")  # a restored choice that was deleted since
             kb = st.selectbox("Knowledge base", kbs, key="kb_pick")
             options.extra["knowledge_base_name"] = kb
         else:
@@ -201,6 +224,8 @@ def _tool_picker(client: ApiClient, options: ChatOptions) -> None:
 
 def sidebar(client: ApiClient) -> ChatOptions:
     modes = available_modes()
+    if st.session_state.get("chat_mode") not in (None, *modes):
+        st.session_state.pop("chat_mode")  # a restored mode this backend does not serve
     mode = st.selectbox("Chat mode", modes, format_func=lambda m: MODE_LABELS.get(m, m), key="chat_mode")
     configs = server_configs(client)
     model_name = _model_picker(client, configs)
@@ -216,7 +241,53 @@ def sidebar(client: ApiClient) -> ChatOptions:
         help="How many earlier question/answer pairs the model sees.",
     )
     names = _prompt_names(configs, mode)
+    if st.session_state.get(f"prompt_{mode}") not in (None, *names):
+        st.session_state.pop(f"prompt_{mode}")  # a restored template this backend no longer has
     prompt_name = st.selectbox("Prompt template", names, key=f"prompt_{mode}")
-    options = ChatOptions(mode, model_name, temperature, int(history_turns), prompt_name)
+    with st.expander("Generation settings", icon=":material/tune:"):
+        max_tokens = st.number_input(
+            "Max tokens",
+            0,
+            32_768,
+            1024,
+            64,
+            key="max_tokens",
+            help="The longest answer the model may write (0: as long as the context allows). "
+            "A looping answer stops here.",
+        )
+        system_prompt = st.text_area(
+            "System prompt",
+            key="system_prompt",
+            max_chars=4000,
+            placeholder="e.g. You are a concise assistant. Answer in English.",
+            help="Sent to the model before the conversation; kept with this conversation.",
+        )
+    options = ChatOptions(
+        mode,
+        model_name,
+        temperature,
+        int(history_turns),
+        prompt_name,
+        max_tokens=int(max_tokens) or None,
+        system_prompt=system_prompt.strip(),
+    )
     _mode_options(client, mode, options)
     return options
+
+
+def settings_snapshot() -> dict[str, Any]:
+    """The current values of the conversation's settings widgets, as stored with the conversation."""
+    state = st.session_state
+    return {
+        key: state[key]
+        for key in list(state.keys())
+        if (key in CONVERSATION_SETTINGS or key.startswith(CONVERSATION_SETTING_PREFIXES))
+        and isinstance(state[key], str | int | float | bool)
+    }
+
+
+def apply_settings(settings: dict[str, Any]) -> None:
+    """Set the widgets to a stored conversation's settings; runs before the sidebar is drawn."""
+    for key, value in (settings or {}).items():
+        if key in CONVERSATION_SETTINGS or key.startswith(CONVERSATION_SETTING_PREFIXES):
+            st.session_state[key] = value

@@ -13,12 +13,15 @@ from typing import Any
 
 import streamlit as st
 
-from webui import transcript
+from webui import chat_options, transcript
 from webui.api_client import CONVERSATIONS_PATH, ApiClient, ApiClientError
-from webui.session import call, has, show_error
+from webui.session import call, has
 
 CURRENT_KEY = "conversation_id"
 LOADED_KEY = "_loaded_conversation"
+NEW_VIEW_KEY = "_new_conversation_view"  # an empty view the user asked for: nothing stored until sent
+NOTICE_KEY = "_conversation_notice"
+SAVED_SETTINGS_KEY = "_conversation_settings_saved"
 QUERY_PARAM = "conversation"
 
 
@@ -51,20 +54,60 @@ def ensure_current(client: ApiClient, first_query: str, chat_type: str) -> str:
         return ""
     if current_id():
         return current_id()
-    name = " ".join(first_query.split())[:40] or _default_name()
-    created = client.create_conversation(name=name, chat_type=chat_type)
+    created = client.create_conversation(name=title_for(first_query), chat_type=chat_type)
     _select(created["id"])
     st.session_state[LOADED_KEY] = created["id"]
+    st.session_state.pop(NEW_VIEW_KEY, None)
     return created["id"]
 
 
-def _load(client: ApiClient, conversation_id: str) -> None:
+def title_for(first_query: str, width: int = 40) -> str:
+    """A conversation's name from its first question: one line, cut at a word where it can be."""
+    text = " ".join(first_query.split())
+    if len(text) <= width:
+        return text or _default_name()
+    cut = text[:width]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,.;:") + "…"
+
+
+def start_new_view() -> None:
+    """An empty chat; the next message creates (and names) its conversation, so none is stored empty."""
+    _select("")
+    st.session_state[NEW_VIEW_KEY] = True
+    st.session_state.pop(LOADED_KEY, None)
+    transcript.clear()
+
+
+def _load(client: ApiClient, conversation: dict[str, Any]) -> None:
+    """Show a conversation opened now (switched to, or after a reload) with the settings it had."""
+    conversation_id = conversation["id"]
     if st.session_state.get(LOADED_KEY) == conversation_id:
         return
     stored = call(lambda: client.messages(conversation_id), default=None)
     if stored is not None:
         transcript.replace(transcript.from_stored(stored))
         st.session_state[LOADED_KEY] = conversation_id
+        settings = conversation.get("settings") or {}
+        if not settings and conversation.get("chat_type"):  # stored before settings were kept
+            settings = {"chat_mode": conversation["chat_type"]}
+        chat_options.apply_settings(settings)
+        st.session_state[SAVED_SETTINGS_KEY] = (conversation_id, dict(settings))
+
+
+def remember_settings(client: ApiClient, settings: dict[str, Any]) -> None:
+    """Store the current settings with the current conversation when they changed (one PATCH)."""
+    cid = current_id()
+    if not cid or not has(CONVERSATIONS_PATH):
+        return
+    saved = st.session_state.get(SAVED_SETTINGS_KEY)
+    if saved == (cid, settings):
+        return
+    try:
+        client.save_conversation_settings(cid, settings)
+    except ApiClientError:
+        return  # not worth an error on the page; tried again on the next run
+    st.session_state[SAVED_SETTINGS_KEY] = (cid, dict(settings))
 
 
 def sync(client: ApiClient) -> list[dict[str, Any]] | None:
@@ -78,14 +121,14 @@ def sync(client: ApiClient) -> list[dict[str, Any]] | None:
     if items is None:
         return None
     ids = [item["id"] for item in items]
-    if current_id() not in ids:
+    if current_id() not in ids and not (st.session_state.get(NEW_VIEW_KEY) and not current_id()):
         linked = st.query_params.get(QUERY_PARAM, "")
         _select(linked if linked in ids else (ids[0] if ids else ""))
-        if not ids:
+        if not current_id():
             transcript.clear()
             st.session_state.pop(LOADED_KEY, None)
     if current_id():
-        _load(client, current_id())
+        _load(client, next(item for item in items if item["id"] == current_id()))
     return items
 
 
@@ -101,19 +144,12 @@ def sidebar(client: ApiClient, chat_type: str, items: list[dict[str, Any]] | Non
     if current_id() and current_id() not in {item["id"] for item in items}:
         items = call(client.conversations, default=items)
     by_id = {item["id"]: item for item in items}
+    if notice := st.session_state.pop(NOTICE_KEY, None):
+        st.toast(notice, icon=":material/check_circle:")
     if st.button("New conversation", icon=":material/add_comment:", width="stretch", key="conv_new"):
-        try:
-            created = client.create_conversation(
-                name=_default_name(item["name"] for item in items), chat_type=chat_type
-            )
-        except ApiClientError as exc:
-            show_error(exc)
-        else:
-            _select(created["id"])
-            st.session_state[LOADED_KEY] = created["id"]
-            transcript.clear()
-            st.rerun()
-    if not by_id or current_id() not in by_id:
+        start_new_view()
+        st.rerun()
+    if not by_id:
         st.caption("No conversations yet: the first message starts one.")
         return
     ids = list(by_id)
@@ -122,14 +158,16 @@ def sidebar(client: ApiClient, chat_type: str, items: list[dict[str, Any]] | Non
     choice = st.radio(
         "Conversation",
         ids,
-        index=ids.index(current_id()),
+        index=ids.index(current_id()) if current_id() in by_id else None,
         format_func=_labels(items).__getitem__,
         label_visibility="collapsed",
     )
-    if choice != current_id():
+    if choice is not None and choice != current_id():
+        st.session_state.pop(NEW_VIEW_KEY, None)
         _select(choice)
         st.rerun()  # the chat above still shows the old conversation
-    _stored_actions(client, by_id[current_id()])
+    if current_id() in by_id:
+        _stored_actions(client, by_id[current_id()])
 
 
 def _labels(items: list[dict[str, Any]]) -> dict[str, str]:
@@ -146,28 +184,65 @@ def _labels(items: list[dict[str, Any]]) -> dict[str, str]:
     return labels
 
 
+def _close(popover_key: str) -> None:
+    st.session_state[popover_key] = False
+
+
+def _rename(client: ApiClient, cid: str, popover_key: str) -> None:
+    """The Save button's callback: rename, then close the popover (a callback may still set its state)."""
+    new_name = str(st.session_state.get(f"conv_rename_{cid}") or "").strip()
+    if not new_name:
+        st.session_state[NOTICE_KEY + "_error"] = "The name must not be empty."
+        return
+    try:
+        client.rename_conversation(cid, new_name)
+    except ApiClientError as exc:
+        st.session_state[NOTICE_KEY + "_error"] = str(exc)
+        return
+    _close(popover_key)
+    st.session_state[NOTICE_KEY] = f"Renamed to {new_name}."
+
+
+def _delete(client: ApiClient, cid: str, name: str, popover_key: str) -> None:
+    """The confirm button's callback: delete, close the popover, show an empty view (never the next one)."""
+    try:
+        client.delete_conversation(cid)
+    except ApiClientError as exc:
+        st.session_state[NOTICE_KEY + "_error"] = str(exc)
+        return
+    _close(popover_key)
+    start_new_view()
+    st.session_state[NOTICE_KEY] = f"Deleted {name}."
+
+
 def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:
     cid = current["id"]
+    if error := st.session_state.pop(NOTICE_KEY + "_error", None):
+        st.error(error, icon=":material/error:")
     col_rename, col_delete = st.columns(2)
-    with col_rename.popover("Rename", icon=":material/edit:", width="stretch"):
-        new_name = st.text_input("New name", value=current["name"], key=f"conv_rename_{cid}", max_chars=100)
-        if st.button("Save", key=f"conv_rename_save_{cid}", type="primary"):
-            if not new_name.strip():
-                st.error("The name must not be empty.")
-            elif call(lambda: client.rename_conversation(cid, new_name.strip()), default=None) is not None:
-                st.rerun()
-    with col_delete.popover("Delete", icon=":material/delete:", width="stretch"):
-        st.write(f"Delete **{current['name']}** and its messages?")
-        if st.button("Delete conversation", key=f"conv_delete_{cid}", type="primary"):
-            try:
-                client.delete_conversation(cid)
-            except ApiClientError as exc:
-                show_error(exc)
-            else:
-                _select("")
-                st.session_state.pop(LOADED_KEY, None)
-                transcript.clear()
-                st.rerun()
+    rename_key, delete_key = f"conv_rename_pop_{cid}", f"conv_delete_pop_{cid}"
+    with col_rename.popover(
+        "Rename", icon=":material/edit:", width="stretch", key=rename_key, on_change="rerun"
+    ):
+        st.text_input("New name", value=current["name"], key=f"conv_rename_{cid}", max_chars=100)
+        st.button(
+            "Save",
+            key=f"conv_rename_save_{cid}",
+            type="primary",
+            on_click=_rename,
+            args=(client, cid, rename_key),
+        )
+    with col_delete.popover(
+        "Delete", icon=":material/delete:", width="stretch", key=delete_key, on_change="rerun"
+    ):
+        st.write(f"Delete **{current['name']}** and its messages? This cannot be undone.")
+        st.button(
+            "Delete conversation",
+            key=f"conv_delete_{cid}",
+            type="primary",
+            on_click=_delete,
+            args=(client, cid, current["name"], delete_key),
+        )
 
     def export() -> bytes:
         try:
@@ -191,20 +266,10 @@ def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:
         icon=":material/mop:",
         width="stretch",
         key=f"conv_clear_{cid}",
-        help="Empty this conversation (it keeps its name).",
+        help="Start with an empty view; this conversation stays in the list (Delete removes it).",
     ):
-        try:
-            client.delete_conversation(cid)
-            created = client.create_conversation(
-                name=current["name"], chat_type=current.get("chat_type") or "llm_chat"
-            )
-        except ApiClientError as exc:
-            show_error(exc)
-        else:
-            _select(created["id"])
-            st.session_state[LOADED_KEY] = created["id"]
-            transcript.clear()
-            st.rerun()
+        start_new_view()
+        st.rerun()
 
 
 def _local_actions() -> None:

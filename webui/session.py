@@ -106,6 +106,10 @@ KEPT_WIDGETS = (
     "kb_chunk_size",
     "kb_chunk_overlap",
     "kb_title_enhance",
+    "max_tokens",
+    "system_prompt",
+    "agent_tool_calling",
+    "ui_language",
 )
 KEPT_PREFIXES = ("prompt_",)
 

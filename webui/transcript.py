@@ -56,9 +56,12 @@ def from_stored(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "docs": list(meta.get("sources") or meta.get("docs") or []),
             "tools": [step_entry(step_lines(s)) if isinstance(s, dict) else str(s) for s in steps],
             "feedback": row.get("feedback_score"),
+            "feedback_reason_sent": bool(row.get("feedback_reason")),
         }
         if meta.get("error"):
             answer["error"] = str(meta["error"])
+        if meta.get("stopped"):  # the client went away mid-answer: Stop, or a new question
+            answer["stop"] = "stopped"
         shown += [{"role": "user", "content": row.get("query", "")}, answer]
     return shown
 

@@ -13,9 +13,11 @@ from fastapi.responses import JSONResponse
 from configs import Settings
 from server.agent.mcp.registry import McpRegistry
 from server.agent.mcp.store import McpStore
+from server.api.body_checks import JsonBodyCheckMiddleware
 from server.api.deps import authenticate
 from server.api.errors import DomainError, domain_error_response
 from server.api.metrics import instrument
+from server.api.offline_docs import add_offline_docs
 from server.api.routes import (
     agent_chat,
     auth,
@@ -28,6 +30,7 @@ from server.api.routes import (
     llm_model,
     mcp,
     other,
+    rerank,
     search_chat,
     search_engines,
     server,
@@ -53,6 +56,7 @@ from server.core.request_id import RequestIdMiddleware
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.knowledge_base.consistency import check_at_start
+from server.knowledge_base.rerank import Ask
 from server.knowledge_base.setup import build_services, create_samples_safely
 from server.search import SearchEngines
 from server.version import __version__
@@ -71,6 +75,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     body = BaseResponse(code=422, msg=message or "invalid request").model_dump()
     body["detail"] = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
     return JSONResponse(body, status_code=422)
+
+
+def _llm_asker(settings: Settings, llm: LLMClient) -> Ask:
+    """The chat model as the ``llm`` reranker's judge (its configured model, else the default)."""
+
+    async def ask(model: str | None, prompt: str) -> str:
+        return await llm.chat(model or settings.default_llm, [{"role": "user", "content": prompt}], 0.0, 8)
+
+    return ask
 
 
 def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> FastAPI:
@@ -104,6 +117,7 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
         app.state.kb_chat_service = KnowledgeBaseChatService(
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
         )
+        app.state.kb_service.rerankers.connect_llm(_llm_asker(settings, llm))
         await create_samples_safely(app.state.kb_service, settings)
         if settings.kb.samples_kb:
             await app.state.kb_access.make_public(settings.kb.samples_kb)
@@ -138,10 +152,14 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             "Chat with local LLMs, knowledge bases, web search and tools (Langchain-Chatchat 0.2 compatible)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from local files below: the CDN is not there offline
+        redoc_url=None,
         # Every route, also one added later, checks the caller (see server.api.deps.authenticate).
         dependencies=[Depends(authenticate)],
     )
+    add_offline_docs(app)
     metrics = instrument(app)
+    app.add_middleware(JsonBodyCheckMiddleware, limits=settings.limits)
     app.add_middleware(RequestIdMiddleware)
     add_browser_guards(
         app,
@@ -165,5 +183,6 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
     app.include_router(mcp.router)
     app.include_router(kb_chat.router)
     app.include_router(knowledge_base.router)
+    app.include_router(rerank.router)
     app.include_router(kb_access.router)
     return app

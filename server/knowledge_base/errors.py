@@ -21,6 +21,18 @@ class LoaderError(Exception):
     """One file could not be read; the batch goes on and reports it under failed_files."""
 
 
+class LimitExceeded(LoaderError):
+    """One file would cause more work than a ``kb.limits`` setting allows; the message names both."""
+
+
+LIMIT_MARK = "(kb.limits."
+
+
+def is_limit_failure(reason: str) -> bool:
+    """Whether a failed_files reason is a refusal by a limit (the HTTP layer answers 413 for those)."""
+    return LIMIT_MARK in reason
+
+
 class StoreUnavailable(Unavailable):
     """The configured vector store cannot be reached or is not installed."""
 
@@ -30,6 +42,7 @@ __all__ = [
     "FileNotInKnowledgeBase",
     "InvalidName",
     "KnowledgeBaseNotFound",
+    "LimitExceeded",
     "LoaderError",
     "PayloadTooLarge",
     "StoreUnavailable",

@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from configs.settings import IngestLimitSettings
 from server.knowledge_base.bm25_index import tokenize
 from server.knowledge_base.embeddings import EmbeddingPool
-from server.knowledge_base.errors import InvalidName, LoaderError
+from server.knowledge_base.errors import InvalidName, LimitExceeded, LoaderError
 from server.knowledge_base.loaders import load_file, loader_name
 from server.knowledge_base.splitter import Chunk, split_text
 from server.knowledge_base.stores.base import ChunkIn
@@ -28,9 +29,12 @@ CUSTOM_SPLITTER = "custom"
 
 @dataclass
 class SplitOptions:
+    """How to split, and the limits (``kb.limits``) reading and splitting one file run under."""
+
     chunk_size: int
     chunk_overlap: int
     zh_title_enhance: bool
+    limits: IngestLimitSettings = field(default_factory=IngestLimitSettings)
 
 
 @dataclass
@@ -63,8 +67,13 @@ def prepare_chunks(
         ]
         if not chunks:
             raise LoaderError(f"the custom docs of {name} hold no text")
+        if len(chunks) > options.limits.max_chunks:
+            raise LimitExceeded(
+                f"{name}: {len(chunks)} custom docs; at most {options.limits.max_chunks} per file "
+                "(kb.limits.max_chunks)"
+            )
         return chunks, "CustomDocs", CUSTOM_SPLITTER
-    loaded = load_file(path)
+    loaded = load_file(path, options.limits, name)
     chunks, splitter = split_text(
         loaded.text,
         markdown=path.suffix.lower() in (".md", ".markdown"),
@@ -74,6 +83,14 @@ def prepare_chunks(
     )
     if not chunks:
         raise LoaderError(f"no text found in {name}")
+    if loaded.ocr_pages:  # every chunk says which pages of its file were read by OCR, not a text layer
+        for chunk in chunks:
+            chunk.metadata["ocr_pages"] = loaded.ocr_pages
+    if len(chunks) > options.limits.max_chunks:
+        raise LimitExceeded(
+            f"{name}: splits into {len(chunks)} chunks; at most {options.limits.max_chunks} per file "
+            "(kb.limits.max_chunks)"
+        )
     return chunks, loaded.loader, splitter
 
 

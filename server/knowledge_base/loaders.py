@@ -3,6 +3,11 @@
 Each loader returns the whole text of the file (pages, slides, sheets joined by blank lines), so
 a chunk's character span is a span of that one text. Any failure becomes a :class:`LoaderError`
 naming the file and what went wrong; the caller reports it and goes on with the batch.
+
+:func:`load_file` is the one door every loader goes through, so the limits of
+``kb.limits`` hold for all of them, including loaders added later: a zip container (Office,
+EPUB) is measured before a parser opens it, and the text is measured after. Loaders that can
+cause more work (pages, OCR) check their own limit through the :class:`LoadJob` they are given.
 """
 
 from __future__ import annotations
@@ -11,21 +16,39 @@ import csv
 import io
 import json
 import threading
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.knowledge_base.errors import LoaderError
+from configs.settings import IngestLimitSettings
+from server.knowledge_base.errors import LimitExceeded, LoaderError
 
 # A PDF page with fewer characters than this is treated as scanned and sent through OCR.
 SCANNED_PAGE_CHARS = 10
 PDF_RENDER_SCALE = 2.0
 
 
+ZIP_CONTAINERS = (".docx", ".pptx", ".xlsx", ".epub")
+
+
+@dataclass
+class LoadJob:
+    """One file being read: the limits it runs under and what the loader did (pages OCR'd, 1-based)."""
+
+    name: str
+    limits: IngestLimitSettings
+    ocr_pages: list[int] = field(default_factory=list)
+
+    def refuse(self, setting: str, why: str) -> LimitExceeded:
+        return LimitExceeded(f"{self.name}: {why} (kb.limits.{setting})")
+
+
 @dataclass
 class LoadedText:
     text: str
     loader: str
+    ocr_pages: list[int] = field(default_factory=list)
 
 
 class _Ocr:
@@ -55,16 +78,27 @@ def _read_text(path: Path) -> str:
     raise LoaderError("the file is not UTF-8 or GB18030 text")
 
 
-def load_txt(path: Path) -> str:
+def load_txt(path: Path, job: LoadJob) -> str:
     return _read_text(path)
 
 
-def load_pdf(path: Path) -> str:
+def load_pdf(path: Path, job: LoadJob) -> str:
+    """The text layer of each page; only pages without one go to OCR, and only so many per file."""
     from pypdf import PdfReader
 
     reader = PdfReader(str(path))
+    count = len(reader.pages)
+    if count > job.limits.max_pdf_pages:
+        raise job.refuse("max_pdf_pages", f"{count} pages; at most {job.limits.max_pdf_pages} per PDF")
     pages = [page.extract_text() or "" for page in reader.pages]
     scanned = [i for i, text in enumerate(pages) if len(text.strip()) < SCANNED_PAGE_CHARS]
+    if len(scanned) > job.limits.max_ocr_pages:
+        raise job.refuse(
+            "max_ocr_pages",
+            f"{len(scanned)} pages have no text layer; at most {job.limits.max_ocr_pages} "
+            "per file are sent to OCR",
+        )
+    job.ocr_pages = [i + 1 for i in scanned]
     if scanned:
         import numpy as np
         import pypdfium2
@@ -79,7 +113,7 @@ def load_pdf(path: Path) -> str:
     return "\n\n".join(page.strip() for page in pages if page.strip())
 
 
-def load_docx(path: Path) -> str:
+def load_docx(path: Path, job: LoadJob) -> str:
     import docx
 
     document = docx.Document(str(path))
@@ -92,7 +126,7 @@ def load_docx(path: Path) -> str:
     return "\n\n".join(parts)
 
 
-def load_pptx(path: Path) -> str:
+def load_pptx(path: Path, job: LoadJob) -> str:
     from pptx import Presentation
 
     slides = []
@@ -105,7 +139,7 @@ def load_pptx(path: Path) -> str:
     return "\n\n".join(slides)
 
 
-def load_xlsx(path: Path) -> str:
+def load_xlsx(path: Path, job: LoadJob) -> str:
     from openpyxl import load_workbook
 
     book = load_workbook(str(path), read_only=True, data_only=True)
@@ -124,7 +158,7 @@ def load_xlsx(path: Path) -> str:
         book.close()
 
 
-def load_csv(path: Path) -> str:
+def load_csv(path: Path, job: LoadJob) -> str:
     rows = list(csv.reader(io.StringIO(_read_text(path))))
     if not rows:
         return ""
@@ -140,11 +174,11 @@ def _json_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1) if not isinstance(value, str) else value
 
 
-def load_json(path: Path) -> str:
+def load_json(path: Path, job: LoadJob) -> str:
     return _json_text(json.loads(_read_text(path)))
 
 
-def load_jsonl(path: Path) -> str:
+def load_jsonl(path: Path, job: LoadJob) -> str:
     lines = [line for line in _read_text(path).splitlines() if line.strip()]
     return "\n\n".join(_json_text(json.loads(line)) for line in lines)
 
@@ -159,11 +193,11 @@ def _html_text(markup: str | bytes) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def load_html(path: Path) -> str:
+def load_html(path: Path, job: LoadJob) -> str:
     return _html_text(path.read_bytes())
 
 
-def load_epub(path: Path) -> str:
+def load_epub(path: Path, job: LoadJob) -> str:
     import ebooklib
     from ebooklib import epub
 
@@ -175,11 +209,37 @@ def load_epub(path: Path) -> str:
     )
 
 
-def load_image(path: Path) -> str:
+def load_image(path: Path, job: LoadJob) -> str:
+    if job.limits.max_ocr_pages < 1:
+        raise job.refuse("max_ocr_pages", "an image needs OCR, which is switched off")
+    job.ocr_pages = [1]
     return _Ocr.read(str(path))
 
 
-LOADERS: dict[str, tuple[str, Callable[[Path], str]]] = {
+def check_zip(path: Path, job: LoadJob) -> None:
+    """Refuse a zip container whose parts would unpack too large, before any parser inflates them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LoaderError(f"could not read {job.name}: it is not a valid zip container ({exc})") from exc
+    unzipped = sum(m.file_size for m in members)
+    packed = max(sum(m.compress_size for m in members), 1)
+    limit = int(job.limits.max_unzipped_mb * 1024 * 1024)
+    if unzipped > limit:
+        raise job.refuse(
+            "max_unzipped_mb",
+            f"unzips to {unzipped / 1024 / 1024:.1f} MB; at most {job.limits.max_unzipped_mb:g} MB",
+        )
+    if unzipped / packed > job.limits.max_zip_ratio:
+        raise job.refuse(
+            "max_zip_ratio",
+            f"unzips to {unzipped / packed:.0f} times its compressed size; "
+            f"at most {job.limits.max_zip_ratio:g} times",
+        )
+
+
+LOADERS: dict[str, tuple[str, Callable[[Path, LoadJob], str]]] = {
     ".txt": ("TextLoader", load_txt),
     ".md": ("MarkdownLoader", load_txt),
     ".markdown": ("MarkdownLoader", load_txt),
@@ -216,18 +276,29 @@ def loader_name(path: Path) -> str:
     return LOADERS[path.suffix.lower()][0]
 
 
-def load_file(path: Path) -> LoadedText:
-    """The text of one file; LoaderError with a readable reason for anything that cannot be read."""
-    name = loader_name(path)
+def load_file(path: Path, limits: IngestLimitSettings | None = None, name: str | None = None) -> LoadedText:
+    """The text of one file; LoaderError with a readable reason for anything that cannot be read.
+
+    LimitExceeded (a LoaderError) when the file would cause more work than ``limits`` allow.
+    """
+    loader = loader_name(path)
+    limits = limits or IngestLimitSettings()
+    job = LoadJob(name or path.name, limits)
+    if path.suffix.lower() in ZIP_CONTAINERS:
+        check_zip(path, job)
     try:
-        text = LOADERS[path.suffix.lower()][1](path)
+        text = LOADERS[path.suffix.lower()][1](path, job)
     except LoaderError:
         raise
+    except RecursionError as exc:  # deeply nested JSON, HTML or XML
+        raise LoaderError(f"could not read {path.name}: it is nested too deeply") from exc
     except Exception as exc:  # every parser has its own exceptions; the user needs the reason, not a 500
         raise LoaderError(
             f"could not read {path.name} as {path.suffix.lower()}: {type(exc).__name__}: {exc}"
         ) from exc
     text = text.replace("\r\n", "\n").replace("\x00", "")
+    if len(text) > limits.max_chars:
+        raise job.refuse("max_chars", f"{len(text)} characters of text; at most {limits.max_chars} per file")
     if not text.strip():
         raise LoaderError(f"no text found in {path.name}")
-    return LoadedText(text=text, loader=name)
+    return LoadedText(text=text, loader=loader, ocr_pages=job.ocr_pages)

@@ -16,6 +16,11 @@ from server.knowledge_base.errors import InvalidName
 KB_NAME_RE = re.compile(r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_\-\u4e00-\u9fff]{0,49}$")
 TEMP_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_FILE_NAME = 200
+MAX_FILE_NAME_BYTES = 255  # what ext4, XFS, btrfs and NTFS allow per path component
+_DRIVE_PREFIX = re.compile(r"^[A-Za-z]:")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Names Windows reserves whatever their extension; a KB folder copied or served there breaks on them.
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 _FORBIDDEN_FILE_CHARS = re.compile(r'[<>:"|?*\x00-\x1f]')
 # Multipart clients percent-encode what they cannot send raw; an encoded NUL or separator is an attack.
 _ENCODED_SEPARATOR = re.compile(r"%(00|2f|5c)", re.IGNORECASE)
@@ -40,7 +45,13 @@ def safe_file_name(name: str) -> str:
     """
     if not isinstance(name, str) or not name.strip():
         raise InvalidName("file name must not be empty")
+    if _SURROGATE.search(name):
+        raise InvalidName(
+            f"file name {name.encode('utf-8', 'backslashreplace').decode()!r} is not valid Unicode"
+        )
     name = unicodedata.normalize("NFC", name.strip())
+    if _DRIVE_PREFIX.match(name):
+        raise InvalidName(f"file name {name!r} starts with a drive letter; send the bare file name")
     if "\x00" in name:
         raise InvalidName(f"file name {name!r} contains a NUL character")
     if _ENCODED_SEPARATOR.search(name):
@@ -51,8 +62,18 @@ def safe_file_name(name: str) -> str:
         raise InvalidName(f"file name {name!r} must not start with '.'")
     if _FORBIDDEN_FILE_CHARS.search(name):
         raise InvalidName(f"file name {name!r} contains a forbidden character")
+    if name.endswith("."):
+        raise InvalidName(f"file name {name!r} must not end with '.'")
+    if _RESERVED.fullmatch(name):
+        raise InvalidName(f"file name {name!r} is a reserved device name")
     if len(name) > MAX_FILE_NAME:
         raise InvalidName(f"file name is longer than {MAX_FILE_NAME} characters")
+    size = len(name.encode("utf-8"))
+    if size > MAX_FILE_NAME_BYTES:
+        raise InvalidName(
+            f"file name {name[:40]!r}... is {size} bytes in UTF-8; at most {MAX_FILE_NAME_BYTES} bytes "
+            "are allowed (a Chinese character takes 3)"
+        )
     return name
 
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs import Settings
@@ -29,7 +30,9 @@ from server.knowledge_base.errors import Conflict, InvalidName
 from server.knowledge_base.ingest import PreparedFile, SplitOptions, prepare_files
 from server.knowledge_base.locks import WriteLocks
 from server.knowledge_base.paths import KbPaths, check_kb_name
-from server.knowledge_base.retrieval import SearchHit, search
+from server.knowledge_base.rerank import RerankerPool
+from server.knowledge_base.rerank import rerank as rerank_hits
+from server.knowledge_base.retrieval import SearchHit, merge_rankings, search
 from server.knowledge_base.stores.base import ChunkFilter, ChunkIn, VectorStore
 from server.knowledge_base.stores.factory import (
     StoreContext,
@@ -52,6 +55,7 @@ class KnowledgeBaseService:
         self.settings = settings
         self.db = db
         self.embeddings = embeddings
+        self.rerankers = RerankerPool(settings)
         self.paths = KbPaths(settings.data_dir)
         self.stores = StoreRegistry(StoreContext(settings, db, embeddings))
         self.writer = KbWriter(db, self.stores, WriteLocks(self.paths.lock_dir), self.paths)
@@ -355,13 +359,18 @@ class KnowledgeBaseService:
         file_name: str | None = None,
         metadata: dict[str, Any] | None = None,
         hybrid: bool | None = None,
+        min_relevance: float | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[SearchHit]:
+        """One KB's best chunks; ``vector`` is the query's embedding when the caller already has it."""
         kb = await self.get(kb_name)
         store = await self.store(kb)
-        vector = await self.embeddings.aembed_query(kb.embed_model, query)
+        if vector is None:
+            vector = await self.embeddings.aembed_query(kb.embed_model, query)
         use_keywords = kb.hybrid if hybrid is None else hybrid
         tokens = await asyncio.to_thread(tokenize, query) if use_keywords else []
-        return await search(
+        settings = self.settings.kb
+        hits = await search(
             store,
             vector,
             tokens,
@@ -369,21 +378,80 @@ class KnowledgeBaseService:
             score_threshold=score_threshold,
             where=ChunkFilter(file_name=file_name or None, metadata=metadata or {}),
             hybrid=use_keywords,
+            fusion=settings.fusion,
+            alpha=settings.fusion_alpha,
+            min_relevance=settings.min_relevance if min_relevance is None else min_relevance,
         )
+        for hit in hits:
+            hit.kb = kb_name
+        return hits
+
+    async def search_many(
+        self,
+        kb_names: list[str],
+        query: str,
+        *,
+        top_k: int,
+        score_threshold: float,
+        file_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        hybrid: bool | None = None,
+        min_relevance: float | None = None,
+        rerank: bool | None = None,
+        rerank_top_n: int | None = None,
+        reranker: str | None = None,
+    ) -> list[SearchHit]:
+        """The best chunks of several KBs, merged by reciprocal rank (ties: higher relevance first),
+        then reranked when asked (``rerank``, default ``kb.rerank``).
+
+        The query is embedded once per embedding model, however many KBs share it. Each hit
+        names its KB in ``kb``. With reranking, ``kb.rerank_candidates`` chunks go to the
+        reranker and ``rerank_top_n`` (default ``top_k``) come back; ``min_relevance`` then
+        bounds the reranker's score.
+        """
+        settings = self.settings.kb
+        floor = settings.min_relevance if min_relevance is None else min_relevance
+        use_rerank = settings.rerank if rerank is None else rerank
+        engine = self.rerankers.get(reranker) if use_rerank else None  # a bad name fails before any work
+        names = list(dict.fromkeys(kb_names))
+        kbs = [await self.get(name) for name in names]  # an unknown KB is a 404 before any work
+        vectors: dict[str, np.ndarray] = {}
+        for model in dict.fromkeys(kb.embed_model for kb in kbs):
+            vectors[model] = await self.embeddings.aembed_query(model, query)
+        wanted = max(top_k, engine.config.candidates or settings.rerank_candidates) if engine else top_k
+        rankings = [
+            await self.search(
+                kb.kb_name,
+                query,
+                top_k=wanted,
+                score_threshold=score_threshold,
+                file_name=file_name,
+                metadata=metadata,
+                hybrid=hybrid,
+                min_relevance=0.0 if engine else floor,
+                vector=vectors[kb.embed_model],
+            )
+            for kb in kbs
+        ]
+        merged = merge_rankings(rankings)[:wanted]
+        if engine is None:
+            return merged[:top_k]
+        return await rerank_hits(engine, query, merged, top_n=rerank_top_n or top_k, min_relevance=floor)
 
     async def search_knowledge(
         self, query: str, top_k: int, kb_names: Collection[str] | None = None
     ) -> list[tuple[str, str]]:
-        """``(kb/file, chunk)`` pairs from every knowledge base (or those in ``kb_names``), nearest first."""
-        hits: list[tuple[float, str, str]] = []
-        for kb in await self.list():
-            if kb_names is not None and kb.kb_name not in kb_names:
-                continue
-            for hit in await self.search(
-                kb.kb_name, query, top_k=top_k, score_threshold=self.settings.kb.score_threshold
-            ):
-                hits.append((hit.score, f"{kb.kb_name}/{hit.metadata.get('source', '')}", hit.text))
-        return [(source, text) for _, source, text in sorted(hits, key=lambda h: h[0])[:top_k]]
+        """``(kb/file, chunk)`` pairs from every knowledge base (or those in ``kb_names``), best first.
+
+        The agent's tool: ``kb_names`` are the ones its caller may read.
+        """
+        names = [kb.kb_name for kb in await self.list() if kb_names is None or kb.kb_name in kb_names]
+        if not names:
+            return []
+        hits = await self.search_many(
+            names, query, top_k=top_k, score_threshold=self.settings.kb.score_threshold
+        )
+        return [(f"{hit.kb}/{hit.metadata.get('source', '')}", hit.text) for hit in hits]
 
     async def close(self) -> None:
         await self.stores.close()

@@ -22,7 +22,9 @@ SAMPLES_MARKER = ".samples_created"
 
 
 def default_split(settings: Settings) -> SplitOptions:
-    return SplitOptions(settings.kb.chunk_size, settings.kb.chunk_overlap, settings.kb.zh_title_enhance)
+    return SplitOptions(
+        settings.kb.chunk_size, settings.kb.chunk_overlap, settings.kb.zh_title_enhance, settings.kb.limits
+    )
 
 
 async def create_samples(service: KnowledgeBaseService, settings: Settings, *, force: bool = False) -> bool:

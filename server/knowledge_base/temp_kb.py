@@ -188,11 +188,15 @@ class TempKnowledgeBases:
         row = await self._touch(kb_id)
         return row, await self.stores.get(self._collection(row))
 
-    async def search(self, kb_id: str, query: str, *, top_k: int, score_threshold: float) -> list[SearchHit]:
+    async def search(
+        self, kb_id: str, query: str, *, top_k: int, score_threshold: float, min_relevance: float = 0.0
+    ) -> list[SearchHit]:
         row, store = await self.store(kb_id)
         vector = await self.embeddings.aembed_query(row.embed_model, query)
         tokens = await asyncio.to_thread(tokenize, query)
-        return await search(store, vector, tokens, top_k=top_k, score_threshold=score_threshold)
+        return await search(
+            store, vector, tokens, top_k=top_k, score_threshold=score_threshold, min_relevance=min_relevance
+        )
 
     async def file_path(self, kb_id: str, file_name: str) -> Path:
         await self._touch(kb_id)

@@ -203,6 +203,13 @@ def run(plan: Plan, settings: Settings, controller_address: str, quiet: bool) ->
                     "webui", services.run_webui, readiness.webui_ready(url), url, essential=False
                 )
             )
+        if all(s.state == "failed" for s in supervisor.services):
+            message = "nothing could be started: " + "; ".join(
+                f"{s.name} exited with code {s.last_exit} (log: {s.log_path})" for s in supervisor.services
+            )
+            logger.error("%s", message)
+            print(f"startup.py: {message}", file=sys.stderr, flush=True)
+            return 1
         text = banner(settings, plan, controller_address, workers.states())
         print(text, flush=True)
         logger.info("all services ready")

@@ -318,6 +318,8 @@ def run_webui(ctx: ServiceContext) -> None:
         "browser.gatherUsageStats": False,
         "global.developmentMode": False,
         "client.toolbarMode": "minimal",
+        # The uploaders say (and enforce) the backend's real limit, not Streamlit's 200 MB.
+        "server.maxUploadSize": max(1, math.ceil(ctx.settings.kb.max_upload_mb)),
         "logger.level": ctx.settings.log_level.lower(),
     }
     bootstrap.load_config_options(flags)

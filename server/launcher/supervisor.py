@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
+from server.core.exit_codes import EXIT_CONFIG
 from server.core.logging import log_file
 from server.launcher.control import ControlReply, ControlRequest
 from server.launcher.readiness import Probe
@@ -78,11 +79,6 @@ class Service:
         return self.process is not None and self.process.is_alive()
 
 
-def _cluster_headers(ctx: ServiceContext) -> dict[str, str]:
-    secret = ctx.settings.auth.cluster_secret
-    return cluster_headers(secret.get_secret_value()) if secret is not None else {}
-
-
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         with path.open("r", encoding="utf-8", errors="replace") as handle:
@@ -94,6 +90,11 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 def backoff(quick_deaths: int) -> float:
     """1 s, 2 s, 4 s ... for deaths in a row; a process that had been running a while starts at 1 s."""
     return min(MAX_BACKOFF_S, 2.0 ** max(0, quick_deaths - 1))
+
+
+def _cluster_headers(ctx: ServiceContext) -> dict[str, str]:
+    secret = ctx.settings.auth.cluster_secret
+    return cluster_headers(secret.get_secret_value()) if secret is not None else {}
 
 
 class Supervisor:
@@ -232,6 +233,9 @@ class Supervisor:
         quick = service.state == "starting" or now - service.started_at < QUICK_S
         service.quick_deaths = service.quick_deaths + 1 if quick else 0
         what = reason or f"exited with code {service.last_exit}"
+        if service.last_exit == EXIT_CONFIG:  # its configuration is refused: a restart cannot help
+            service.quick_deaths = max(service.quick_deaths, service.give_up_after)
+            what += " (its configuration was refused)"
         tail = log_tail(service.log_path)
         if self.on_exit is not None:
             try:

@@ -19,6 +19,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.core.exit_codes import EXIT_CONFIG
+
 logger = logging.getLogger(__name__)
 
 HEADER = "X-Chatchat-Cluster-Secret"
@@ -74,6 +76,7 @@ class _SignedRequests:
                 "(CHATCHAT_AUTH__CLUSTER_SECRET) to the hub's, from its data/secrets/cluster_secret",
                 url.removesuffix("/register_worker"),
             )
+            raise SystemExit(EXIT_CONFIG)  # no restart can fix a wrong secret
         return response
 
     def get(self, url: str, *args: Any, **kwargs: Any) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from server.launcher.harness import RunningStack, start_stack
 from tests.search_fakes import FakeInternet, fake_internet
+from tests.support.tiny_cross_encoder import build_tiny_cross_encoder
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +21,15 @@ def internet() -> Iterator[FakeInternet]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, internet: FakeInternet) -> Iterator[RunningStack]:
+    tiny = build_tiny_cross_encoder(tmp_path_factory.mktemp("reranker"))
     env = {
+        # rerankers: a cross-encoder by path (built here) and the chat model as a judge
+        "CHATCHAT_RERANKERS": json.dumps(
+            {
+                "tiny": {"engine": "cross-encoder", "path": str(tiny)},
+                "judge": {"engine": "llm", "candidates": 3},
+            }
+        ),
         "CHATCHAT_LOG_LEVEL": "DEBUG",  # every service then logs each request (the request-id test)
         "CHATCHAT_WORKER_KEEP_PROMPTS": "200",  # tests check what reached the model (received_prompt)
         "CHATCHAT_SEARCH__SEARXNG__BASE_URL": internet.url,

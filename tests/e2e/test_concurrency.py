@@ -65,16 +65,12 @@ def test_eight_concurrent_streams_each_get_the_greedy_text_they_get_alone(stack:
             return [answer_text(await one_chat(client, stack.urls.api, n)) for n in numbers]
 
     async def together() -> tuple[list[str], int]:
-        async with httpx.AsyncClient(timeout=300) as client:
+        # the worker answers only callers with the cluster's secret
+        async with httpx.AsyncClient(timeout=300, headers=cluster_headers(stack.cluster_secret)) as client:
             task = asyncio.gather(*(one_chat(client, stack.urls.api, n) for n in numbers))
             peak = 0
             while not task.done():
-                status = (
-                    await client.post(
-                        f"{stack.urls.worker}/worker_get_status",
-                        headers=cluster_headers(stack.cluster_secret),
-                    )
-                ).json()
+                status = (await client.post(f"{stack.urls.worker}/worker_get_status")).json()
                 peak = max(peak, status["running"])
                 await asyncio.sleep(0.02)
             return [answer_text(events) for events in await task], peak
@@ -160,7 +156,7 @@ def test_a_client_that_leaves_stops_its_generation(stack: RunningStack) -> None:
     assert len(aborted) == before + 1, "the abandoned generation was not stopped"
     assert int(aborted[-1]) < 1000
     status = httpx.post(
-        f"{stack.urls.worker}/worker_get_status", headers=cluster_headers(stack.cluster_secret), timeout=10
+        f"{stack.urls.worker}/worker_get_status", timeout=10, headers=cluster_headers(stack.cluster_secret)
     ).json()
     assert (status["running"], status["waiting"]) == (0, 0), "the abandoned request kept its slot"
     next_answer = httpx.post(f"{stack.urls.api}/chat/chat", json={"query": "hi", "max_tokens": 4}, timeout=60)

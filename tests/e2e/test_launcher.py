@@ -127,17 +127,24 @@ def _pid_of(log: Path, service: str) -> int:
     if not starts:
         raise AssertionError(f"{service} not started")
     return int(starts[-1].rsplit("pid ", 1)[1].rstrip(")"))
+    for line in log.read_text().splitlines():
+        if f"starting {service} (pid " in line:
+            return int(line.rsplit("pid ", 1)[1].rstrip(")"))
+    raise AssertionError(f"{service} not started")
 
 
 def test_a_worker_without_the_hubs_cluster_secret_is_refused_with_the_reason(tmp_path: Path) -> None:
     with running_stack(tmp_path / "a", ("--openai-api",)) as hub:
-        worker_args = ("--model-worker", "--controller", hub.urls.controller)
-        with running_stack(tmp_path / "b", worker_args) as refused:  # the launch goes on without it
-            assert "model_worker-smollm2 exited with code 1" in refused.read_output()
-            assert "giving up on it" in refused.read_output()
-            log = (refused.log_dir / "model_worker-smollm2.log").read_text()
-            assert "refused this worker's cluster secret" in log and "auth.cluster_secret" in log
-            assert httpx.get(f"{hub.urls.openai_api}/v1/models", timeout=10).json()["data"] == []
+        with pytest.raises(
+            RuntimeError, match="nothing could be started: model_worker-smollm2 exited with code 78"
+        ):
+            start_stack(tmp_path / "b", ("--model-worker", "--controller", hub.urls.controller))
+        log = (tmp_path / "b" / "logs" / "model_worker-smollm2.log").read_text()
+        assert "refused this worker's cluster secret" in log and "auth.cluster_secret" in log
+        launcher_log = (tmp_path / "b" / "logs" / "startup.log").read_text()
+        assert "its configuration was refused" in launcher_log
+        assert "restarting it" not in launcher_log  # a wrong secret is not retried
+        assert httpx.get(f"{hub.urls.openai_api}/v1/models", timeout=10).json()["data"] == []
 
 
 def test_a_service_on_a_non_loopback_address_is_named_and_single_user_mode_refuses_it(tmp_path: Path) -> None:

@@ -81,9 +81,9 @@ async def stream_answer(client: httpx.AsyncClient, url: str, n: int, answer: Ans
 
 def test_both_replicas_register_and_share_the_answers(replicas: RunningStack) -> None:
     first, second = replicas.urls.worker, second_worker(replicas)
-    for url in (first, second):  # the workers answer the cluster's own processes only
+    for url in (first, second):
         status = httpx.post(
-            f"{url}/worker_get_status", headers=cluster_headers(replicas.cluster_secret), timeout=10
+            f"{url}/worker_get_status", timeout=10, headers=cluster_headers(replicas.cluster_secret)
         ).json()
         assert status["model_names"] == ["smollm2"] and status["parallel"] == 2
     models = httpx.post(f"{replicas.urls.api}/llm_model/list_running_models", timeout=30).json()["data"]
@@ -146,8 +146,8 @@ def test_a_replica_killed_under_load_hands_its_waiting_answers_to_the_other(repl
         "POST",
         f"{victim_url}/worker_generate_stream",
         json=body,
-        headers=cluster_headers(stack.cluster_secret),
         timeout=60,
+        headers=cluster_headers(stack.cluster_secret),
     ) as response:
         frames = [json.loads(f) for f in response.read().split(b"\0") if f]
     assert frames[-1]["error_code"] == 0 and frames[-1]["usage"]["completion_tokens"] >= 1
@@ -159,17 +159,18 @@ def test_a_worker_that_stops_sending_heartbeats_leaves_the_controller_within_15_
     replicas: RunningStack,
 ) -> None:
     controller = replicas.urls.controller
-    signed = httpx.Client(headers=cluster_headers(replicas.cluster_secret), timeout=10)
+    secret = cluster_headers(replicas.cluster_secret)  # the controller answers only the cluster
     ghost = {
         "worker_name": "http://127.0.0.1:9",
         "check_heart_beat": True,
         "worker_status": {"model_names": ["ghost"], "speed": 1, "queue_length": 0},
     }
-    assert signed.post(f"{controller}/register_worker", json=ghost).status_code == 200
+    assert (
+        httpx.post(f"{controller}/register_worker", json=ghost, timeout=10, headers=secret).status_code == 200
+    )
     registered = time.monotonic()
-    assert "ghost" in signed.post(f"{controller}/list_models").json()["models"]
-    while "ghost" in signed.post(f"{controller}/list_models").json()["models"]:
+    assert "ghost" in httpx.post(f"{controller}/list_models", timeout=10, headers=secret).json()["models"]
+    while "ghost" in httpx.post(f"{controller}/list_models", timeout=10, headers=secret).json()["models"]:
         assert time.monotonic() - registered < 15, "a silent worker stayed registered"
         time.sleep(0.2)
-    assert "smollm2" in signed.post(f"{controller}/list_models").json()["models"]
-    signed.close()
+    assert "smollm2" in httpx.post(f"{controller}/list_models", timeout=10, headers=secret).json()["models"]

@@ -183,7 +183,7 @@ def test_a_knowledge_base_answers_with_its_sources(
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Knowledge bases").click()
     expect(page.get_by_role("heading", name="Knowledge bases")).to_be_visible()
     wait_idle(page)
-    choose(page, "Knowledge base", "➕ New knowledge base")
+    choose(page, "Knowledge base", "+ New knowledge base")
     page.get_by_role("textbox", name="Name").fill(kb)
     page.get_by_role("button", name="Create").click()
     wait_idle(page)

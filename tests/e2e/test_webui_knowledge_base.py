@@ -40,7 +40,7 @@ def test_create_upload_ask_and_delete_a_knowledge_base(app: AppTest, stack: Runn
     assert app.title[0].value == "Knowledge bases"
 
     pick = app.selectbox[0]
-    pick.set_value("➕ New knowledge base").run()
+    pick.set_value("+ New knowledge base").run()
     app.text_input(key="kb_new_name").set_value("../escape")
     app.button(key="FormSubmitter:kb_create-Create").click().run()
     assert "letters, digits" in app.error[0].value  # refused before anything was sent

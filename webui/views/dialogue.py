@@ -9,21 +9,33 @@ import streamlit as st
 
 from webui import account, chat_options, conversations, sources, transcript
 from webui.answer import absorb
-from webui.api_client import FEEDBACK_PATH, ApiClient, ApiClientError
+from webui.api_client import FEEDBACK_PATH, ApiClient, ApiClientError, BackendError
 from webui.chat_options import ChatOptions
 from webui.session import client, has, show_error
 
 AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
 
 
+STOPPED, INTERRUPTED = "stopped", "interrupted"
+STOP_NOTES = {
+    STOPPED: "Stopped: the answer above is as far as it got.",
+    INTERRUPTED: "Interrupted by a new question: the answer above is as far as it got.",
+}
+
+
 def _request(options: ChatOptions, query: str, conversation_id: str) -> dict[str, Any]:
+    history = transcript.history(options.history_turns)
+    if options.system_prompt:
+        history = [{"role": "system", "content": options.system_prompt}, *history]
     body: dict[str, Any] = {
         "query": query,
-        "history": transcript.history(options.history_turns),
+        "history": history,
         "temperature": options.temperature,
         "prompt_name": options.prompt_name,
         **options.extra,
     }
+    if options.max_tokens:
+        body["max_tokens"] = options.max_tokens
     if options.model_name:
         body["model_name"] = options.model_name
     if conversation_id:  # every mode stores its exchanges there, so a reload shows them
@@ -33,6 +45,40 @@ def _request(options: ChatOptions, query: str, conversation_id: str) -> dict[str
     return body
 
 
+def _stop_clicked() -> None:
+    """Stop's callback, run at the start of the next script run.
+
+    Any click makes Streamlit start a new run at once and stop the running one at its next output
+    (``runner.fastReruns``: the two overlap), so the answer streaming there ends wherever it got;
+    a Stop click says the user meant it.
+    """
+    for message in reversed(transcript.messages()):
+        if message.get("role") == "assistant" and (message.get("pending") or message.get("stop")):
+            message["stop"] = STOPPED
+            return
+
+
+def _mark_cut_short() -> None:
+    """An answer still streaming in an earlier run is ended by this one: keep it, marked."""
+    for message in transcript.messages():
+        if message.get("pending"):
+            message.setdefault("stop", INTERRUPTED)
+
+
+def _send_feedback(api: ApiClient, message: dict[str, Any], key: str) -> None:
+    """The thumbs' callback: one click stores the rating; a reason can follow."""
+    choice = st.session_state.get(key)
+    if choice is None:
+        return
+    score = 100 if choice == 1 else 0
+    try:
+        api.feedback(str(message["message_id"]), score, "")
+    except ApiClientError as exc:
+        st.session_state[f"{key}_error"] = str(exc)
+        return
+    message["feedback"] = score
+
+
 def _feedback(api: ApiClient, message: dict[str, Any], index: int) -> None:
     message_id = message.get("message_id")
     if not message_id or not has(FEEDBACK_PATH):
@@ -40,20 +86,24 @@ def _feedback(api: ApiClient, message: dict[str, Any], index: int) -> None:
     sent = message.get("feedback")
     key = f"feedback_{message_id}"
     if sent is not None and key not in st.session_state:
-        st.session_state[key] = 1 if sent >= 50 else 0
-    choice = st.feedback("thumbs", key=key)
-    if choice is None or message.get("feedback_sent") == choice:
+        st.session_state[key] = 1 if sent >= 50 else 0  # a stored rating shows as given
+    st.feedback("thumbs", key=key, on_change=_send_feedback, args=(api, message, key))
+    if error := st.session_state.pop(f"{key}_error", None):
+        st.error(error, icon=":material/error:")
+    if message.get("feedback") is None:
+        return
+    if message.get("feedback_reason_sent"):
+        st.caption("Thanks for the feedback.")
         return
     with st.form(f"feedback_form_{message_id}", border=False, enter_to_submit=True):
-        reason = st.text_input("Why? (optional)", key=f"feedback_reason_{message_id}", max_chars=500)
-        if st.form_submit_button("Send feedback"):
+        reason = st.text_input("Saved. Why? (optional)", key=f"feedback_reason_{message_id}", max_chars=500)
+        if st.form_submit_button("Send reason") and reason.strip():
             try:
-                api.feedback(message_id, 100 if choice == 1 else 0, reason)
+                api.feedback(message_id, int(message["feedback"]), reason.strip())
             except ApiClientError as exc:
                 show_error(exc)
             else:
-                message["feedback"] = 100 if choice == 1 else 0
-                message["feedback_sent"] = choice
+                message["feedback_reason_sent"] = True
                 st.toast("Thanks for the feedback.", icon=":material/thumb_up:")
                 st.rerun()
 
@@ -64,52 +114,82 @@ def _show(api: ApiClient, message: dict[str, Any], index: int) -> None:
         if message["role"] == "assistant":
             sources.render_tools(message.get("tools") or [])
             sources.render(message.get("docs") or [], key=str(message.get("message_id") or f"m{index}"))
+            if message.get("stop"):
+                st.caption(STOP_NOTES.get(message["stop"], STOP_NOTES[STOPPED]), help=None)
             if message.get("error"):
                 st.error(message["error"], icon=":material/error:")
             _feedback(api, message, index)
 
 
-def _answer(api: ApiClient, options: ChatOptions, query: str) -> dict[str, Any]:
-    """Stream one answer into an assistant bubble and return it as a message to keep."""
-    reply: dict[str, Any] = {"role": "assistant", "content": "", "docs": [], "tools": []}
+def _answer(api: ApiClient, options: ChatOptions, body: dict[str, Any], reply: dict[str, Any]) -> None:
+    """Stream one answer into an assistant bubble, filling ``reply`` (already in the transcript).
+
+    The reply is in the transcript before the first token, so whatever ends this run early (Stop,
+    a new question, a page switch) leaves the partial answer in view, marked; the backend stores
+    it as far as it got and marks it ``stopped``, as the stream is closed here.
+    """
+    events: Iterator[dict[str, Any]] | None = None
+    finished = False
+    reply["pending"] = True  # until this run has the whole answer (another run may end this one)
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):
+        stop_slot = st.empty()
+        stop_slot.button(
+            "Stop", key="chat_stop", icon=":material/stop_circle:", on_click=_stop_clicked, type="tertiary"
+        )
+        thinking = st.empty()
+        thinking.caption("thinking…")
         try:
-            conversation_id = conversations.ensure_current(api, query, options.mode)
-            events = api.chat(options.mode, _request(options, query, conversation_id))
+            events = api.chat(options.mode, body)
 
             def text() -> Iterator[str]:
+                assert events is not None
                 for event in events:
                     chunk = absorb(reply, event)
                     if chunk:
+                        thinking.empty()
                         yield chunk
                 final = reply.pop("final", "")
                 if final and not reply["content"].strip():  # an agent that streamed no answer chunks
                     reply["content"] = final
+                    thinking.empty()
                     yield final
 
             st.write_stream(text())
+            finished = True
         except ApiClientError as exc:
+            finished = True
             reply["error"] = str(exc)
+            if isinstance(exc, BackendError) and exc.signed_out:  # asked again after the sign-in
+                del transcript.messages()[-2:]
+                account.keep_query(str(body["query"]))
             show_error(exc)
+        finally:
+            reply.pop("pending", None)
+            if not finished:  # this run was ended mid-answer: Stop, or a new question was sent
+                reply.setdefault("stop", INTERRUPTED)
+            if events is not None and hasattr(events, "close"):
+                events.close()  # closes the HTTP stream: the backend stops decoding
+        thinking.empty()
+        stop_slot.empty()
         sources.render_tools(reply["tools"])
         sources.render(reply["docs"], key=str(reply.get("message_id") or "live"))
         _feedback(api, reply, -1)
-    return reply
 
 
 def page() -> None:
     api = client()
+    stored = conversations.sync(api)  # first: opening a conversation restores its settings
     with st.sidebar:
         options = chat_options.sidebar(api)
         st.divider()
         conversation_box = st.container()
-    stored = conversations.sync(api)
 
     st.title("Dialogue")
     st.caption(
         f"{chat_options.MODE_LABELS.get(options.mode, options.mode)} · "
         f"model {options.model_name or chat_options.DEFAULT_MODEL_LABEL} · answers stream as they are written"
     )
+    _mark_cut_short()
     for index, message in enumerate(transcript.messages()):
         _show(api, message, index)
     if not options.ready:
@@ -121,9 +201,17 @@ def page() -> None:
         account.keep_query(query)  # until answered (app.py keeps it first): a refused token must not lose it
         with st.chat_message("user", avatar=AVATARS["user"]):
             st.markdown(query)
-        reply = _answer(api, options, query)
-        account.drop_query()
-        transcript.messages().extend([{"role": "user", "content": query}, reply])
+        reply: dict[str, Any] = {"role": "assistant", "content": "", "docs": [], "tools": []}
+        try:
+            conversation_id = conversations.ensure_current(api, query, options.mode)
+        except ApiClientError as exc:
+            show_error(exc)
+        else:
+            body = _request(options, query, conversation_id)
+            transcript.messages().extend([{"role": "user", "content": query}, reply])
+            account.drop_query()
+            _answer(api, options, body, reply)
+    conversations.remember_settings(api, chat_options.settings_snapshot())
     with conversation_box:
         conversations.sidebar(api, options.mode, stored)
 

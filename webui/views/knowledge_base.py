@@ -12,10 +12,11 @@ from webui.kb_names import kb_name_problem
 from webui.kb_sharing import sharing_dialog
 from webui.session import call, client, has, show_error
 
-NEW_KB = "➕ New knowledge base"
+NEW_KB = "+ New knowledge base"
 NOTICE_KEY = "kb_notice"
 PICK_KEY = "kb_page_pick"
 PENDING_KEY = "_kb_page_pending"
+TABLE_ROUND_KEY = "_kb_files_round"
 
 
 def _notice(text: str) -> None:
@@ -102,12 +103,21 @@ def _upload(api: ApiClient, kb: str) -> None:
                     failed[upload.name] = str(exc)
                 else:
                     failed.update((result or {}).get("failed_files") or {})
-            progress.progress(1.0, text="Done")
+            added = len(files) - len(failed)
+            progress.progress(
+                1.0,
+                text=f"Added {added} of {len(files)} file(s)" if failed else f"Added {len(files)} file(s)",
+            )
             for name, reason in failed.items():
-                st.error(f"{name}: {reason}", icon=":material/error:")
+                st.error(f"{name}: {ui_reason(reason)}", icon=":material/error:")
             if not failed:
                 st.session_state["kb_upload_round"] = round_ + 1
                 _notice(f"Added {len(files)} file(s) to {kb}.")
+
+
+def ui_reason(reason: str) -> str:
+    """A backend reason in the words of this page (the API speaks of its form fields)."""
+    return reason.replace("set override=true to replace it", 'tick "Replace files that exist" to replace it')
 
 
 def _file_rows(files: list[Any]) -> list[dict[str, Any]]:
@@ -140,13 +150,16 @@ def _files(api: ApiClient, kb: str) -> None:
         st.info("No files yet: upload some above.", icon=":material/info:")
         return
     rows = _file_rows(files)
+    # The selection is kept by row position: after the list changes, a new table starts unselected,
+    # or the file that moved into a deleted file's row would be ticked (and Delete live) again.
+    table_round = st.session_state.setdefault(TABLE_ROUND_KEY, 0)
     event = st.dataframe(
         rows,
         hide_index=True,
         width="stretch",
         on_select="rerun",
         selection_mode="multi-row",
-        key=f"kb_files_{kb}",
+        key=f"kb_files_{kb}_{table_round}",
     )
     selected = [rows[i]["file"] for i in event.selection.rows]
     st.caption(f"{len(selected)} of {len(rows)} selected" if selected else "Select rows to act on files.")
@@ -174,19 +187,36 @@ def _files(api: ApiClient, kb: str) -> None:
         with st.spinner("Re-reading and indexing…"):
             done = call(lambda: api.update_docs(kb, selected), default=None)
         if done is not None:
+            _new_table()
             _report(done, f"Indexed {len(selected)} file(s).")
     if col_remove.button(
         "Remove from vector store", disabled=not selected, width="stretch", key="kb_vs_remove"
     ):
         done = call(lambda: api.delete_docs(kb, selected, delete_content=False), default=None)
         if done is not None:
+            _new_table()
             _report(done, f"Removed {len(selected)} file(s) from the vector store (the files stay).")
-    if col_delete.button(
-        "Delete files", disabled=not selected, width="stretch", key="kb_files_delete", type="primary"
+    with col_delete.popover(
+        "Delete files",
+        disabled=not selected,
+        width="stretch",
+        type="primary",
+        icon=":material/delete:",
+        key=f"kb_files_delete_pop_{table_round}",
     ):
-        done = call(lambda: api.delete_docs(kb, selected, delete_content=True), default=None)
-        if done is not None:
-            _report(done, f"Deleted {len(selected)} file(s).")
+        st.markdown(
+            f"Delete these {len(selected)} file(s) and their chunks? This cannot be undone.\n\n"
+            + "\n".join(f"- `{name}`" for name in selected)
+        )
+        if st.button("Delete", type="primary", key="kb_files_delete", icon=":material/delete_forever:"):
+            done = call(lambda: api.delete_docs(kb, selected, delete_content=True), default=None)
+            if done is not None:
+                _new_table()  # the next run draws a fresh, unselected table and a closed popover
+                _report(done, f"Deleted {len(selected)} file(s).")
+
+
+def _new_table() -> None:
+    st.session_state[TABLE_ROUND_KEY] = st.session_state.get(TABLE_ROUND_KEY, 0) + 1
 
 
 def _downloader(api: ApiClient, kb: str, file_name: str):  # noqa: ANN202 - a deferred download callback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -166,6 +167,9 @@ async def agent_chat(
                 async for event in events:
                     yield _event(run.see(event), message_id)
                     message_id = None
+            except (asyncio.CancelledError, GeneratorExit):  # the client disconnected mid-answer
+                exchange.cut_short()
+                raise
             finally:
                 await run.finish()
 

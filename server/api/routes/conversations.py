@@ -43,7 +43,8 @@ async def rename_conversation(
     principal: CurrentUser,
     conversation_id: str = ConversationId,
 ) -> BaseResponse:
-    renamed = await conversations.rename(conversation_id, body.name, owner_of(principal))
+    """Rename it, or store the client's settings for it (both at once is fine)."""
+    renamed = await conversations.rename(conversation_id, body.name, owner_of(principal), body.settings)
     return BaseResponse(data=ConversationOut.model_validate(renamed).model_dump(mode="json"))
 
 

@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse
 
 from server.api.deps import ConversationServiceDep, CurrentUser, KbAccessDep, TempOwnersDep
 from server.api.errors import ApiError, http_status
-from server.api.schemas.common import BaseResponse, OpenApiResponses
+from server.api.schemas.common import BaseResponse, OpenApiResponses, kb_name_list
 from server.api.schemas.kb_chat import FileChatRequest, KnowledgeBaseChatRequest
 from server.api.services.conversation_service import owner_of
 from server.api.services.kb_chat_service import KnowledgeBaseChatService, RetrievalAnswer
@@ -87,7 +87,8 @@ async def knowledge_base_chat(
     Streams `data: {"answer": ...}` events, then `data: {"docs": [...], "sources": [...]}`; the
     first event also carries `message_id`, the stored message's id for `/chat/feedback`.
     """
-    await access.require_read(principal, request.knowledge_base_name)
+    for name in kb_name_list(request.knowledge_base_name):
+        await access.require_read(principal, name)
     await conversations.check_usable(request.conversation_id, owner_of(principal))
     found = await service.retrieve_kb(request, str(http.base_url), owner_of(principal))
     return await _respond(service, request, found, request.return_direct)

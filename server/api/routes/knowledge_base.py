@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Query, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sse_starlette import EventSourceResponse
 
 from configs import Settings
@@ -15,7 +16,7 @@ from server.api.deps import CurrentUser, KbAccessDep, SettingsDep, TempOwnersDep
 from server.api.deps import KnowledgeBaseServiceDep as KbServiceDep
 from server.api.deps import TempKnowledgeBasesDep as TempKbsDep
 from server.api.errors import ApiError, BadRequest, http_status
-from server.api.schemas.common import BaseResponse, OpenApiResponses
+from server.api.schemas.common import BaseResponse, OpenApiResponses, StageScores, kb_name_list
 from server.api.schemas.knowledge_base import (
     CreateKnowledgeBaseRequest,
     DeleteDocsRequest,
@@ -30,10 +31,11 @@ from server.api.schemas.knowledge_base import (
     UpdateInfoRequest,
     parse_custom_docs,
 )
-from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge
+from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge, is_limit_failure
 from server.knowledge_base.ingest import SplitOptions
 from server.knowledge_base.loaders import is_supported, unsupported_reason
 from server.knowledge_base.paths import check_kb_name, safe_file_name
+from server.knowledge_base.retrieval import SearchHit
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
 
@@ -41,7 +43,11 @@ ERRORS: OpenApiResponses = {
     400: {"model": BaseResponse, "description": "Invalid name or field"},
     404: {"model": BaseResponse, "description": "Unknown knowledge base or file"},
     409: {"model": BaseResponse, "description": "The knowledge base already exists"},
-    413: {"model": BaseResponse, "description": "A file is larger than kb.max_upload_mb"},
+    413: {
+        "model": BaseResponse,
+        "description": "A file is larger than kb.max_upload_mb or a kb.limits limit",
+    },
+    422: {"model": BaseResponse, "description": "A field is invalid, or no uploaded file could be read"},
 }
 UPLOAD_READ = 1024 * 1024
 
@@ -53,13 +59,40 @@ def split_options(
     overlap = settings.kb.chunk_overlap if overlap is None else overlap
     if overlap >= size:
         raise BadRequest(f"chunk_overlap ({overlap}) must be smaller than chunk_size ({size})")
-    return SplitOptions(size, overlap, settings.kb.zh_title_enhance if title is None else title)
+    return SplitOptions(
+        size, overlap, settings.kb.zh_title_enhance if title is None else title, settings.kb.limits
+    )
+
+
+_FILENAME_PARAM = re.compile(r';\s*filename\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)', re.IGNORECASE)
+
+
+def sent_file_name(upload: UploadFile) -> str:
+    """The file name exactly as the client sent it.
+
+    The multipart parser reduces ``C:\\dir\\a.txt`` to ``a.txt`` on its own (an old browser's
+    habit); a name that carries a path must be refused, not quietly rewritten, so it is read back
+    from the part's raw ``Content-Disposition``.
+    """
+    name = upload.filename or ""
+    disposition = upload.headers.get("content-disposition", "")
+    if match := _FILENAME_PARAM.search(disposition):
+        raw = match.group(1).strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = raw[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+        try:  # headers arrive as latin-1; the parser decodes the name's bytes as UTF-8 when it can
+            raw = raw.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+        if raw != name:
+            return raw
+    return name
 
 
 async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tuple[str, bytes]]:
     """Check every name and size first, so a bad file refuses the request before anything is written."""
     limit = int(settings.kb.max_upload_mb * 1024 * 1024)
-    names = [safe_file_name(f.filename or "") for f in files]
+    names = [safe_file_name(sent_file_name(f)) for f in files]
     if len(set(names)) != len(names):
         raise BadRequest("the same file name was uploaded twice in one request")
     out = []
@@ -78,6 +111,25 @@ async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tupl
             parts.append(chunk)
         out.append((name, b"".join(parts)))
     return out
+
+
+EXISTS = "set override=true to replace it"
+
+
+def upload_answer(msg: str, data: dict[str, Any], failed: dict[str, str], total: int) -> Any:
+    """Chatchat's answer: 200 listing failed_files while anything was stored.
+
+    When no file of the request was stored because none could be read (or one was over a
+    ``kb.limits`` limit) the request itself failed: 413 or 422, with the same ``failed_files``.
+    """
+    if not total or len(failed) < total or any(EXISTS in why for why in failed.values()):
+        return BaseResponse(msg=msg, data=data)
+    status = 413 if any(is_limit_failure(why) for why in failed.values()) else 422
+    reasons = "; ".join(why if why.startswith(name) else f"{name}: {why}" for name, why in failed.items())
+    return JSONResponse(
+        BaseResponse(code=status, msg=f"no file was stored: {reasons}", data=data).model_dump(),
+        status_code=status,
+    )
 
 
 @router.get("/list_knowledge_bases", response_model=BaseResponse)
@@ -187,6 +239,18 @@ async def list_files(
     return BaseResponse(data=[f.file_name for f in files])
 
 
+def document(hit: SearchHit, *, listing: bool = False) -> DocumentWithScore:
+    return DocumentWithScore(
+        id=hit.id,
+        page_content=hit.text,
+        metadata=hit.metadata,
+        score=hit.score,
+        relevance=None if listing else hit.relevance,
+        scores=None if listing else StageScores(**hit.scores),
+        knowledge_base_name=hit.kb,
+    )
+
+
 @router.post("/search_docs", response_model=list[DocumentWithScore], responses=ERRORS)
 async def search_docs(
     request: SearchDocsRequest,
@@ -195,23 +259,33 @@ async def search_docs(
     principal: CurrentUser,
     access: KbAccessDep,
 ) -> list[DocumentWithScore]:
-    """Chunks closest to the query, nearest first (Chatchat returns the bare list, not an envelope)."""
-    await access.require_read(principal, request.knowledge_base_name)
-    kb = await service.get(request.knowledge_base_name)
-    if request.embed_model and request.embed_model != kb.embed_model:
-        raise BadRequest(
-            f"knowledge base {kb.kb_name!r} was built with embedding model {kb.embed_model!r}, "
-            f"not {request.embed_model!r}; recreate its vector store to change it"
-        )
+    """Chunks closest to the query, best first (Chatchat returns the bare list, not an envelope).
+
+    ``knowledge_base_name`` may be a list: the KBs' results are merged by reciprocal rank and
+    each chunk names its KB. Every chunk carries ``relevance`` (0..1, higher is better) and its
+    score at each stage beside Chatchat's ``score`` (a distance).
+    """
+    names = kb_name_list(request.knowledge_base_name)
+    for name in names:
+        await access.require_read(principal, name)
+        kb = await service.get(name)
+        if request.embed_model and request.embed_model != kb.embed_model:
+            raise BadRequest(
+                f"knowledge base {kb.kb_name!r} was built with embedding model {kb.embed_model!r}, "
+                f"not {request.embed_model!r}; recreate its vector store to change it"
+            )
     if not request.query.strip():
-        hits = await service.list_docs(
-            kb.kb_name, file_name=request.file_name or None, metadata=request.metadata or None
-        )
-        return [
-            DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits
-        ]
-    hits = await service.search(
-        kb.kb_name,
+        docs = []
+        for name in names:
+            hits = await service.list_docs(
+                name, file_name=request.file_name or None, metadata=request.metadata or None
+            )
+            for hit in hits:
+                hit.kb = name
+            docs += [document(h, listing=True) for h in hits]
+        return docs
+    hits = await service.search_many(
+        names,
         request.query,
         top_k=request.top_k or settings.kb.top_k,
         score_threshold=settings.kb.score_threshold
@@ -220,8 +294,12 @@ async def search_docs(
         file_name=request.file_name or None,
         metadata=request.metadata or None,
         hybrid=request.hybrid,
+        min_relevance=request.min_relevance,
+        rerank=request.rerank,
+        rerank_top_n=request.rerank_top_n,
+        reranker=request.reranker,
     )
-    return [DocumentWithScore(id=h.id, page_content=h.text, metadata=h.metadata, score=h.score) for h in hits]
+    return [document(h) for h in hits]
 
 
 @router.post("/update_docs_by_id", response_model=BaseResponse, responses=ERRORS)
@@ -260,7 +338,7 @@ async def upload_docs(
     await service.get(knowledge_base_name)
     options = split_options(settings, chunk_size, chunk_overlap, zh_title_enhance)
     try:
-        custom = parse_custom_docs(docs)
+        custom = parse_custom_docs(docs, settings.limits)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
     uploads = await read_uploads(files, settings)
@@ -280,9 +358,12 @@ async def upload_docs(
     else:
         for name, data in accepted:
             if not await service.save_upload(knowledge_base_name, name, data, override=override):
-                failed[name] = f"{name} already exists; set override=true to replace it"
-    return BaseResponse(
-        msg="files uploaded" + (" and indexed" if to_vector_store else ""), data={"failed_files": failed}
+                failed[name] = f"{name} already exists; {EXISTS}"
+    return upload_answer(
+        "files uploaded" + (" and indexed" if to_vector_store else ""),
+        {"failed_files": failed},
+        failed,
+        len(uploads),
     )
 
 
@@ -415,4 +496,4 @@ async def upload_temp_docs(
     uploads = await read_uploads(files, settings)
     kb_id, failed = await temp_kbs.add(uploads, options, prev_id or None)
     await owners.record(kb_id, principal)
-    return BaseResponse(data={"id": kb_id, "failed_files": failed})
+    return upload_answer("success", {"id": kb_id, "failed_files": failed}, failed, len(uploads))

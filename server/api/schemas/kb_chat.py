@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from server.api.schemas.chat import HistoryMessage
-from server.api.schemas.common import ConversationIdField, NonBlankStr
+from server.api.schemas.common import ConversationIdField, KbNames, NonBlankStr, RelevanceField, StageScores
 
 
 class _RetrievalChat(BaseModel):
@@ -15,6 +15,7 @@ class _RetrievalChat(BaseModel):
     score_threshold: float | None = Field(
         None, ge=0.0, le=2.0, description="Largest distance, 1 - cosine (default: kb.score_threshold)."
     )
+    min_relevance: RelevanceField = None
     history: list[HistoryMessage] = Field(default_factory=list)
     stream: bool = False
     model_name: str | None = None
@@ -24,9 +25,14 @@ class _RetrievalChat(BaseModel):
 
 
 class KnowledgeBaseChatRequest(_RetrievalChat):
-    knowledge_base_name: str = Field(..., examples=["samples"])
+    knowledge_base_name: KbNames
     return_direct: bool = Field(False, description="Return the retrieved chunks without asking the model.")
     hybrid: bool | None = Field(None, description="BM25 + vectors (default: the knowledge base's setting).")
+    rerank: bool | None = Field(None, description="Rerank the fused chunks (default: kb.rerank).")
+    rerank_top_n: int | None = Field(
+        None, ge=1, le=100, description="Chunks kept after reranking (default: top_k)."
+    )
+    reranker: str | None = Field(None, description="A name in rerankers (default: kb.reranker).")
 
 
 class FileChatRequest(_RetrievalChat):
@@ -40,7 +46,10 @@ class Source(BaseModel):
     file_name: str
     url: str
     text: str
-    score: float
+    score: float = Field(description="Distance, 1 - cosine (Chatchat's score: 0..2, lower is closer).")
+    relevance: float = Field(description="0..1, higher is better: the last retrieval stage's score.")
+    scores: StageScores = Field(default_factory=StageScores)
+    knowledge_base_name: str | None = Field(None, description="The knowledge base the chunk is from.")
     id: str
     start: int | None = Field(None, description="Character offset of the chunk in the file's text.")
     end: int | None = None

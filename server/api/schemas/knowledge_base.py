@@ -5,24 +5,31 @@ Chunking fields default to ``None``, which means "the configured value" (``kb.ch
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from configs.settings import RequestLimitSettings
+from server.api.body_checks import BadBody, check_json_value, parse_json
+from server.api.schemas.common import KbNames, RelevanceField, StageScores
+
 KB_NAME = Field(..., description="Knowledge base name.", examples=["samples"])
 
 
-def _json_object(value: Any) -> Any:
-    """Chatchat sends ``docs`` as a JSON *string* in multipart forms and some JSON bodies."""
+def _json_object(value: Any, limits: RequestLimitSettings | None = None) -> Any:
+    """Chatchat sends ``docs`` as a JSON *string* in multipart forms and some JSON bodies.
+
+    That string is a JSON body of its own, so it gets the same checks as one.
+    """
     if isinstance(value, str):
         if not value.strip():
             return {}
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"docs is not valid JSON: {exc.msg}") from exc
+            value = parse_json(value)
+            check_json_value(value, limits or RequestLimitSettings(), ("docs",))
+        except BadBody as exc:
+            raise ValueError(f"docs: {exc.message}" if exc.field == "body" else str(exc)) from None
     return value
 
 
@@ -52,6 +59,11 @@ class DocumentWithScore(BaseModel):
     metadata: dict[str, Any]
     type: str = "Document"
     score: float = Field(description="Distance: 1 - cosine (0..2, lower is closer).")
+    relevance: float | None = Field(
+        None, description="0..1, higher is better: the score of the last retrieval stage (none when listing)."
+    )
+    scores: StageScores | None = None
+    knowledge_base_name: str | None = Field(None, description="The knowledge base the chunk is from.")
 
 
 class KnowledgeBaseInfo(BaseModel):
@@ -80,7 +92,7 @@ class UpdateInfoRequest(BaseModel):
 
 class SearchDocsRequest(BaseModel):
     query: str = Field("", description="Question; empty lists the chunks matching file_name/metadata.")
-    knowledge_base_name: str = KB_NAME
+    knowledge_base_name: KbNames
     top_k: int | None = Field(None, ge=1, le=1000, description="Chunks to return (default: kb.top_k).")
     score_threshold: float | None = Field(
         None, ge=0.0, le=2.0, description="Largest distance (default: kb.score_threshold)."
@@ -89,7 +101,13 @@ class SearchDocsRequest(BaseModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="First-level metadata keys that must match."
     )
-    hybrid: bool | None = Field(None, description="BM25 + vectors fused by rank (default: the KB's setting).")
+    min_relevance: RelevanceField = None
+    hybrid: bool | None = Field(None, description="BM25 + vectors fused (default: the KB's setting).")
+    rerank: bool | None = Field(None, description="Rerank the fused chunks (default: kb.rerank).")
+    rerank_top_n: int | None = Field(
+        None, ge=1, le=100, description="Chunks kept after reranking (default: top_k)."
+    )
+    reranker: str | None = Field(None, description="A name in rerankers (default: kb.reranker).")
     embed_model: str | None = Field(None, description="If given, must be the KB's embedding model.")
 
 
@@ -148,9 +166,11 @@ class EmbedModelInfo(BaseModel):
     default: bool
 
 
-def parse_custom_docs(value: str) -> dict[str, list[dict[str, Any]]]:
+def parse_custom_docs(value: str, limits: RequestLimitSettings) -> dict[str, list[dict[str, Any]]]:
     """The ``docs`` form field of upload_docs: a JSON object {file name: [Document]}."""
-    data = _json_object(value)
+    data = _json_object(value, limits)
     if not isinstance(data, dict):
         raise ValueError("docs must be a JSON object mapping file names to lists of documents")
+    if not all(isinstance(v, list) for v in data.values()):
+        raise ValueError("docs must map each file name to a list of documents")
     return {str(k): [DocumentIn.model_validate(d).model_dump() for d in v] for k, v in data.items()}

@@ -106,12 +106,22 @@ class ConversationService:
             elif not owns(owner, conversation.user_id):
                 raise _missing(conversation_id)
 
-    async def rename(self, conversation_id: str, name: str, owner: Owner = ANY) -> Conversation:
+    async def rename(
+        self,
+        conversation_id: str,
+        name: str | None,
+        owner: Owner = ANY,
+        settings: dict[str, Any] | None = None,
+    ) -> Conversation:
+        """A new name and/or new settings (``None`` leaves either as it is)."""
         async with self._sessions() as session, session.begin():
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None or not owns(owner, conversation.user_id):
                 raise _missing(conversation_id)
-            conversation.name = name
+            if name is not None:
+                conversation.name = name
+            if settings is not None:
+                conversation.settings = settings
         return conversation
 
     async def delete(self, conversation_id: str, owner: Owner = ANY) -> None:

@@ -118,6 +118,7 @@ class Exchange:
         self._first_seen = False
         self._error: str | None = None
         self._finished = False
+        self._cut_short = False
 
     def first_output(self) -> None:
         """The client sees the first output now: observe the time to first token (once)."""
@@ -133,6 +134,11 @@ class Exchange:
             self._metrics.errors.labels(self.model, str(status)).inc()
         self._error = message
 
+    def cut_short(self) -> None:
+        """The client went away (a Stop button, a closed tab) before the end: the answer is stored
+        as far as it got, marked ``stopped`` so a reader can tell it from a finished one."""
+        self._cut_short = True
+
     async def finish(self, response: str, meta: dict[str, Any] | None = None) -> None:
         """Store the answer; shielded, so a client that went away mid-stream still leaves it complete."""
         if self._finished:
@@ -141,6 +147,8 @@ class Exchange:
         meta = dict(meta or {})
         if self._error is not None:
             meta["error"] = self._error
+        if self._cut_short:
+            meta["stopped"] = True
         with anyio.CancelScope(shield=True):
             await self._stored
             await self._conversations.finish_message(self.message_id, response, meta or None)
@@ -183,6 +191,9 @@ class Exchange:
                 yield delta
         except ApiError as exc:
             self.failed(http_status(exc), exc.message)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):  # the client disconnected mid-answer
+            self.cut_short()
             raise
         finally:
             await self.finish("".join(parts))

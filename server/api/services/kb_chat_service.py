@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from configs import Settings
+from server.api.schemas.common import StageScores, kb_name_list
 from server.api.schemas.kb_chat import FileChatRequest, KnowledgeBaseChatRequest, Source
 from server.api.services.citations import chatchat_doc, chatchat_docs
 from server.api.services.conversation_service import ANY, Owner
@@ -60,14 +61,17 @@ class RetrievalAnswer:
         return {"docs": self.docs, "sources": [s.model_dump() for s in self.sources]}
 
 
-def _sources(hits: list[SearchHit], link) -> list[Source]:  # noqa: ANN001 - link(file_name) -> url
+def _sources(hits: list[SearchHit], link) -> list[Source]:  # noqa: ANN001 - link(kb, file_name) -> url
     return [
         Source(
             index=i,
             file_name=str(h.metadata.get("source", "")),
-            url=link(str(h.metadata.get("source", ""))),
+            url=link(h.kb, str(h.metadata.get("source", ""))),
             text=h.text,
             score=round(h.score, 6),
+            relevance=round(h.relevance, 6),
+            scores=StageScores(**h.scores),
+            knowledge_base_name=h.kb,
             id=h.id,
             start=h.metadata.get("start"),
             end=h.metadata.get("end"),
@@ -101,16 +105,20 @@ class KnowledgeBaseChatService(ModelChat):
         started = time.perf_counter()
         self._prompts.get(CHAT_TYPE, request.prompt_name)  # an unknown template is a 404 before any work
         top_k, threshold = self._limits(request)
-        hits = await self._kbs.search(
-            request.knowledge_base_name,
+        hits = await self._kbs.search_many(
+            kb_name_list(request.knowledge_base_name),
             request.query,
             top_k=top_k,
             score_threshold=threshold,
             hybrid=request.hybrid,
+            min_relevance=request.min_relevance,
+            rerank=request.rerank,
+            rerank_top_n=request.rerank_top_n,
+            reranker=request.reranker,
         )
 
-        def link(file_name: str) -> str:
-            query = urlencode({"knowledge_base_name": request.knowledge_base_name, "file_name": file_name})
+        def link(kb: str | None, file_name: str) -> str:
+            query = urlencode({"knowledge_base_name": kb or "", "file_name": file_name})
             return f"{base_url}knowledge_base/download_doc?{query}"
 
         prompt_name = request.prompt_name if hits else EMPTY_PROMPT
@@ -123,10 +131,16 @@ class KnowledgeBaseChatService(ModelChat):
         self._prompts.get(CHAT_TYPE, request.prompt_name)
         top_k, threshold = self._limits(request)
         hits = await self._temp.search(
-            request.knowledge_id, request.query, top_k=top_k, score_threshold=threshold
+            request.knowledge_id,
+            request.query,
+            top_k=top_k,
+            score_threshold=threshold,
+            min_relevance=self._settings.kb.min_relevance
+            if request.min_relevance is None
+            else request.min_relevance,
         )
 
-        def link(file_name: str) -> str:
+        def link(kb: str | None, file_name: str) -> str:
             query = urlencode({"knowledge_id": request.knowledge_id, "file_name": file_name})
             return f"{base_url}knowledge_base/download_temp_doc?{query}"
 

@@ -17,6 +17,8 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="New chat")
     chat_type: Mapped[str] = mapped_column(String(50), default="llm_chat")
+    # The client's settings for it (the web UI's chat mode, knowledge base, template, options).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # The account it belongs to; None = made in single-user mode (claimed by the first admin).
