@@ -113,13 +113,13 @@ def worker_pid(log: Path) -> int:
     return int(starts[-1].rsplit("pid ", 1)[1].rstrip(")"))
 
 
-def restart_after_kill(api: str, worker: str, log: Path) -> dict:
+def restart_after_kill(api: str, worker: str, log: Path, cluster_secret: str) -> dict:
     """SIGKILL the worker; seconds until it answers a generation again, directly and through /chat/chat."""
     os.kill(worker_pid(log), signal.SIGKILL)
     killed = time.perf_counter()
     body = {"model": "smollm2", "prompt": "Hello", "max_new_tokens": 2, "temperature": 0, "echo": False}
     result: dict = {}
-    with httpx.Client(timeout=30, trust_env=False) as client:
+    with httpx.Client(timeout=30, trust_env=False, headers={CLUSTER_HEADER: cluster_secret}) as client:
         while "worker_answers_s" not in result:
             try:
                 frames = client.post(f"{worker}/worker_generate_stream", json=body).content.split(b"\0")
@@ -168,7 +168,7 @@ def main() -> None:
             asyncio.run(cancel_latency(stack.urls.api, stack.urls.worker, stack.cluster_secret)) * 1000, 1
         )
         report["restart_after_sigkill"] = restart_after_kill(
-            stack.urls.api, stack.urls.worker, stack.log_dir / "startup.log"
+            stack.urls.api, stack.urls.worker, stack.log_dir / "startup.log", stack.cluster_secret
         )
     report["settings"] = {
         "max_tokens": args.max_tokens,
