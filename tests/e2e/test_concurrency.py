@@ -18,6 +18,7 @@ import pytest
 
 from server.launcher.harness import RunningStack
 from server.llm.cluster_auth import cluster_headers
+from tests.support.tool_schemas import WEATHER_TOOL
 
 pytestmark = pytest.mark.slow
 
@@ -80,23 +81,6 @@ def test_eight_concurrent_streams_each_get_the_greedy_text_they_get_alone(stack:
     batched, peak = asyncio.run(together())
     assert batched == solo
     assert peak >= 4, "the streams were not decoded together"
-
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city", "unit"],
-        },
-    },
-}
 
 
 def test_a_forced_tool_call_decoded_inside_a_batch_matches_its_schema(stack: RunningStack) -> None:

@@ -19,24 +19,10 @@ from server.agent.toolbox import run_tool
 from server.agent.tools.calculator import CalculatorTool
 from server.launcher.harness import RunningStack
 from tests.e2e.conftest import received_prompt, sse_events
+from tests.support.tool_schemas import WEATHER_TOOL
 
 pytestmark = pytest.mark.slow
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city", "unit"],
-        },
-    },
-}
 CALCULATOR = {
     "type": "function",
     "function": {
@@ -60,7 +46,7 @@ def test_a_named_tool_choice_returns_a_call_whose_arguments_match_the_schema(sta
     completion = client(stack).chat.completions.create(
         model="smollm2",
         messages=QUESTION,
-        tools=[WEATHER, CALCULATOR],
+        tools=[WEATHER_TOOL, CALCULATOR],
         temperature=0,
         max_tokens=64,
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
@@ -78,7 +64,7 @@ def test_required_picks_one_of_the_tools_and_streaming_gives_the_same_call(stack
     request = {
         "model": "smollm2",
         "messages": QUESTION,
-        "tools": [WEATHER, CALCULATOR],
+        "tools": [WEATHER_TOOL, CALCULATOR],
         "tool_choice": "required",
         "temperature": 0,
         "max_tokens": 64,
@@ -86,7 +72,9 @@ def test_required_picks_one_of_the_tools_and_streaming_gives_the_same_call(stack
     whole = client(stack).chat.completions.create(**request).choices[0]
     assert whole.finish_reason == "tool_calls"
     [call] = whole.message.tool_calls
-    schema = {"get_weather": WEATHER, "calculator": CALCULATOR}[call.function.name]["function"]["parameters"]
+    schema = {"get_weather": WEATHER_TOOL, "calculator": CALCULATOR}[call.function.name]["function"][
+        "parameters"
+    ]
     arguments = json.loads(call.function.arguments)
     assert set(arguments) == set(schema["required"]) and all(isinstance(v, str) for v in arguments.values())
 
