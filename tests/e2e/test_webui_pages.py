@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from server.launcher.harness import RunningStack
 from tests.search_fakes import FakeInternet
 from webui.api_client import CHAT_MODE_PATHS, ApiClient, BackendError
+from webui.conversations import NEW_VIEW_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,11 @@ def backend_paths(stack: RunningStack) -> set[str]:
 
 
 def test_the_dialogue_page_opens_with_a_title_and_sensible_defaults(app: AppTest) -> None:
+    # A new session continues the newest conversation, with that conversation's settings; earlier
+    # stories leave some in other modes behind. A session that starts empty shows the defaults.
+    app.session_state[NEW_VIEW_KEY] = True
     app.run()
+    assert app.session_state["conversation_id"] == ""
     assert not app.exception
     assert app.title[0].value == "Dialogue"
     assert "LLM chat" in app.caption[0].value
