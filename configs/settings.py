@@ -364,6 +364,9 @@ class IngestLimitSettings(BaseModel):
     max_ocr_pages: int = Field(
         50, ge=0, description="Pages without a text layer sent to OCR per file (0 = no OCR)."
     )
+    max_seconds_per_file: float = Field(
+        300.0, ge=0, description="Seconds reading, OCR and embedding of one file may take (0 = no limit)."
+    )
 
 
 class KnowledgeBaseSettings(BaseModel):
@@ -423,6 +426,22 @@ class KnowledgeBaseSettings(BaseModel):
     )
     samples_kb: str | None = Field(
         "samples", description="Knowledge base created from the shipped samples on first start; null = none."
+    )
+    ingest_workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Ingestion jobs this backend runs at once (0 = it only queues; other replicas run them).",
+    )
+    job_queue_url: str | None = Field(
+        None,
+        description="Where ingestion jobs queue (huey): null = beside database_url (a SQLite file in "
+        "data_dir, or the same PostgreSQL, so every replica shares the work); or redis://host:port/db.",
+    )
+    job_stale_s: float = Field(
+        30.0,
+        gt=0,
+        description="A running job whose backend has not reported for this long is resumed by another.",
     )
 
     @model_validator(mode="after")
