@@ -56,7 +56,7 @@ def make_huey(url: str) -> Huey:
     )
 
 
-class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
+class _EmbeddedConsumer(Consumer):
     """huey's consumer inside the backend: the server owns the process's signals, not huey."""
 
     def _set_signal_handlers(self) -> None:

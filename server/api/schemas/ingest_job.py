@@ -39,6 +39,7 @@ class JobInfo(BaseModel):
     )
     error: str
     attempts: int = Field(..., description="Runs so far (a job is resumed after its backend stopped)")
+    worker: str = Field(..., description="The backend running it (host:pid:id); empty while queued")
     background: bool
     cancel_requested: bool
     created_at: str

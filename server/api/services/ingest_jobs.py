@@ -383,6 +383,7 @@ def job_answer(job: JobView) -> dict[str, Any]:
         "result": job.result,
         "error": job.error,
         "attempts": job.attempts,
+        "worker": job.worker,
         "background": job.background,
         "cancel_requested": job.cancel_requested,
         "created_at": job.created_at.isoformat() + "Z",
