@@ -99,9 +99,17 @@ class JobStore:
             return JobView.of(row) if row is not None else None
 
     async def list_jobs(
-        self, owner_id: int | None, *, everyone: bool, limit: int = 50, state: str | None = None
+        self,
+        owner_id: int | None,
+        *,
+        everyone: bool,
+        limit: int = 50,
+        state: str | None = None,
+        kb_name: str | None = None,
     ) -> list[JobView]:
         query = select(IngestJob).order_by(IngestJob.created_at.desc()).limit(limit)
+        if kb_name is not None:
+            query = query.where(IngestJob.kb_name == kb_name)
         if not everyone:
             query = query.where(IngestJob.owner_id == owner_id)
         if state:

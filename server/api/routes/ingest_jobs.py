@@ -27,9 +27,10 @@ async def list_jobs(
     principal: CurrentUser,
     state: Annotated[JobState | None, Query(description="Only jobs in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    knowledge_base_name: Annotated[str | None, Query(description="Only this knowledge base's jobs")] = None,
 ) -> JobListResponse:
     """The caller's jobs (an admin's: everyone's), newest first: running and recent ones."""
-    found = await jobs.list_jobs(principal, limit=limit, state=state)
+    found = await jobs.list_jobs(principal, limit=limit, state=state, kb_name=knowledge_base_name)
     return JobListResponse(data=[JobInfo(**job_answer(j)) for j in found])
 
 

@@ -200,9 +200,13 @@ class IngestJobs:
     def may_see(principal: Principal, job: JobView) -> bool:
         return principal.unrestricted or principal.is_admin or job.owner_id == principal.id
 
-    async def list_jobs(self, principal: Principal, *, limit: int, state: str | None) -> list[JobView]:
+    async def list_jobs(
+        self, principal: Principal, *, limit: int, state: str | None, kb_name: str | None = None
+    ) -> list[JobView]:
         everyone = principal.unrestricted or principal.is_admin
-        return await self.store.list_jobs(principal.id, everyone=everyone, limit=limit, state=state)
+        return await self.store.list_jobs(
+            principal.id, everyone=everyone, limit=limit, state=state, kb_name=kb_name
+        )
 
     async def cancel(self, job_id: str, principal: Principal) -> JobView:
         job = await self.get(job_id, principal)
