@@ -296,9 +296,9 @@ class IngestJobs:
         files, result = tracker.snapshot()
         if state == states.CANCELLED:
             files = [f if f["phase"] in ("done", "failed") else {**f, "phase": "cancelled"} for f in files]
+        await asyncio.to_thread(self._discard_files, job_id)  # before it ends: a waiter finds nothing left
         await self.store.finish(job_id, state, files=files, result=result, error=error, error_status=status)
         self._watches.pop(job_id, None)
-        await asyncio.to_thread(self._discard_files, job_id)
 
     async def _heartbeat(self, job_id: str, tracker: _Tracker, watch: IngestWatch) -> None:
         while True:
