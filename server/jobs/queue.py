@@ -76,8 +76,9 @@ class JobQueue:
     def enqueue(self, job_id: str) -> None:
         self._task(job_id)
 
-    def pending(self) -> int:
-        return int(self.huey.pending_count())
+    def pending_ids(self) -> set[str]:
+        """The job ids waiting in the queue now."""
+        return {str(task.args[0]) for task in self.huey.pending() if task.args}
 
     def start(self) -> None:
         if self.workers < 1:

@@ -213,6 +213,15 @@ class JobStore:
             ).all()
             return [JobView.of(r) for r in rows]
 
+    async def queued_before(self, seconds: float) -> list[str]:
+        """Ids of jobs queued longer than ``seconds`` ago (the queue may have lost their message)."""
+        cutoff = utcnow() - timedelta(seconds=seconds)
+        async with self.db() as session:
+            rows = await session.scalars(
+                select(IngestJob.id).where(IngestJob.state == states.QUEUED, IngestJob.created_at < cutoff)
+            )
+            return list(rows.all())
+
     async def recover(self, job: JobView, stale_s: float) -> str | None:
         """Resume (queued again) or fail a stale job; None when another backend got there first."""
         state, reason = states.after_interruption(job.attempts)

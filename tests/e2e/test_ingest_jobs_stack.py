@@ -56,7 +56,7 @@ def test_a_client_that_disconnects_cancels_the_upload_it_started(stack: RunningS
 
 def test_chat_answers_while_a_big_ingest_runs(stack: RunningStack, kb: str) -> None:
     """How fast is bench/ingest.py's question; here: the chat is not stuck behind the job."""
-    big = ("# Notes\n\n" + TEXT) * 60
+    big = ("# Notes\n\n" + TEXT) * 30
     queued = httpx.post(
         f"{stack.urls.api}/knowledge_base/upload_docs",
         data={"knowledge_base_name": kb, "background": "true"},

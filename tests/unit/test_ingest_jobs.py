@@ -154,13 +154,17 @@ def test_cancel_stops_a_running_job_and_stores_nothing(client: TestClient, app_s
     before = files_of(client)
     job_id = upload(client, [("long-scan.pdf", scanned_pdf(25))], background="true").json()["data"]["job_id"]
     wait_for(client, job_id, lambda j: (j["files"][0].get("ocr_done") or 0) >= 1)
+    second = upload(client, [("after.txt", TEXT.encode())], background="true").json()["data"]["job_id"]
+    time.sleep(1.5)  # an idle worker would have taken it by now (the queue is polled every 0.5 s)
+    assert job(client, second)["state"] == "queued"  # kb.ingest_workers is 1: it waits its turn
     cancelled = client.post(f"/knowledge_base/jobs/{job_id}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["data"]["cancel_requested"] is True
     final = wait_for(client, job_id, lambda j: j["state"] not in ("queued", "running"), timeout=30)
     assert final["state"] == "cancelled"
     assert final["files"][0]["phase"] == "cancelled"
     assert final["files"][0]["ocr_done"] < 25  # stopped in the middle, not at the end
-    assert files_of(client) == before
+    assert wait_for(client, second, lambda j: j["state"] not in ("queued", "running"))["state"] == "succeeded"
+    assert sorted(files_of(client)) == sorted([*before, "after.txt"])
     assert staged(app_settings) == [] and job_folders(app_settings) == []
     again = client.post(f"/knowledge_base/jobs/{job_id}/cancel")  # cancelling an ended job changes nothing
     assert again.json()["data"]["state"] == "cancelled"
@@ -273,10 +277,26 @@ def test_a_job_whose_backend_died_is_resumed_once_it_goes_silent(tmp_path: Path)
         )
         jobs._save_files(dead.id, [("crashed.txt", TEXT.encode())])
         assert portal.call(lambda: jobs.store.claim(dead.id, "a backend that crashed"))
+        # and one recorded whose queue message never got written (the backend died in between)
+        lost = portal.call(
+            lambda: jobs.store.create(
+                "upload",
+                KB,
+                None,
+                {
+                    "split": {"chunk_size": 250, "chunk_overlap": 50, "zh_title_enhance": False},
+                    "uploads": ["lost.txt"],
+                },
+                ["lost.txt"],
+                background=True,
+            )
+        )
+        jobs._save_files(lost.id, [("lost.txt", TEXT.encode())])
     with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         final = wait_for(client, dead.id, lambda j: j["state"] == "succeeded", timeout=60)
         assert final["attempts"] == 2 and final["worker"] != "a backend that crashed"
-        assert "crashed.txt" in files_of(client)
+        assert wait_for(client, lost.id, lambda j: j["state"] == "succeeded", timeout=60)["attempts"] == 1
+        assert {"crashed.txt", "lost.txt"} <= set(files_of(client))
 
 
 def test_a_job_queued_on_one_replica_is_run_by_another_and_watched_from_the_first(

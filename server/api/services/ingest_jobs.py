@@ -149,6 +149,17 @@ class IngestJobs:
             elif state is not None:
                 logger.warning("ingestion job %s lost its backend: %s", job.id, state)
                 await asyncio.to_thread(self._discard_files, job.id)
+        # a job recorded but whose queue message is gone (the queue's file was lost, or the
+        # backend died between the two writes) is queued again; a second message is harmless,
+        # since only one claim of a job can succeed
+        waiting = await self.store.queued_before(self.settings.kb.job_stale_s)
+        if waiting:
+            pending = await asyncio.to_thread(self.queue.pending_ids)
+            for job_id in waiting:
+                if job_id not in pending:
+                    logger.warning("ingestion job %s was not in the queue; queueing it again", job_id)
+                    await asyncio.to_thread(self.queue.enqueue, job_id)
+                    resumed.append(job_id)
         return resumed
 
     # ---- submitting, reading, waiting -----------------------------------------------------
