@@ -159,7 +159,7 @@ def test_cancel_stops_a_running_job_and_stores_nothing(client: TestClient, app_s
     assert job(client, second)["state"] == "queued"  # kb.ingest_workers is 1: it waits its turn
     cancelled = client.post(f"/knowledge_base/jobs/{job_id}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["data"]["cancel_requested"] is True
-    final = wait_for(client, job_id, lambda j: j["state"] not in ("queued", "running"), timeout=30)
+    final = wait_for(client, job_id, lambda j: j["state"] not in ("queued", "running"))
     assert final["state"] == "cancelled"
     assert final["files"][0]["phase"] == "cancelled"
     assert final["files"][0]["ocr_done"] < 25  # stopped in the middle, not at the end
@@ -328,6 +328,6 @@ def test_a_job_queued_on_one_replica_is_run_by_another_and_watched_from_the_firs
                             break
             assert seen["worker"] == b_worker  # B runs it; A sees its progress
             assert a.post(f"/knowledge_base/jobs/{job_id}/cancel").status_code == 200  # asked on A
-            final = wait_for(a, job_id, lambda j: j["state"] not in ("queued", "running"), timeout=30)
+            final = wait_for(a, job_id, lambda j: j["state"] not in ("queued", "running"))
             assert final["state"] == "cancelled" and final["files"][0]["ocr_done"] < 25  # B stopped
             assert files_of(b) == ["report.txt"]
