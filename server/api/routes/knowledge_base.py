@@ -39,6 +39,7 @@ from server.api.services.ingest_jobs import (
     IngestJobs,
     job_answer,
 )
+from server.jobs.store import JobView
 from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge, is_limit_failure
 from server.knowledge_base.ingest import SplitOptions
 from server.knowledge_base.loaders import is_supported, unsupported_reason
@@ -133,7 +134,7 @@ def split_params(options: SplitOptions) -> dict[str, Any]:
     }
 
 
-def queued_answer(job: Any) -> BaseResponse:
+def queued_answer(job: JobView) -> BaseResponse:
     """``background: true``: the job at once; follow it at ``/knowledge_base/jobs/{id}``."""
     return BaseResponse(msg=f"ingestion job {job.id} queued", data={"job_id": job.id, "job": job_answer(job)})
 
@@ -394,7 +395,6 @@ async def upload_docs(
                 "override": override,
                 "custom_docs": custom,
                 "uploads": [name for name, _ in accepted],
-                "unsupported": failed,
             },
             file_names=[name for name, _ in accepted],
             uploads=accepted,
