@@ -14,7 +14,9 @@ from server.api.errors import ServiceUnavailable, http_headers, http_status
 from server.api.services.llm_client import LLMClient
 
 
-def test_a_model_that_sends_nothing_within_request_timeout_is_a_503_that_says_busy_and_when_to_retry() -> None:
+def test_a_model_that_sends_nothing_within_request_timeout_is_a_503_that_says_busy_and_when_to_retry() -> (
+    None
+):
     """What 32 streams at once on a loaded machine got: the queued ones waited past request_timeout.
 
     That is overload, not a fault: the message names the setting and the remedies, and the 503

@@ -182,7 +182,9 @@ class VectorStore(ABC):
             distance = await self.distances(vector, missing)
             for stored in await self.get(missing):
                 if stored.id in distance:
-                    by_id[stored.id] = ScoredChunk(stored.id, stored.text, stored.metadata, distance[stored.id])
+                    by_id[stored.id] = ScoredChunk(
+                        stored.id, stored.text, stored.metadata, distance[stored.id]
+                    )
         # a keyword hit whose chunk is gone (the keyword index is being rebuilt) is dropped
         keyword_hits = [(doc_id, s) for doc_id, s in keyword_hits if doc_id in by_id]
         return Candidates(by_id, [c.id for c in vector_hits], keyword_hits)

@@ -329,9 +329,12 @@ class PgVectorStore(VectorStore):
             *args,
         )
         chunks = {r["id"]: ScoredChunk(r["id"], r["text"], r["metadata"], float(r["d"])) for r in rows}
-        vector_order = [r["id"] for r in sorted((r for r in rows if r["vr"] is not None), key=lambda r: r["vr"])]
+        vector_order = [
+            r["id"] for r in sorted((r for r in rows if r["vr"] is not None), key=lambda r: r["vr"])
+        ]
         keyword_hits = [
-            (r["id"], float(r["ws"])) for r in sorted((r for r in rows if r["wr"] is not None), key=lambda r: r["wr"])
+            (r["id"], float(r["ws"]))
+            for r in sorted((r for r in rows if r["wr"] is not None), key=lambda r: r["wr"])
         ]
         return Candidates(chunks, vector_order, keyword_hits)
 
