@@ -175,7 +175,8 @@ class VectorStore(ABC):
         keyword-only hits); a store on a server answers it in one statement instead.
         """
         vector_hits = await self.search(vector, pool, where=where)
-        keyword_hits = await self.keyword_search(tokens, pool, where=where) if tokens else []
+        keywords = tokens and self.capabilities.keyword_search  # else the vector ranking alone
+        keyword_hits = await self.keyword_search(tokens, pool, where=where) if keywords else []
         by_id = {c.id: c for c in vector_hits}
         missing = [doc_id for doc_id, _ in keyword_hits if doc_id not in by_id]
         if missing:

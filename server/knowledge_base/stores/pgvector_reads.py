@@ -8,8 +8,8 @@ with the HNSW settings fixed per connection at connect time, and pgvector's asyn
 vectors as binary parameters. asyncpg prepares each statement once per connection, so a search
 is a single Bind/Execute exchange.
 
-A connection that the server dropped fails its statement; the pool replaces it and the search
-is tried once more (nothing was written, so a retry is safe).
+A connection that the server ended fails its statement; the pool then replaces all of its
+connections and the search is tried once more (nothing was written, so a retry is safe).
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ import asyncpg
 from pgvector.asyncpg import register_vector
 from sqlalchemy.engine import URL
 
-RETRYABLE = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError, OSError)
+# what a connection the server ended while it sat in the pool (a restart, an idle kill) raises
+RETRYABLE = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # the server's goodbye arrived while a statement was sent
+    OSError,
+)
 
 
 def asyncpg_dsn(url: URL) -> str:
@@ -75,6 +83,7 @@ class PgVectorReads:
             except RETRYABLE:
                 if attempt == 2:
                     raise
+                await pool.expire_connections()  # the others were most likely ended too: open new ones
         raise AssertionError("unreachable")
 
     async def fetchval(self, statement: str, *args: Any) -> Any:
