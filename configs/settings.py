@@ -347,6 +347,13 @@ class PgVectorSettings(BaseModel):
     hnsw_m: int = Field(16, ge=4, le=100, description="HNSW graph degree.")
     hnsw_ef_construction: int = Field(64, ge=8, le=1000, description="HNSW build-time candidate list.")
     hnsw_ef_search: int = Field(100, ge=1, le=1000, description="HNSW query-time candidate list.")
+    hnsw_build_memory_mb: int = Field(
+        512,
+        ge=64,
+        le=65536,
+        description="maintenance_work_mem of a collection's HNSW build: a graph that does not fit is "
+        "built row by row on disk, many times slower (100k 512-d chunks need about 300 MB).",
+    )
 
 
 class IngestLimitSettings(BaseModel):
