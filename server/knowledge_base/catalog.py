@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile
 from server.knowledge_base.errors import FileNotInKnowledgeBase, KnowledgeBaseNotFound
-from server.knowledge_base.paths import KbPaths, check_kb_name
+from server.knowledge_base.paths import KbPaths, check_kb_name, relative_files
 from server.knowledge_base.stores.factory import Collection
 
 
@@ -145,11 +145,7 @@ async def refresh_file_count(session: AsyncSession, kb: KnowledgeBase) -> None:
 
 def file_summaries(rows: list[KnowledgeFile], content: Path) -> list[FileSummary]:
     """Files in the database and files only in the folder (Chatchat's KB page shows both)."""
-    on_disk = (
-        {p.name for p in content.iterdir() if p.is_file() and not p.name.startswith(".")}
-        if content.is_dir()
-        else set()
-    )
+    on_disk = set(relative_files(content))
     files = [
         FileSummary(
             r.file_name,

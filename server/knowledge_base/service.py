@@ -29,7 +29,7 @@ from server.knowledge_base.embeddings import EmbeddingPool
 from server.knowledge_base.errors import Conflict, InvalidName
 from server.knowledge_base.ingest import PreparedFile, SplitOptions, prepare_files
 from server.knowledge_base.locks import WriteLocks
-from server.knowledge_base.paths import KbPaths, check_kb_name
+from server.knowledge_base.paths import KbPaths, check_kb_name, relative_files
 from server.knowledge_base.rerank import RerankerPool
 from server.knowledge_base.rerank import rerank as rerank_hits
 from server.knowledge_base.retrieval import SearchHit, merge_rankings, search
@@ -299,11 +299,7 @@ class KnowledgeBaseService:
         if vs_type:
             self.check_vs_type(vs_type)
         content = self.paths.content_dir(kb_name)
-        names = (
-            sorted(p.name for p in content.iterdir() if p.is_file() and not p.name.startswith("."))
-            if content.is_dir()
-            else []
-        )
+        names = relative_files(content)
         if not names and not allow_empty_kb:
             yield {"code": 404, "msg": f"knowledge base {kb_name!r} has no files to index"}
             return

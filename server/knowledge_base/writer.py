@@ -51,6 +51,7 @@ class FileMoves:
         if target.exists():
             backup = self.staging / f"{uuid.uuid4().hex}.replaced"
             os.replace(target, backup)
+        target.parent.mkdir(parents=True, exist_ok=True)  # a name with sub-folders (wiki/Home.MD)
         os.replace(staged, target)
         self._done.append((staged, target, backup))
 

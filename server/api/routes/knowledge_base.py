@@ -34,7 +34,7 @@ from server.api.schemas.knowledge_base import (
 from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge, is_limit_failure
 from server.knowledge_base.ingest import SplitOptions
 from server.knowledge_base.loaders import is_supported, unsupported_reason
-from server.knowledge_base.paths import check_kb_name, safe_file_name
+from server.knowledge_base.paths import check_kb_name, safe_relative_name
 from server.knowledge_base.retrieval import SearchHit
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
@@ -92,7 +92,7 @@ def sent_file_name(upload: UploadFile) -> str:
 async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tuple[str, bytes]]:
     """Check every name and size first, so a bad file refuses the request before anything is written."""
     limit = int(settings.kb.max_upload_mb * 1024 * 1024)
-    names = [safe_file_name(sent_file_name(f)) for f in files]
+    names = [safe_relative_name(sent_file_name(f)) for f in files]
     if len(set(names)) != len(names):
         raise BadRequest("the same file name was uploaded twice in one request")
     out = []
