@@ -91,7 +91,9 @@ def safe_relative_name(name: str) -> str:
         raise InvalidName("file name must not be empty")
     name = unicodedata.normalize("NFC", name.strip()) if not _SURROGATE.search(name) else name
     if name.startswith("/"):
-        raise InvalidName(f"file name {name!r} is an absolute path; send a path relative to the knowledge base")
+        raise InvalidName(
+            f"file name {name!r} is an absolute path; send a path relative to the knowledge base"
+        )
     parts = name.split("/")
     if len(parts) - 1 > MAX_FOLDER_DEPTH:
         raise InvalidName(f"file name {name!r} names more than {MAX_FOLDER_DEPTH} folders")
@@ -103,7 +105,7 @@ def safe_relative_name(name: str) -> str:
 
 
 def relative_files(folder: Path) -> list[str]:
-    """The files under ``folder`` as sorted relative names (``wiki/Home.MD``); dot-files and folders skipped."""
+    """The files under ``folder`` as sorted relative names (``wiki/Home.MD``), dot-files and -folders skipped."""
     if not folder.is_dir():
         return []
     found = []

@@ -67,6 +67,8 @@ class StageScores(BaseModel):
 OpenApiResponses = dict[int | str, dict[str, Any]]  # a route's ``responses=``: status → what /docs shows
 
 CONVERSATION_ID_MAX = 32  # the width of the stored id (a uuid4 hex, as Chatchat clients make them)
+
+
 def _none_is_empty(value: object) -> object:
     """Chatchat's clients send ``null`` for "no conversation" (their default); that is ``""`` here."""
     return "" if value is None else value

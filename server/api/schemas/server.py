@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-PromptType = Literal["llm_chat", "knowledge_base_chat", "search_engine_chat", "agent_chat", "completion"]
+PromptType = Literal[
+    "llm_chat", "knowledge_base_chat", "search_engine_chat", "agent_chat", "completion", "condense_question"
+]
 
 
 class PromptTemplateQuery(BaseModel):

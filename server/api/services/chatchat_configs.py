@@ -30,7 +30,8 @@ def chatchat_configs(settings: Settings, default_vs_type: str) -> dict[str, Any]
         "VECTOR_SEARCH_TOP_K": kb.top_k,
         "SEARCH_ENGINE_TOP_K": SearchEngineChatRequest.model_fields["top_k"].default,
         "ZH_TITLE_ENHANCE": kb.zh_title_enhance,
-        "text_splitter_dict": {RECURSIVE: {"source": "", "tokenizer_name_or_path": ""}}  # chunks count characters,
+        # chunks count characters: no tokenizer
+        "text_splitter_dict": {RECURSIVE: {"source": "", "tokenizer_name_or_path": ""}},
         "TEXT_SPLITTER_NAME": RECURSIVE,
         "LLM_MODELS": models,
         "HISTORY_LEN": HISTORY_LEN,

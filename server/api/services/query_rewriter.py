@@ -1,0 +1,102 @@
+"""Follow-up questions made standalone before retrieval (the condense-question step).
+
+"When was it founded?" finds nothing in a knowledge base: the subject is in the history. With
+history, the chat model rewrites the question with the ``condense_question`` prompt template
+(editable like the others); retrieval uses the rewrite and the answer reports it. The model's
+output is checked before it is used: an empty, rambling or runaway rewrite falls back to the
+question as asked, so rewriting can never leave retrieval with less than it had.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from configs import Settings
+from server.api.schemas.chat import HistoryMessage
+from server.api.services.llm_client import LLMClient
+from server.api.services.prompts import PromptTemplates
+
+CONDENSE_TYPE = "condense_question"
+HISTORY_MESSAGES = 6  # the last turns the rewrite sees (three exchanges)
+TURN_CHARS = 600  # of each turn; a long answer's start says what it was about
+REWRITE_MAX_TOKENS = 96
+_LABEL = re.compile(
+    r"^\s*(standalone question|rewritten question|question|rewrite|独立问题|改写后的问题|问题)\s*[:：]\s*",
+    re.IGNORECASE,
+)
+_QUOTES = "\"'“”‘’「」`"
+
+
+@dataclass(frozen=True)
+class RewrittenQuery:
+    """The question as asked and the query retrieval uses (the same when nothing was rewritten)."""
+
+    question: str
+    query: str
+
+    @property
+    def rewritten(self) -> bool:
+        return self.query != self.question
+
+    def event(self) -> dict[str, Any]:
+        """What the answer's last event and the stored message carry."""
+        return {"rewritten_query": self.query} if self.rewritten else {}
+
+
+def history_text(history: list[HistoryMessage] | list[dict[str, str]]) -> str:
+    """The last turns as ``User: ...`` / ``Assistant: ...`` lines, each turn cut to TURN_CHARS."""
+    lines = []
+    for message in history[-HISTORY_MESSAGES:]:
+        role, content = (
+            (message["role"], message["content"])
+            if isinstance(message, dict)
+            else (message.role, message.content)
+        )
+        if role not in ("user", "assistant") or not content.strip():
+            continue
+        text = " ".join(content.split())[:TURN_CHARS]
+        lines.append(f"{'User' if role == 'user' else 'Assistant'}: {text}")
+    return "\n".join(lines)
+
+
+def clean_rewrite(output: str, question: str) -> str | None:
+    """The model's rewrite as a query, or None when it is not one (empty, a paragraph, runaway)."""
+    line = next((ln.strip() for ln in output.splitlines() if ln.strip()), "")
+    line = _LABEL.sub("", line).strip().strip(_QUOTES).strip()
+    if not line:
+        return None
+    if len(line) > max(4 * len(question), len(question) + 200):
+        return None
+    return line
+
+
+class QueryRewriter:
+    def __init__(self, settings: Settings, llm: LLMClient, prompts: PromptTemplates) -> None:
+        self._settings = settings
+        self._llm = llm
+        self._prompts = prompts
+
+    def wanted(self, requested: bool | None, history: list[Any]) -> bool:
+        enabled = self._settings.kb.rewrite_query if requested is None else requested
+        return enabled and bool(history_text(history))
+
+    def prompt(self, question: str, history: list[Any]) -> str:
+        return self._prompts.render(
+            CONDENSE_TYPE, "default", history=history_text(history), question=question
+        )
+
+    async def rewrite(
+        self, question: str, history: list[Any], model: str, requested: bool | None = None
+    ) -> RewrittenQuery:
+        """The standalone query for ``question`` (``question`` itself without history or when off)."""
+        if not self.wanted(requested, history):
+            return RewrittenQuery(question, question)
+        output = await self._llm.chat(
+            model,
+            [{"role": "user", "content": self.prompt(question, history)}],
+            temperature=0.0,
+            max_tokens=REWRITE_MAX_TOKENS,
+        )
+        return RewrittenQuery(question, clean_rewrite(output, question) or question)
