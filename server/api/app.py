@@ -31,6 +31,7 @@ from server.api.routes import (
     mcp,
     other,
     rerank,
+    retrieval_test,
     search_chat,
     search_engines,
     server,
@@ -46,6 +47,7 @@ from server.api.services.llm_client import LLMClient
 from server.api.services.mcp_service import McpService
 from server.api.services.model_service import ModelLauncher, ModelService
 from server.api.services.prompts import PromptTemplates
+from server.api.services.query_rewriter import QueryRewriter
 from server.api.services.search_chat_service import SearchChatService
 from server.auth.kb_access import KnowledgeBaseAccessPolicy, TempUploadOwners
 from server.auth.secret_files import with_secrets
@@ -114,8 +116,15 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             await app.state.users.bootstrap_admin()
             await app.state.users.claim_unowned()
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
+        app.state.query_rewriter = QueryRewriter(settings, llm, app.state.prompts)
         app.state.kb_chat_service = KnowledgeBaseChatService(
-            settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
+            settings,
+            llm,
+            app.state.prompts,
+            app.state.kb_service,
+            app.state.temp_kbs,
+            recorder,
+            app.state.query_rewriter,
         )
         app.state.kb_service.rerankers.connect_llm(_llm_asker(settings, llm))
         await create_samples_safely(app.state.kb_service, settings)
@@ -125,7 +134,9 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
         kb_check = asyncio.get_running_loop().create_task(check_at_start(app.state.kb_service))
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
-        app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines, recorder)
+        app.state.search_chat_service = SearchChatService(
+            settings, llm, app.state.prompts, engines, recorder, app.state.query_rewriter
+        )
         mcp_store = McpStore(app.state.db)
         mcp_registry = McpRegistry(
             settings.mcp_servers, settings.log_dir, settings.agent.observation_max_chars
@@ -185,4 +196,5 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
     app.include_router(knowledge_base.router)
     app.include_router(rerank.router)
     app.include_router(kb_access.router)
+    app.include_router(retrieval_test.router)
     return app

@@ -105,7 +105,10 @@ def safe_relative_name(name: str) -> str:
 
 
 def relative_files(folder: Path) -> list[str]:
-    """The files under ``folder`` as sorted relative names (``wiki/Home.MD``), dot-files and -folders skipped."""
+    """The files under ``folder`` as sorted relative names (``wiki/Home.MD``).
+
+    Dot-files and dot-folders are skipped (the staging folder, editors' leftovers).
+    """
     if not folder.is_dir():
         return []
     found = []

@@ -2,13 +2,19 @@
 
 "When was it founded?" finds nothing in a knowledge base: the subject is in the history. With
 history, the chat model rewrites the question with the ``condense_question`` prompt template
-(editable like the others); retrieval uses the rewrite and the answer reports it. The model's
-output is checked before it is used: an empty, rambling or runaway rewrite falls back to the
-question as asked, so rewriting can never leave retrieval with less than it had.
+(editable like the others); retrieval uses the rewrite and the answer reports it.
+
+The model's output is checked before it is used: it must be one line that keeps most of the
+question's words and adds some (the subject it resolved). A small model often fails that (it
+repeats the question, answers it, or asks another); then the query is built without a model:
+the last question the user asked, then this one, so the subject is in the query and this
+question's words still pick the fact (``rewrite_method: "history"``). bench/retrieval.py
+measures both against the question alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +23,15 @@ from configs import Settings
 from server.api.schemas.chat import HistoryMessage
 from server.api.services.llm_client import LLMClient
 from server.api.services.prompts import PromptTemplates
+from server.knowledge_base.bm25_index import tokenize
 
 CONDENSE_TYPE = "condense_question"
 HISTORY_MESSAGES = 6  # the last turns the rewrite sees (three exchanges)
 TURN_CHARS = 600  # of each turn; a long answer's start says what it was about
 REWRITE_MAX_TOKENS = 96
 _LABEL = re.compile(
-    r"^\s*(standalone question|rewritten question|question|rewrite|独立问题|改写后的问题|问题)\s*[:：]\s*",
+    r"^\s*(standalone question|rewritten question|last question|question|rewrite|user|"
+    r"独立问题|改写后的问题|问题)\s*[:：]\s*",
     re.IGNORECASE,
 )
 _QUOTES = "\"'“”‘’「」`"
@@ -35,6 +43,7 @@ class RewrittenQuery:
 
     question: str
     query: str
+    method: str = ""  # "model" (the condense template's answer) or "history" (built without a model)
 
     @property
     def rewritten(self) -> bool:
@@ -42,7 +51,7 @@ class RewrittenQuery:
 
     def event(self) -> dict[str, Any]:
         """What the answer's last event and the stored message carry."""
-        return {"rewritten_query": self.query} if self.rewritten else {}
+        return {"rewritten_query": self.query, "rewrite_method": self.method} if self.rewritten else {}
 
 
 def history_text(history: list[HistoryMessage] | list[dict[str, str]]) -> str:
@@ -72,6 +81,27 @@ def clean_rewrite(output: str, question: str) -> str | None:
     return line
 
 
+def keeps_the_question(rewrite: str, question: str) -> bool:
+    """The rewrite keeps at least half of the question's words and adds at least one of its own."""
+    asked, got = set(tokenize(question)), set(tokenize(rewrite))
+    if not got - asked:
+        return False
+    return not asked or len(asked & got) / len(asked) >= 0.5
+
+
+def history_query(question: str, history: list[HistoryMessage] | list[dict[str, str]]) -> str:
+    """The model-free standalone query: the user's last question, then this one."""
+    for message in reversed(history):
+        role, content = (
+            (message["role"], message["content"])
+            if isinstance(message, dict)
+            else (message.role, message.content)
+        )
+        if role == "user" and content.strip():
+            return f"{' '.join(content.split())[:TURN_CHARS]} {question}"
+    return question
+
+
 class QueryRewriter:
     def __init__(self, settings: Settings, llm: LLMClient, prompts: PromptTemplates) -> None:
         self._settings = settings
@@ -99,4 +129,12 @@ class QueryRewriter:
             temperature=0.0,
             max_tokens=REWRITE_MAX_TOKENS,
         )
-        return RewrittenQuery(question, clean_rewrite(output, question) or question)
+        return await asyncio.to_thread(choose, question, history, output)
+
+
+def choose(question: str, history: list[Any], output: str) -> RewrittenQuery:
+    """The model's rewrite when it passes the checks, else the query built from the history."""
+    rewrite = clean_rewrite(output, question)
+    if rewrite is not None and keeps_the_question(rewrite, question):
+        return RewrittenQuery(question, rewrite, "model")
+    return RewrittenQuery(question, history_query(question, history), "history")
