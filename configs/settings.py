@@ -103,6 +103,13 @@ DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
     "agent_chat": {"default": AGENT_CHAT_DEFAULT, "native": "{{ input }}"},
     # Knowledge-base, file and search chats with history: the follow-up made standalone before retrieval.
     "condense_question": {"default": CONDENSE_QUESTION_DEFAULT},
+    # KB summaries (kb_summary_api): each part of a file summarised (map), then the parts combined (reduce).
+    "kb_summary": {
+        "map": "Summarise this part of a file in two or three sentences. Keep names, numbers and terms."
+        "{% if description %} The file: {{ description }}.{% endif %}\n\n{{ text }}\n\nSummary:",
+        "reduce": "Combine these summaries of the parts of one file into one summary of at most five "
+        "sentences.{% if description %} The file: {{ description }}.{% endif %}\n\n{{ text }}\n\nSummary:",
+    },
 }
 
 

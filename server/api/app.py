@@ -26,6 +26,7 @@ from server.api.routes import (
     health,
     kb_access,
     kb_chat,
+    kb_summary,
     knowledge_base,
     llm_model,
     mcp,
@@ -43,6 +44,7 @@ from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
+from server.api.services.kb_summary_service import KbSummaryService
 from server.api.services.llm_client import LLMClient
 from server.api.services.mcp_service import McpService
 from server.api.services.model_service import ModelLauncher, ModelService
@@ -60,6 +62,7 @@ from server.db.migrate import upgrade
 from server.knowledge_base.consistency import check_at_start
 from server.knowledge_base.rerank import Ask
 from server.knowledge_base.setup import build_services, create_samples_safely
+from server.knowledge_base.summaries import SummaryIndex
 from server.search import SearchEngines
 from server.version import __version__
 
@@ -117,6 +120,9 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             await app.state.users.claim_unowned()
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
         app.state.query_rewriter = QueryRewriter(settings, llm, app.state.prompts)
+        app.state.kb_summaries = KbSummaryService(
+            settings, llm, app.state.prompts, SummaryIndex(app.state.kb_service)
+        )
         app.state.kb_chat_service = KnowledgeBaseChatService(
             settings,
             llm,
@@ -197,4 +203,5 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
     app.include_router(rerank.router)
     app.include_router(kb_access.router)
     app.include_router(retrieval_test.router)
+    app.include_router(kb_summary.router)
     return app

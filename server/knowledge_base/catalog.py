@@ -6,6 +6,7 @@ call these inside their own sessions and transactions.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ class KbSummary:
     created_at: datetime | None
     store_key: str = field(default="", repr=False)
     id: int = field(default=0, repr=False)
+    rerank: bool | None = None  # this KB's own choice; None = kb.rerank
 
     def public(self) -> dict[str, Any]:
         """The fields the API shows (the store key and row id are internal)."""
@@ -65,7 +67,15 @@ def summary(row: KnowledgeBase) -> KbSummary:
         row.created_at,
         row.store_key,
         row.id,
+        row.rerank,
     )
+
+
+def summary_collection_of(kb: KbSummary | KnowledgeBase, paths: KbPaths) -> Collection:
+    """Where the KB's file summaries live: a key of its own, derived so it never meets the chunks' one."""
+    key = hashlib.md5(f"summary:{kb.store_key}".encode(), usedforsecurity=False).hexdigest()
+    directory = paths.kb_dir(kb.kb_name) / "summary_store" / kb.embed_model if kb.vs_type == "faiss" else None
+    return Collection(kb.vs_type, key, kb.embed_model, directory)
 
 
 def collection_of(kb: KbSummary | KnowledgeBase, paths: KbPaths) -> Collection:

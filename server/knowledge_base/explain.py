@@ -24,7 +24,7 @@ from server.knowledge_base.retrieval import (
     keeps,
     merge_rankings,
 )
-from server.knowledge_base.service import KnowledgeBaseService
+from server.knowledge_base.service import KnowledgeBaseService, wants_rerank
 
 Dropped = Literal["score_threshold", "min_relevance", "top_k", "rerank_top_n"]
 
@@ -91,10 +91,9 @@ async def explain(
     """``search_many``'s stages with every candidate kept and labelled (same arguments, same result)."""
     settings = service.settings.kb
     floor = settings.min_relevance if min_relevance is None else min_relevance
-    use_rerank = settings.rerank if rerank is None else rerank
-    engine = service.rerankers.get(reranker) if use_rerank else None
     names = list(dict.fromkeys(kb_names))
     kbs = [await service.get(name) for name in names]
+    engine = service.rerankers.get(reranker) if wants_rerank(rerank, kbs, settings.rerank) else None
     timings: dict[str, float] = {}
     started = time.perf_counter()
     vectors = {}

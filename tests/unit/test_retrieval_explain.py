@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from server.knowledge_base.catalog import KbSummary
 from server.knowledge_base.explain import describe, explain
+from server.knowledge_base.service import wants_rerank
 from tests.support.kb_service import KbHarness
 from tests.support.tiny_cross_encoder import build_tiny_cross_encoder
 
@@ -116,3 +118,36 @@ def test_min_relevance_and_rerank_top_n_are_named(harness: Any) -> None:
     assert all("rerank" in c.ranks for c in reranked.candidates if c.dropped_by == "rerank_top_n")
     assert any(c.dropped_by == "rerank_top_n" for c in reranked.candidates)
     assert "rerank" in reranked.timings_ms
+
+
+def test_a_knowledge_base_may_rerank_by_default_and_a_request_still_decides(harness: Any) -> None:
+    kb, loop = harness
+    query = "Who hires the engineers?"
+    loop.run_until_complete(kb.service.update_info("people", "", rerank=True))
+    try:
+        assert loop.run_until_complete(kb.service.get("people")).rerank is True
+        reranked = loop.run_until_complete(
+            kb.service.search_many(["people"], query, top_k=1, score_threshold=2.0)
+        )
+        assert reranked and reranked[0].scores.get("rerank") is not None
+        explained = loop.run_until_complete(
+            explain(kb.service, ["people"], query, top_k=1, score_threshold=2.0)
+        )
+        assert explained.reranker == "tiny"
+        plain = loop.run_until_complete(
+            kb.service.search_many(["people"], query, top_k=1, score_threshold=2.0, rerank=False)
+        )
+        assert plain[0].scores.get("rerank") is None
+    finally:
+        loop.run_until_complete(kb.service.update_info("people", "", rerank=False))
+
+
+def test_which_reranking_choice_wins() -> None:
+    def kb(rerank: bool | None) -> KbSummary:
+        return KbSummary("k", "", "faiss", "m", True, 0, None, rerank=rerank)
+
+    assert wants_rerank(None, [kb(None)], default=False) is False
+    assert wants_rerank(None, [kb(None)], default=True) is True
+    assert wants_rerank(None, [kb(True), kb(False)], default=False) is True  # any KB that reranks
+    assert wants_rerank(None, [kb(False)], default=True) is False  # the KB's own choice beats the default
+    assert wants_rerank(False, [kb(True)], default=True) is False  # the request beats both

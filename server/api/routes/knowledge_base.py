@@ -184,6 +184,7 @@ async def create_knowledge_base(
         embed_model=request.embed_model,
         info=request.kb_info,
         hybrid=request.hybrid,
+        rerank=request.rerank,
     )
     await access.created(principal, kb.kb_name)
     return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**kb.public()))
@@ -217,7 +218,9 @@ async def update_info(
     request: UpdateInfoRequest, service: KbServiceDep, principal: CurrentUser, access: KbAccessDep
 ) -> BaseResponse:
     await access.require_write(principal, request.knowledge_base_name)
-    kb = await service.update_info(request.knowledge_base_name, request.kb_info, request.hybrid)
+    kb = await service.update_info(
+        request.knowledge_base_name, request.kb_info, request.hybrid, request.rerank
+    )
     return BaseResponse(msg="knowledge base info updated", data=KnowledgeBaseInfo(**kb.public()))
 
 

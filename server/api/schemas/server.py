@@ -7,7 +7,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 PromptType = Literal[
-    "llm_chat", "knowledge_base_chat", "search_engine_chat", "agent_chat", "completion", "condense_question"
+    "llm_chat",
+    "knowledge_base_chat",
+    "search_engine_chat",
+    "agent_chat",
+    "completion",
+    "condense_question",
+    "kb_summary",
 ]
 
 
