@@ -29,7 +29,9 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tiny = build_tiny_cross_encoder(root / "tiny")
     loop = asyncio.new_event_loop()
     kb = KbHarness(
-        root, rerankers={"tiny": {"engine": "cross-encoder", "path": str(tiny)}}, kb={"samples_kb": None}
+        root,
+        rerankers={"tiny": {"engine": "cross-encoder", "path": str(tiny)}},
+        kb={"samples_kb": None, "reranker": "tiny"},  # the default reranker; kb.rerank stays off
     )
     loop.run_until_complete(kb.__aenter__())
     for name, files in (("handbook", HANDBOOK), ("people", PEOPLE)):
