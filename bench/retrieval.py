@@ -10,7 +10,8 @@
               perfect rewrite gives) and, with --rewrite-sample N, rewritten by the bundled chat model
               (condense_question template, checked as the chats check it); questions whose answer
               spans two KBs; p50 of each stage (query embedding, search per KB, merge, rerank with
-              --cross-encoder PATH, a real reranker model directory)
+              --cross-encoder PATH, a real reranker model directory) and, with --llm-rerank-sample N,
+              hybrid vs hybrid + the chat model as reranker
   stores      the same labelled set with the default embedder in each store (faiss, pgvector, and
               langchain-chroma when installed): the rankings must be identical
   ingest      chunks/s of the whole upload path (load, split, embed, write, commit) per store, and
@@ -252,7 +253,12 @@ def model_rewrites(cases: list[dict], settings: Settings) -> list[str]:
 
 
 async def rag_quality(
-    root: Path, teams: int, questions: int, rewrite_sample: int, cross_encoder: str | None
+    root: Path,
+    teams: int,
+    questions: int,
+    rewrite_sample: int,
+    cross_encoder: str | None,
+    llm_rerank_sample: int = 0,
 ) -> dict[str, Any]:
     """Follow-ups (with and without rewriting) and two-KB questions through ``search_many``."""
     corpus = build_corpus(teams_per_language=teams, questions_per_language=questions)
@@ -302,7 +308,51 @@ async def rag_quality(
                 found_both.append(all(rank_of(hits, key) for key in case["keys"]))
             two[label] = {"both_facts@5": round(sum(found_both) / len(found_both), 3)}
         stages = await stage_latency(service, corpus, cross_encoder)
-    return {"follow_ups": follow, "two_kb": two, "stages_p50_ms": stages}
+        out = {"follow_ups": follow, "two_kb": two, "stages_p50_ms": stages}
+        if llm_rerank_sample:
+            out["llm_rerank"] = await llm_rerank_quality(service, corpus, llm_rerank_sample)
+    return out
+
+
+async def llm_rerank_quality(
+    service: KnowledgeBaseService, corpus: Any, sample: int, candidates: int = 5
+) -> dict:
+    """Hybrid vs hybrid + the bundled chat model as reranker (engine ``llm``) on the same questions."""
+    from llama_cpp import Llama
+
+    from server.knowledge_base.rerank import LLMReranker
+    from server.llm.model_locator import bundled_smollm2_path
+
+    llm = Llama(model_path=str(bundled_smollm2_path()), n_ctx=2048, verbose=False)
+    lock = asyncio.Lock()
+
+    async def ask(model: str | None, prompt: str) -> str:
+        async with lock:  # one llama.cpp context: one call at a time
+            answer = await asyncio.to_thread(
+                llm.create_chat_completion,
+                [{"role": "user", "content": prompt}],
+                temperature=0.0,
+                max_tokens=4,
+            )
+        return answer["choices"][0]["message"]["content"] or ""
+
+    reranker = LLMReranker("llm", Settings(rerankers={"llm": {"engine": "llm"}}).rerankers["llm"], ask)
+    cases = corpus.questions[:: max(1, len(corpus.questions) // sample)][:sample]
+    plain, reranked, took = [], [], []
+    for case in cases:
+        hits = await service.search_many(["all"], case["q"], top_k=candidates, score_threshold=2.0)
+        plain.append(rank_of([h.text for h in hits], case["key"]))
+        t = time.perf_counter()
+        again = await rerank_hits(reranker, case["q"], hits, top_n=candidates)
+        took.append(time.perf_counter() - t)
+        reranked.append(rank_of([h.text for h in again], case["key"]))
+    return {
+        "questions": len(cases),
+        "candidates": candidates,
+        "hybrid": metrics(plain),
+        "hybrid+llm_rerank": metrics(reranked),
+        "rerank_p50_ms": percentiles(took)["p50_ms"],
+    }
 
 
 async def stage_latency(
@@ -570,6 +620,9 @@ async def main() -> None:
         "--rewrite-sample", type=int, default=0, help="rag: follow-ups rewritten by the bundled chat model"
     )
     parser.add_argument("--cross-encoder", default=None, help="rag: a reranker model directory to time")
+    parser.add_argument(
+        "--llm-rerank-sample", type=int, default=0, help="rag: questions reranked by the bundled chat model"
+    )
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
     report: dict[str, Any] = {}
@@ -588,7 +641,12 @@ async def main() -> None:
             report["samples"] = await samples_quality(root, models)
         if "rag" in parts:
             report["rag"] = await rag_quality(
-                root, args.teams, args.questions, args.rewrite_sample, args.cross_encoder
+                root,
+                args.teams,
+                args.questions,
+                args.rewrite_sample,
+                args.cross_encoder,
+                args.llm_rerank_sample,
             )
             print(json.dumps({"rag": report["rag"]}, ensure_ascii=False), file=sys.stderr, flush=True)
         if "stores" in parts:
