@@ -99,6 +99,10 @@ def safe_relative_name(name: str) -> str:
         raise InvalidName(f"file name {name!r} names more than {MAX_FOLDER_DEPTH} folders")
     if any(not part.strip() for part in parts):
         raise InvalidName(f"file name {name!r} has an empty folder name")
+    if any(part.strip() in (".", "..") for part in parts):
+        raise InvalidName(
+            f"file name {name!r} leads outside its folder: '.' and '..' are not allowed in a path"
+        )
     if len(name) > MAX_FILE_NAME:
         raise InvalidName(f"file name is longer than {MAX_FILE_NAME} characters")
     return "/".join(safe_file_name(part) for part in parts)

@@ -173,3 +173,43 @@ def test_the_retrieval_test_shows_every_candidate_and_why_it_was_dropped(
         timeout=30,
     )
     assert empty.status_code == 422
+
+
+def test_kb_summaries_stream_progress_and_are_searchable(stack: RunningStack, handbooks: str) -> None:
+    """Chatchat's tests/api/test_kb_summary_api.py, on our stack (short summaries from the small model)."""
+    api = f"{stack.urls.api}/knowledge_base/kb_summary_api"
+    body = {"knowledge_base_name": handbooks, "file_name": "wiki/Home.MD", "max_tokens": 24, "temperature": 0}
+    with httpx.stream("POST", f"{api}/summary_file_to_vector_store", json=body, timeout=600) as r:
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    assert [(e["code"], e["doc"]) for e in events] == [(200, "wiki/Home.MD")], events
+    found = httpx.post(
+        f"{api}/search_summary",
+        json={"knowledge_base_name": handbooks, "query": "wiki home page", "top_k": 1},
+        timeout=60,
+    ).json()
+    assert found[0]["file_name"] == "wiki/Home.MD" and found[0]["summary"] and found[0]["doc_ids"]
+    chunk_ids = found[0]["doc_ids"][:1]
+    by_ids = httpx.post(
+        f"{api}/summary_doc_ids_to_vector_store",
+        json={"knowledge_base_name": handbooks, "doc_ids": chunk_ids, "max_tokens": 16},
+        timeout=600,
+    ).json()
+    assert by_ids["code"] == 200 and by_ids["data"]["summarize"][0]["metadata"]["doc_ids"] == chunk_ids
+    missing = httpx.post(
+        f"{api}/summary_file_to_vector_store", json={**body, "file_name": "nope.md"}, timeout=60
+    ).text
+    assert '"code": 404' in missing
+    unknown = httpx.post(
+        f"{api}/recreate_summary_vector_store", json={"knowledge_base_name": "nope"}, timeout=60
+    )
+    assert unknown.status_code == 404
+
+
+def test_the_retrieval_test_rewrites_a_follow_up_as_the_chat_would(
+    stack: RunningStack, handbooks: str
+) -> None:
+    case = next(c for c in CORPUS.follow_ups if c["lang"] == "zh")
+    body = {"knowledge_base_name": handbooks, "query": case["q"], "history": case["history"], "top_k": 5}
+    result = httpx.post(f"{stack.urls.api}/knowledge_base/retrieval_test", json=body, timeout=300).json()
+    assert result["rewritten_query"] and result["query"] == result["rewritten_query"] != case["q"]
+    assert any(case["key"] in c["text"] for c in result["candidates"] if c["rank"])

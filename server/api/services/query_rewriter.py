@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,15 +55,24 @@ class RewrittenQuery:
         return {"rewritten_query": self.query, "rewrite_method": self.method} if self.rewritten else {}
 
 
-def history_text(history: list[HistoryMessage] | list[dict[str, str]]) -> str:
+History = Sequence[HistoryMessage] | Sequence[dict[str, str]]
+
+
+def _turns(history: History) -> list[tuple[str, str]]:
+    """(role, content) of each message, whether it came as a request model or a plain dict."""
+    out: list[tuple[str, str]] = []
+    for message in history:
+        if isinstance(message, HistoryMessage):
+            out.append((message.role, message.content))
+        else:
+            out.append((str(message.get("role", "")), str(message.get("content", ""))))
+    return out
+
+
+def history_text(history: History) -> str:
     """The last turns as ``User: ...`` / ``Assistant: ...`` lines, each turn cut to TURN_CHARS."""
     lines = []
-    for message in history[-HISTORY_MESSAGES:]:
-        role, content = (
-            (message["role"], message["content"])
-            if isinstance(message, dict)
-            else (message.role, message.content)
-        )
+    for role, content in _turns(history)[-HISTORY_MESSAGES:]:
         if role not in ("user", "assistant") or not content.strip():
             continue
         text = " ".join(content.split())[:TURN_CHARS]
@@ -89,14 +99,9 @@ def keeps_the_question(rewrite: str, question: str) -> bool:
     return not asked or len(asked & got) / len(asked) >= 0.5
 
 
-def history_query(question: str, history: list[HistoryMessage] | list[dict[str, str]]) -> str:
+def history_query(question: str, history: History) -> str:
     """The model-free standalone query: the user's last question, then this one."""
-    for message in reversed(history):
-        role, content = (
-            (message["role"], message["content"])
-            if isinstance(message, dict)
-            else (message.role, message.content)
-        )
+    for role, content in reversed(_turns(history)):
         if role == "user" and content.strip():
             return f"{' '.join(content.split())[:TURN_CHARS]} {question}"
     return question
