@@ -36,7 +36,7 @@ from server.knowledge_base.embeddings import EmbeddingPool
 from server.knowledge_base.errors import InvalidName
 from server.knowledge_base.loaders import is_supported
 from server.knowledge_base.mover import move
-from server.knowledge_base.paths import check_kb_name
+from server.knowledge_base.paths import check_kb_name, relative_files
 from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.setup import create_samples, default_split
 
@@ -112,14 +112,7 @@ async def ensure_kb(service: KnowledgeBaseService, name: str, embed_model: str |
 
 
 def content_files(service: KnowledgeBaseService, name: str) -> list[str]:
-    content = service.paths.content_dir(name)
-    if not content.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in content.iterdir()
-        if p.is_file() and not p.name.startswith(".") and is_supported(p.name)
-    )
+    return [f for f in relative_files(service.paths.content_dir(name)) if is_supported(f)]
 
 
 async def recreate(service: KnowledgeBaseService, names: list[str], embed_model: str | None) -> None:

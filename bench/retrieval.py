@@ -5,6 +5,13 @@
               per language and on paraphrased questions, on the generated bilingual set of
               bench/labelled_corpus.py (hundreds of questions, thousands of chunks, near-duplicates)
   samples     the small hand-written set over the shipped samples (bench/retrieval_set.json)
+  rag         through the KB service's search_many, default embedder, hybrid: follow-up questions
+              asked alone, with the model-free history rewrite, with their standalone form (what a
+              perfect rewrite gives) and, with --rewrite-sample N, rewritten by the bundled chat model
+              (condense_question template, checked as the chats check it); questions whose answer
+              spans two KBs; p50 of each stage (query embedding, search per KB, merge, rerank with
+              --cross-encoder PATH, a real reranker model directory) and, with --llm-rerank-sample N,
+              hybrid vs hybrid + the chat model as reranker
   stores      the same labelled set with the default embedder in each store (faiss, pgvector, and
               langchain-chroma when installed): the rankings must be identical
   ingest      chunks/s of the whole upload path (load, split, embed, write, commit) per store, and
@@ -44,12 +51,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.labelled_corpus import build_corpus  # noqa: E402
 from configs import Settings  # noqa: E402
+from server.api.services.prompts import PromptTemplates  # noqa: E402
+from server.api.services.query_rewriter import choose, history_query, history_text  # noqa: E402
 from server.db.engine import create_engine, session_factory  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.knowledge_base.bm25_index import STOPWORDS, tokenize  # noqa: E402
 from server.knowledge_base.embeddings import EmbeddingPool, normalise  # noqa: E402
 from server.knowledge_base.ingest import SplitOptions, new_chunk_id, prepare_chunks  # noqa: E402
-from server.knowledge_base.retrieval import search  # noqa: E402
+from server.knowledge_base.rerank import rerank as rerank_hits  # noqa: E402
+from server.knowledge_base.retrieval import merge_rankings, search  # noqa: E402
 from server.knowledge_base.service import KnowledgeBaseService  # noqa: E402
 from server.knowledge_base.setup import SAMPLES_DIR  # noqa: E402
 from server.knowledge_base.stores.base import ChunkIn  # noqa: E402
@@ -221,6 +231,160 @@ async def quality(root: Path, models: list[str], teams: int, questions: int) -> 
             out[model] = await generated(service, corpus, model)
             print(json.dumps({model: out[model]}, ensure_ascii=False), file=sys.stderr, flush=True)
     return out
+
+
+def model_rewrites(cases: list[dict], settings: Settings) -> list[str]:
+    """The bundled chat model's condense_question rewrites, through the chats' checks (llama.cpp, CPU)."""
+    from llama_cpp import Llama
+
+    from server.llm.model_locator import bundled_smollm2_path
+
+    prompts = PromptTemplates(settings.prompt_templates)
+    llm = Llama(model_path=str(bundled_smollm2_path()), n_ctx=2048, verbose=False)
+    out = []
+    for case in cases:
+        prompt = prompts.render(
+            "condense_question", "default", history=history_text(case["history"]), question=case["q"]
+        )
+        answer = llm.create_chat_completion(
+            [{"role": "user", "content": prompt}], temperature=0.0, max_tokens=96
+        )["choices"][0]["message"]["content"]
+        out.append(choose(case["q"], case["history"], answer or "").query)
+    return out
+
+
+async def rag_quality(
+    root: Path,
+    teams: int,
+    questions: int,
+    rewrite_sample: int,
+    cross_encoder: str | None,
+    llm_rerank_sample: int = 0,
+) -> dict[str, Any]:
+    """Follow-ups (with and without rewriting) and two-KB questions through ``search_many``."""
+    corpus = build_corpus(teams_per_language=teams, questions_per_language=questions)
+    async with Backend(root / "rag", f"sqlite+aiosqlite:///{root / 'rag.db'}") as service:
+        options = SplitOptions(service.settings.kb.chunk_size, service.settings.kb.chunk_overlap, False)
+        for kb, files in (("all", corpus.files), *corpus.split.items()):
+            await service.create(kb, hybrid=True, vs_type="faiss")
+            items = [(name, text.encode()) for name, text in files.items()]
+            for i in range(0, len(items), 20):
+                assert not await service.upload(kb, items[i : i + 20], options, override=False)
+
+        async def ranks(kbs: list[str], queries: list[str], keys: list[str]) -> list[int | None]:
+            out = []
+            for query, key in zip(queries, keys, strict=True):
+                hits = await service.search_many(kbs, query, top_k=10, score_threshold=2.0)
+                out.append(rank_of([h.text for h in hits], key))
+            return out
+
+        cases = corpus.follow_ups
+        keys = [c["key"] for c in cases]
+        follow: dict[str, Any] = {"questions": len(cases)}
+        for label, queries in (
+            ("alone", [c["q"] for c in cases]),
+            ("history_rewrite", [history_query(c["q"], c["history"]) for c in cases]),
+            ("standalone", [c["standalone"] for c in cases]),
+        ):
+            follow[label] = metrics(await ranks(["all"], queries, keys))
+        if rewrite_sample:
+            sample = cases[:: max(1, len(cases) // rewrite_sample)][:rewrite_sample]
+            started = time.perf_counter()
+            rewritten = await asyncio.to_thread(model_rewrites, sample, service.settings)
+            follow["model_rewrite"] = {
+                **metrics(await ranks(["all"], rewritten, [c["key"] for c in sample])),
+                "questions": len(sample),
+                "alone_on_same": metrics(
+                    await ranks(["all"], [c["q"] for c in sample], [c["key"] for c in sample])
+                ),
+                "rewrite_p50_ms": round((time.perf_counter() - started) / len(sample) * 1000, 1),
+            }
+        two: dict[str, Any] = {"questions": len(corpus.two_kb)}
+        for label, kbs in (("both_kbs", ["people", "tech"]), ("one_kb_all", ["all"])):
+            found_both = []
+            for case in corpus.two_kb:
+                hits = [
+                    h.text for h in await service.search_many(kbs, case["q"], top_k=5, score_threshold=2.0)
+                ]
+                found_both.append(all(rank_of(hits, key) for key in case["keys"]))
+            two[label] = {"both_facts@5": round(sum(found_both) / len(found_both), 3)}
+        stages = await stage_latency(service, corpus, cross_encoder)
+        out = {"follow_ups": follow, "two_kb": two, "stages_p50_ms": stages}
+        if llm_rerank_sample:
+            out["llm_rerank"] = await llm_rerank_quality(service, corpus, llm_rerank_sample)
+    return out
+
+
+async def llm_rerank_quality(
+    service: KnowledgeBaseService, corpus: Any, sample: int, candidates: int = 5
+) -> dict:
+    """Hybrid vs hybrid + the bundled chat model as reranker (engine ``llm``) on the same questions."""
+    from llama_cpp import Llama
+
+    from server.knowledge_base.rerank import LLMReranker
+    from server.llm.model_locator import bundled_smollm2_path
+
+    llm = Llama(model_path=str(bundled_smollm2_path()), n_ctx=2048, verbose=False)
+    lock = asyncio.Lock()
+
+    async def ask(model: str | None, prompt: str) -> str:
+        async with lock:  # one llama.cpp context: one call at a time
+            answer = await asyncio.to_thread(
+                llm.create_chat_completion,
+                [{"role": "user", "content": prompt}],
+                temperature=0.0,
+                max_tokens=4,
+            )
+        return answer["choices"][0]["message"]["content"] or ""
+
+    reranker = LLMReranker("llm", Settings(rerankers={"llm": {"engine": "llm"}}).rerankers["llm"], ask)
+    cases = corpus.questions[:: max(1, len(corpus.questions) // sample)][:sample]
+    plain, reranked, took = [], [], []
+    for case in cases:
+        hits = await service.search_many(["all"], case["q"], top_k=candidates, score_threshold=2.0)
+        plain.append(rank_of([h.text for h in hits], case["key"]))
+        t = time.perf_counter()
+        again = await rerank_hits(reranker, case["q"], hits, top_n=candidates)
+        took.append(time.perf_counter() - t)
+        reranked.append(rank_of([h.text for h in again], case["key"]))
+    return {
+        "questions": len(cases),
+        "candidates": candidates,
+        "hybrid": metrics(plain),
+        "hybrid+llm_rerank": metrics(reranked),
+        "rerank_p50_ms": percentiles(took)["p50_ms"],
+    }
+
+
+async def stage_latency(
+    service: KnowledgeBaseService, corpus: Any, cross_encoder: str | None
+) -> dict[str, Any]:
+    """p50 of each stage of a two-KB hybrid search: embed, search per KB, merge, rerank."""
+    from server.knowledge_base.rerank import RerankerPool
+
+    engine = None
+    if cross_encoder:
+        settings = Settings(rerankers={"ce": {"engine": "cross-encoder", "path": cross_encoder}})
+        engine = RerankerPool(settings).get("ce")
+    model = service.settings.default_embed_model
+    timing: dict[str, list[float]] = {"embed": [], "search_per_kb": [], "merge": [], "rerank": []}
+    for case in corpus.questions[:100]:
+        t = time.perf_counter()
+        vector = await service.embeddings.aembed_query(model, case["q"])
+        timing["embed"].append(time.perf_counter() - t)
+        rankings = []
+        for kb in ("people", "tech"):
+            t = time.perf_counter()
+            rankings.append(await service.search(kb, case["q"], top_k=20, score_threshold=2.0, vector=vector))
+            timing["search_per_kb"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        merged = merge_rankings(rankings)[:20]
+        timing["merge"].append(time.perf_counter() - t)
+        if engine is not None:
+            t = time.perf_counter()
+            await rerank_hits(engine, case["q"], merged, top_n=3)
+            timing["rerank"].append(time.perf_counter() - t)
+    return {stage: percentiles(samples)["p50_ms"] for stage, samples in timing.items() if samples}
 
 
 async def samples_quality(root: Path, models: list[str]) -> dict[str, Any]:
@@ -454,6 +618,13 @@ async def main() -> None:
     parser.add_argument("--search-chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--replica-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--rewrite-sample", type=int, default=0, help="rag: follow-ups rewritten by the bundled chat model"
+    )
+    parser.add_argument("--cross-encoder", default=None, help="rag: a reranker model directory to time")
+    parser.add_argument(
+        "--llm-rerank-sample", type=int, default=0, help="rag: questions reranked by the bundled chat model"
+    )
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
     report: dict[str, Any] = {}
@@ -470,6 +641,16 @@ async def main() -> None:
             print("quality done", file=sys.stderr)
         if "samples" in parts:
             report["samples"] = await samples_quality(root, models)
+        if "rag" in parts:
+            report["rag"] = await rag_quality(
+                root,
+                args.teams,
+                args.questions,
+                args.rewrite_sample,
+                args.cross_encoder,
+                args.llm_rerank_sample,
+            )
+            print(json.dumps({"rag": report["rag"]}, ensure_ascii=False), file=sys.stderr, flush=True)
         if "stores" in parts:
             report["stores"] = await stores_quality(root, await acreate_database(server), embeddings)
         print("stores done", file=sys.stderr)

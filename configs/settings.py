@@ -70,6 +70,15 @@ AGENT_CHAT_DEFAULT = (
 
 
 # Built-in prompt templates per chat type; the settings file adds to them or overrides them by name.
+CONDENSE_QUESTION_DEFAULT = (
+    "Rewrite the last question so that it can be understood without the conversation: replace words "
+    "like it, they, its, 它, 他们, 这个 with the name they refer to. Keep the question's language. "
+    "Write only the rewritten question.\n\n"
+    "Example conversation:\nUser: Who leads the Blue Harbour project?\nAssistant: Mei Lin leads it.\n"
+    "Last question: When did it start?\nRewritten question: When did the Blue Harbour project start?\n\n"
+    "Conversation:\n{{ history }}\nLast question: {{ question }}\nRewritten question:"
+)
+
 DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
     "llm_chat": {
         "default": "{{ input }}",
@@ -92,6 +101,15 @@ DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
     "search_engine_chat": {"default": SEARCH_ENGINE_CHAT_DEFAULT, "search": SEARCH_ENGINE_CHAT_SEARCH},
     # "native" is the question alone: models that call tools natively get the tools with the request.
     "agent_chat": {"default": AGENT_CHAT_DEFAULT, "native": "{{ input }}"},
+    # Knowledge-base, file and search chats with history: the follow-up made standalone before retrieval.
+    "condense_question": {"default": CONDENSE_QUESTION_DEFAULT},
+    # KB summaries (kb_summary_api): each part of a file summarised (map), then the parts combined (reduce).
+    "kb_summary": {
+        "map": "Summarise this part of a file in two or three sentences. Keep names, numbers and terms."
+        "{% if description %} The file: {{ description }}.{% endif %}\n\n{{ text }}\n\nSummary:",
+        "reduce": "Combine these summaries of the parts of one file into one summary of at most five "
+        "sentences.{% if description %} The file: {{ description }}.{% endif %}\n\n{{ text }}\n\nSummary:",
+    },
 }
 
 
@@ -423,6 +441,11 @@ class KnowledgeBaseSettings(BaseModel):
     reranker: str | None = Field(None, description="Name in rerankers used when reranking is asked for.")
     rerank_candidates: int = Field(
         20, ge=1, le=200, description="Chunks fused retrieval hands to the reranker per question."
+    )
+    rewrite_query: bool = Field(
+        True,
+        description="With history, knowledge-base, file and search chats first rewrite the question into "
+        "a standalone query (prompt template condense_question) and retrieve with it.",
     )
     max_upload_mb: float = Field(100.0, gt=0, description="Largest file accepted by an upload (413 above).")
     limits: IngestLimitSettings = Field(default_factory=IngestLimitSettings)

@@ -36,6 +36,7 @@ USERS_PATH = "/users"
 API_KEYS_PATH = "/auth/api_keys"
 MCP_CONNECTIONS_PATH = "/mcp/connections"
 AGENT_TOOLS_PATH = "/agent/tools"
+RETRIEVAL_TEST_PATH = "/knowledge_base/retrieval_test"
 
 
 class ApiClientError(Exception):
@@ -350,6 +351,12 @@ class ApiClient:
         if details:
             params["details"] = "true"
         return list(self._data("GET", "/knowledge_base/list_files", params=params))
+
+    def retrieval_test(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Every candidate of a search with its stages and what dropped it (nothing is stored)."""
+        return dict(
+            self._data("POST", RETRIEVAL_TEST_PATH, json=body, timeout=httpx.Timeout(120.0, connect=5.0))
+        )
 
     def knowledge_base_details(self) -> list[dict[str, Any]]:
         return list(self._data("GET", "/knowledge_base/list_knowledge_base_details"))

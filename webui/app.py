@@ -14,6 +14,7 @@ from webui.api_client import (
     API_KEYS_PATH,
     KB_LIST_PATH,
     MCP_CONNECTIONS_PATH,
+    RETRIEVAL_TEST_PATH,
     RUNNING_MODELS_PATH,
     USERS_PATH,
     ApiClientError,
@@ -77,6 +78,15 @@ def main() -> None:
                 title="Knowledge bases",
                 icon=":material/library_books:",
                 url_path="knowledge_base",
+            )
+        )
+    if RETRIEVAL_TEST_PATH in paths:
+        pages.append(
+            st.Page(
+                "views/retrieval_test.py",
+                title="Retrieval test",
+                icon=":material/search:",
+                url_path="retrieval_test",
             )
         )
     if RUNNING_MODELS_PATH in paths:

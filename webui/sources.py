@@ -40,7 +40,12 @@ def _doc_markdown(index: int, doc: Any, links: bool = True) -> str:
     score = doc.get("score", metadata.get("score"))
     url = doc.get("url") or doc.get("download_url")
     title = f"[{name}]({url})" if url and links else f"`{name}`"
-    score_text = f" · score {float(score):.3f}" if isinstance(score, int | float) else ""
+    relevance = doc.get("relevance")
+    if isinstance(relevance, int | float):  # 0..1, higher is better; the distance stays for Chatchat users
+        score_text = f" · relevance {float(relevance):.2f}"
+        score_text += f" (distance {float(score):.3f})" if isinstance(score, int | float) else ""
+    else:
+        score_text = f" · score {float(score):.3f}" if isinstance(score, int | float) else ""
     content = doc.get("text") or doc.get("page_content") or doc.get("content") or ""
     return f"**[{index}]** {title}{score_text}\n\n{content}"
 

@@ -27,11 +27,13 @@ from server.api.routes import (
     ingest_jobs,
     kb_access,
     kb_chat,
+    kb_summary,
     knowledge_base,
     llm_model,
     mcp,
     other,
     rerank,
+    retrieval_test,
     search_chat,
     search_engines,
     server,
@@ -44,10 +46,12 @@ from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import ExchangeRecorder
 from server.api.services.ingest_jobs import IngestJobs
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
+from server.api.services.kb_summary_service import KbSummaryService
 from server.api.services.llm_client import LLMClient
 from server.api.services.mcp_service import McpService
 from server.api.services.model_service import ModelLauncher, ModelService
 from server.api.services.prompts import PromptTemplates
+from server.api.services.query_rewriter import QueryRewriter
 from server.api.services.search_chat_service import SearchChatService
 from server.auth.kb_access import KnowledgeBaseAccessPolicy, TempUploadOwners
 from server.auth.principal import USER, Principal
@@ -61,6 +65,7 @@ from server.db.migrate import upgrade
 from server.knowledge_base.consistency import check_at_start
 from server.knowledge_base.rerank import Ask
 from server.knowledge_base.setup import build_services, create_samples_safely
+from server.knowledge_base.summaries import SummaryIndex
 from server.search import SearchEngines
 from server.version import __version__
 
@@ -117,8 +122,18 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             await app.state.users.bootstrap_admin()
             await app.state.users.claim_unowned()
         app.state.kb_service, app.state.temp_kbs = build_services(settings, app.state.db)
+        app.state.query_rewriter = QueryRewriter(settings, llm, app.state.prompts)
+        app.state.kb_summaries = KbSummaryService(
+            settings, llm, app.state.prompts, SummaryIndex(app.state.kb_service)
+        )
         app.state.kb_chat_service = KnowledgeBaseChatService(
-            settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
+            settings,
+            llm,
+            app.state.prompts,
+            app.state.kb_service,
+            app.state.temp_kbs,
+            recorder,
+            app.state.query_rewriter,
         )
         app.state.kb_service.rerankers.connect_llm(_llm_asker(settings, llm))
         temp_owners: TempUploadOwners = app.state.temp_owners
@@ -137,7 +152,9 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
         kb_check = asyncio.get_running_loop().create_task(check_at_start(app.state.kb_service))
         engines = SearchEngines(settings.search)
         app.state.search_engines = engines
-        app.state.search_chat_service = SearchChatService(settings, llm, app.state.prompts, engines, recorder)
+        app.state.search_chat_service = SearchChatService(
+            settings, llm, app.state.prompts, engines, recorder, app.state.query_rewriter
+        )
         mcp_store = McpStore(app.state.db)
         mcp_registry = McpRegistry(
             settings.mcp_servers, settings.log_dir, settings.agent.observation_max_chars
@@ -199,4 +216,6 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
     app.include_router(knowledge_base.router)
     app.include_router(rerank.router)
     app.include_router(kb_access.router)
+    app.include_router(retrieval_test.router)
+    app.include_router(kb_summary.router)
     return app

@@ -6,6 +6,7 @@ call these inside their own sessions and transactions.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile
 from server.knowledge_base.errors import FileNotInKnowledgeBase, KnowledgeBaseNotFound
-from server.knowledge_base.paths import KbPaths, check_kb_name
+from server.knowledge_base.paths import KbPaths, check_kb_name, relative_files
 from server.knowledge_base.stores.factory import Collection
 
 
@@ -31,6 +32,7 @@ class KbSummary:
     created_at: datetime | None
     store_key: str = field(default="", repr=False)
     id: int = field(default=0, repr=False)
+    rerank: bool | None = None  # this KB's own choice; None = kb.rerank
 
     def public(self) -> dict[str, Any]:
         """The fields the API shows (the store key and row id are internal)."""
@@ -65,7 +67,15 @@ def summary(row: KnowledgeBase) -> KbSummary:
         row.created_at,
         row.store_key,
         row.id,
+        row.rerank,
     )
+
+
+def summary_collection_of(kb: KbSummary | KnowledgeBase, paths: KbPaths) -> Collection:
+    """Where the KB's file summaries live: a key of its own, derived so it never meets the chunks' one."""
+    key = hashlib.md5(f"summary:{kb.store_key}".encode(), usedforsecurity=False).hexdigest()
+    directory = paths.kb_dir(kb.kb_name) / "summary_store" / kb.embed_model if kb.vs_type == "faiss" else None
+    return Collection(kb.vs_type, key, kb.embed_model, directory)
 
 
 def collection_of(kb: KbSummary | KnowledgeBase, paths: KbPaths) -> Collection:
@@ -145,11 +155,7 @@ async def refresh_file_count(session: AsyncSession, kb: KnowledgeBase) -> None:
 
 def file_summaries(rows: list[KnowledgeFile], content: Path) -> list[FileSummary]:
     """Files in the database and files only in the folder (Chatchat's KB page shows both)."""
-    on_disk = (
-        {p.name for p in content.iterdir() if p.is_file() and not p.name.startswith(".")}
-        if content.is_dir()
-        else set()
-    )
+    on_disk = set(relative_files(content))
     files = [
         FileSummary(
             r.file_name,

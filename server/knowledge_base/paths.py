@@ -77,6 +77,55 @@ def safe_file_name(name: str) -> str:
     return name
 
 
+MAX_FOLDER_DEPTH = 8  # sub-folders a knowledge-base file name may name (``wiki/Home.MD`` is one)
+
+
+def safe_relative_name(name: str) -> str:
+    """A file name that may name sub-folders of the content folder (``wiki/Home.MD``), or InvalidName.
+
+    Chatchat keeps a KB's files in sub-folders and its clients send those relative names, so
+    ``/`` separates folders here; every part must be a safe base name, so ``..``, ``.``, an
+    absolute path, a drive letter, a backslash, NUL and empty parts are still refused.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidName("file name must not be empty")
+    name = unicodedata.normalize("NFC", name.strip()) if not _SURROGATE.search(name) else name
+    if name.startswith("/"):
+        raise InvalidName(
+            f"file name {name!r} is an absolute path; send a path relative to the knowledge base"
+        )
+    parts = name.split("/")
+    if len(parts) - 1 > MAX_FOLDER_DEPTH:
+        raise InvalidName(f"file name {name!r} names more than {MAX_FOLDER_DEPTH} folders")
+    if any(not part.strip() for part in parts):
+        raise InvalidName(f"file name {name!r} has an empty folder name")
+    if any(part.strip() in (".", "..") for part in parts):
+        raise InvalidName(
+            f"file name {name!r} leads outside its folder: '.' and '..' are not allowed in a path"
+        )
+    if len(name) > MAX_FILE_NAME:
+        raise InvalidName(f"file name is longer than {MAX_FILE_NAME} characters")
+    return "/".join(safe_file_name(part) for part in parts)
+
+
+def relative_files(folder: Path) -> list[str]:
+    """The files under ``folder`` as sorted relative names (``wiki/Home.MD``).
+
+    Dot-files and dot-folders are skipped (the staging folder, editors' leftovers).
+    """
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if len(relative.parts) - 1 > MAX_FOLDER_DEPTH:
+            continue
+        found.append(relative.as_posix())
+    return sorted(found)
+
+
 def inside(base: Path, candidate: Path) -> Path:
     """``candidate`` resolved (symlinks followed) if it stays under ``base``, else InvalidName."""
     base_resolved = base.resolve()
@@ -114,7 +163,7 @@ class KbPaths:
 
     def file_path(self, kb_name: str, file_name: str) -> Path:
         content = self.content_dir(kb_name)
-        return inside(content, content / safe_file_name(file_name))
+        return inside(content, content / safe_relative_name(file_name))
 
     def temp_dir(self, temp_id: str) -> Path:
         if not TEMP_ID_RE.fullmatch(temp_id or ""):

@@ -29,7 +29,7 @@ from server.knowledge_base.embeddings import EmbeddingPool
 from server.knowledge_base.errors import Conflict, InvalidName
 from server.knowledge_base.ingest import PreparedFile, SplitOptions, prepare_files
 from server.knowledge_base.locks import WriteLocks
-from server.knowledge_base.paths import KbPaths, check_kb_name
+from server.knowledge_base.paths import KbPaths, check_kb_name, relative_files
 from server.knowledge_base.rerank import RerankerPool
 from server.knowledge_base.rerank import rerank as rerank_hits
 from server.knowledge_base.retrieval import SearchHit, merge_rankings, search
@@ -46,6 +46,14 @@ from server.knowledge_base.writer import KbWriter
 logger = logging.getLogger(__name__)
 
 __all__ = ["FileSummary", "KbSummary", "KnowledgeBaseService", "PreparedFile", "SplitOptions"]
+
+
+def wants_rerank(requested: bool | None, kbs: Collection[KbSummary], default: bool) -> bool:
+    """The request's choice, else the KBs' own (any that reranks makes the search rerank), else kb.rerank."""
+    if requested is not None:
+        return requested
+    chosen = [kb.rerank for kb in kbs if kb.rerank is not None]
+    return any(chosen) if chosen else default
 
 
 class KnowledgeBaseService:
@@ -85,8 +93,11 @@ class KnowledgeBaseService:
         embed_model: str | None = None,
         info: str = "",
         hybrid: bool | None = None,
+        rerank: bool | None = None,
     ) -> KbSummary:
         check_kb_name(name)
+        if rerank:
+            self.rerankers.get()  # reranking by default needs a default reranker (a clear 400 now)
         vs_type = self.check_vs_type(vs_type)
         embed_model = self.embeddings.check(embed_model or self.settings.default_embed_model)
         async with self.db() as session:
@@ -99,6 +110,7 @@ class KnowledgeBaseService:
                 vs_type=vs_type,
                 embed_model=embed_model,
                 hybrid=self.settings.kb.hybrid if hybrid is None else hybrid,
+                rerank=rerank,
                 file_count=0,
             )
             session.add(row)
@@ -114,12 +126,18 @@ class KnowledgeBaseService:
     async def drop(self, name: str) -> None:
         await self.writer.drop(name)
 
-    async def update_info(self, name: str, info: str, hybrid: bool | None = None) -> KbSummary:
+    async def update_info(
+        self, name: str, info: str, hybrid: bool | None = None, rerank: bool | None = None
+    ) -> KbSummary:
+        if rerank:
+            self.rerankers.get()  # reranking by default needs a default reranker (a clear 400 now)
         async with self.db() as session:
             row = await catalog.kb_row(session, name)
             row.kb_info = info
             if hybrid is not None:
                 row.hybrid = hybrid
+            if rerank is not None:
+                row.rerank = rerank
             await session.commit()
             return catalog.summary(row)
 
@@ -299,11 +317,7 @@ class KnowledgeBaseService:
         if vs_type:
             self.check_vs_type(vs_type)
         content = self.paths.content_dir(kb_name)
-        names = (
-            sorted(p.name for p in content.iterdir() if p.is_file() and not p.name.startswith("."))
-            if content.is_dir()
-            else []
-        )
+        names = relative_files(content)
         if not names and not allow_empty_kb:
             yield {"code": 404, "msg": f"knowledge base {kb_name!r} has no files to index"}
             return
@@ -411,10 +425,10 @@ class KnowledgeBaseService:
         """
         settings = self.settings.kb
         floor = settings.min_relevance if min_relevance is None else min_relevance
-        use_rerank = settings.rerank if rerank is None else rerank
-        engine = self.rerankers.get(reranker) if use_rerank else None  # a bad name fails before any work
         names = list(dict.fromkeys(kb_names))
         kbs = [await self.get(name) for name in names]  # an unknown KB is a 404 before any work
+        use_rerank = wants_rerank(rerank, kbs, settings.rerank)
+        engine = self.rerankers.get(reranker) if use_rerank else None  # a bad name fails before any work
         vectors: dict[str, np.ndarray] = {}
         for model in dict.fromkeys(kb.embed_model for kb in kbs):
             vectors[model] = await self.embeddings.aembed_query(model, query)

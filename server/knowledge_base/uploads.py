@@ -43,7 +43,7 @@ def stage(paths: KbPaths, kb_name: str, file_name: str, data: bytes) -> Path:
     paths.file_path(kb_name, file_name)  # the name is checked before anything is written
     directory = paths.staging_dir(kb_name) / os.urandom(8).hex()
     directory.mkdir(parents=True)
-    path = directory / file_name
+    path = directory / Path(file_name).name  # flat: the sub-folders are made in the content folder
     write_atomically(path, data)
     return path
 

@@ -51,6 +51,7 @@ class FileMoves:
         if target.exists():
             backup = self.staging / f"{uuid.uuid4().hex}.replaced"
             os.replace(target, backup)
+        target.parent.mkdir(parents=True, exist_ok=True)  # a name with sub-folders (wiki/Home.MD)
         os.replace(staged, target)
         self._done.append((staged, target, backup))
 
@@ -203,15 +204,17 @@ class KbWriter:
         """Delete the knowledge base's rows, its store collection, and its folder."""
         async with self.db() as session, self.locks.hold(kb_name, session):
             kb = await catalog.kb_row(session, kb_name, for_update=True)
-            collection = collection_of(kb, self.paths)
-            store = await self.stores.get(collection)
+            collections = [collection_of(kb, self.paths), catalog.summary_collection_of(kb, self.paths)]
+            stores = [await self.stores.get(c) for c in collections]  # the chunks and the file summaries
             await session.delete(kb)
-            if store.capabilities.transactional:
-                await store.drop(session)
+            for store in stores:
+                if store.capabilities.transactional:
+                    await store.drop(session)
             await session.commit()
-            await self.stores.forget(collection)
-            if not store.capabilities.transactional:
-                await store.drop()
+            for collection, store in zip(collections, stores, strict=True):
+                await self.stores.forget(collection)
+                if not store.capabilities.transactional:
+                    await store.drop()
             await asyncio.to_thread(self._remove_folder, kb_name)
 
     def _remove_folder(self, kb_name: str) -> None:

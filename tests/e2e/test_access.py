@@ -233,6 +233,13 @@ def test_users_never_see_each_others_conversations_uploads_or_private_knowledge(
         httpx.post(f"{api}/chat/knowledge_base_chat", json=kb_chat, headers=bob, timeout=60).status_code
         == 404
     )
+    retrieval = {"knowledge_base_name": ["alice_kb"], "query": "When is lunch?", "score_threshold": 2.0}
+    assert (
+        httpx.post(
+            f"{api}/knowledge_base/retrieval_test", json=retrieval, headers=bob, timeout=60
+        ).status_code
+        == 404
+    )
     file_params = {"knowledge_base_name": "alice_kb", "file_name": "handbook.txt"}
     assert httpx.get(f"{api}/knowledge_base/download_doc", params=file_params, headers=bob).status_code == 404
 
@@ -258,6 +265,8 @@ def test_users_never_see_each_others_conversations_uploads_or_private_knowledge(
     assert "alice_kb" in _data(httpx.get(f"{api}/knowledge_base/list_knowledge_bases", headers=bob))
     hits = httpx.post(f"{api}/knowledge_base/search_docs", json=search, headers=bob, timeout=60).json()
     assert "noon" in hits[0]["page_content"]
+    traced = httpx.post(f"{api}/knowledge_base/retrieval_test", json=retrieval, headers=bob, timeout=60)
+    assert traced.status_code == 200 and any("noon" in c["text"] for c in traced.json()["candidates"])
     chatted = httpx.post(f"{api}/chat/knowledge_base_chat", json=kb_chat, headers=bob, timeout=120)
     assert chatted.status_code == 200 and "noon" in chatted.text
     refused = bob_uploads()

@@ -428,7 +428,7 @@ def test_unknown_kb_model_and_embedder_are_clear_errors(stack: RunningStack) -> 
 
 
 @pytest.mark.parametrize(
-    "bad_name", ["../evil.txt", "/etc/passwd", "..\\evil.txt", "sub/evil.txt", "evil\x00.txt"]
+    "bad_name", ["../evil.txt", "/etc/passwd", "..\\evil.txt", "sub/../../evil.txt", "evil\x00.txt"]
 )
 def test_traversal_in_upload_names_is_refused_and_nothing_written(stack: RunningStack, bad_name: str) -> None:
     kb = f"guard-{uuid.uuid4().hex[:12]}"

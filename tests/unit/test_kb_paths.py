@@ -72,3 +72,40 @@ def test_temp_ids_must_be_hex(tmp_path: Path) -> None:
     with pytest.raises(InvalidName):
         paths.temp_dir("../../etc")
     assert paths.temp_dir("a" * 32).name == "a" * 32
+
+
+@pytest.mark.parametrize("name", ["wiki/Home.MD", "wiki/开发环境部署.MD", "a/b/c/d.txt"])
+def test_sub_folder_names_are_kept_as_relative_paths(name: str, tmp_path: Path) -> None:
+    from server.knowledge_base.paths import relative_files, safe_relative_name
+
+    assert safe_relative_name(name) == name
+    paths = KbPaths(tmp_path / "data")
+    target = paths.file_path("kb", name)
+    assert target.is_relative_to(paths.content_dir("kb").resolve())
+    target.parent.mkdir(parents=True)
+    target.write_text("x")
+    (paths.content_dir("kb") / ".staging").mkdir()
+    (paths.content_dir("kb") / ".staging" / "hidden.txt").write_text("x")
+    assert relative_files(paths.content_dir("kb")) == [name]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "wiki/../../a.txt",
+        "../wiki/a.txt",
+        "/wiki/a.txt",
+        "wiki//a.txt",
+        "wiki/",
+        "C:wiki/a.txt",
+        "wiki\\a.txt",
+        "wiki/.env",
+        "wiki/a\x00.txt",
+        "/".join(["d"] * 9) + "/a.txt",
+    ],
+)
+def test_sub_folder_names_cannot_leave_the_content_folder(name: str) -> None:
+    from server.knowledge_base.paths import safe_relative_name
+
+    with pytest.raises(InvalidName):
+        safe_relative_name(name)

@@ -43,7 +43,7 @@ from server.jobs.store import JobView
 from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge, is_limit_failure
 from server.knowledge_base.ingest import SplitOptions
 from server.knowledge_base.loaders import is_supported, unsupported_reason
-from server.knowledge_base.paths import check_kb_name, safe_file_name
+from server.knowledge_base.paths import check_kb_name, safe_relative_name
 from server.knowledge_base.retrieval import SearchHit
 
 router = APIRouter(prefix="/knowledge_base", tags=["knowledge base"])
@@ -101,7 +101,7 @@ def sent_file_name(upload: UploadFile) -> str:
 async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tuple[str, bytes]]:
     """Check every name and size first, so a bad file refuses the request before anything is written."""
     limit = int(settings.kb.max_upload_mb * 1024 * 1024)
-    names = [safe_file_name(sent_file_name(f)) for f in files]
+    names = [safe_relative_name(sent_file_name(f)) for f in files]
     if len(set(names)) != len(names):
         raise BadRequest("the same file name was uploaded twice in one request")
     out = []
@@ -212,6 +212,7 @@ async def create_knowledge_base(
         embed_model=request.embed_model,
         info=request.kb_info,
         hybrid=request.hybrid,
+        rerank=request.rerank,
     )
     await access.created(principal, kb.kb_name)
     return BaseResponse(msg=f"created knowledge base {kb.kb_name}", data=KnowledgeBaseInfo(**kb.public()))
@@ -245,7 +246,9 @@ async def update_info(
     request: UpdateInfoRequest, service: KbServiceDep, principal: CurrentUser, access: KbAccessDep
 ) -> BaseResponse:
     await access.require_write(principal, request.knowledge_base_name)
-    kb = await service.update_info(request.knowledge_base_name, request.kb_info, request.hybrid)
+    kb = await service.update_info(
+        request.knowledge_base_name, request.kb_info, request.hybrid, request.rerank
+    )
     return BaseResponse(msg="knowledge base info updated", data=KnowledgeBaseInfo(**kb.public()))
 
 

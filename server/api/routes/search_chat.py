@@ -55,9 +55,13 @@ async def search_engine_chat(
     owner = owner_of(principal)
     await conversations.check_usable(request.conversation_id, owner)
     if not request.stream:
-        message_id, text, sources = await service.answer(request, owner)
+        message_id, text, sources, rewritten = await service.answer(request, owner)
         whole = WholeAnswer(
-            answer=text, docs=chatchat_sources(sources), sources=sources, message_id=message_id
+            answer=text,
+            docs=chatchat_sources(sources),
+            sources=sources,
+            rewritten_query=rewritten,
+            message_id=message_id,
         )
         return EventSourceResponse(iter([_event(whole)]))
 
@@ -73,6 +77,13 @@ async def search_engine_chat(
             logger.warning("search chat stream %s failed: %s", prepared.message_id, exc.message)
             yield _event(StreamError(code=http_status(exc), msg=exc.message, message_id=message_id))
             return
-        yield _event(DocsEvent(docs=prepared.docs, sources=prepared.sources, message_id=message_id))
+        yield _event(
+            DocsEvent(
+                docs=prepared.docs,
+                sources=prepared.sources,
+                rewritten_query=prepared.rewritten_query,
+                message_id=message_id,
+            )
+        )
 
     return EventSourceResponse(events())

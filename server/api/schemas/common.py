@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 
 def _not_blank(value: str) -> str:
@@ -67,12 +67,21 @@ class StageScores(BaseModel):
 OpenApiResponses = dict[int | str, dict[str, Any]]  # a route's ``responses=``: status → what /docs shows
 
 CONVERSATION_ID_MAX = 32  # the width of the stored id (a uuid4 hex, as Chatchat clients make them)
+
+
+def _none_is_empty(value: object) -> object:
+    """Chatchat's clients send ``null`` for "no conversation" (their default); that is ``""`` here."""
+    return "" if value is None else value
+
+
 ConversationIdField = Annotated[
     str,
+    BeforeValidator(_none_is_empty),
     Field(
         max_length=CONVERSATION_ID_MAX,
         pattern=r"^[A-Za-z0-9_-]*$",
-        description="Conversation the message belongs to (created by the first message that names it).",
+        description="Conversation the message belongs to (created by the first message that names it); "
+        "null or empty: a new one.",
     ),
 ]
 

@@ -22,6 +22,11 @@ class _RetrievalChat(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int | None = Field(None, ge=1)
     prompt_name: str = Field("default", min_length=1, description="Prompt template (knowledge_base_chat).")
+    rewrite_query: bool | None = Field(
+        None,
+        description="With history, rewrite the question into a standalone query before retrieval "
+        "(default: kb.rewrite_query); the rewrite is reported as `rewritten_query`.",
+    )
 
 
 class KnowledgeBaseChatRequest(_RetrievalChat):

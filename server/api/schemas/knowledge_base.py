@@ -72,6 +72,7 @@ class KnowledgeBaseInfo(BaseModel):
     vs_type: str
     embed_model: str
     hybrid: bool
+    rerank: bool | None = Field(None, description="Reranks by default; null = follows kb.rerank.")
     file_count: int
     created_at: datetime | None = None
 
@@ -82,12 +83,16 @@ class CreateKnowledgeBaseRequest(BaseModel):
     embed_model: str | None = Field(None, description="Embedding model (default: default_embed_model).")
     kb_info: str = Field("", max_length=2000, description="What the knowledge base holds (shown to agents).")
     hybrid: bool | None = Field(None, description="BM25 + vector search by default (default: kb.hybrid).")
+    rerank: bool | None = Field(None, description="Rerank its searches by default (null: follow kb.rerank).")
 
 
 class UpdateInfoRequest(BaseModel):
     knowledge_base_name: str = KB_NAME
     kb_info: str = Field(..., max_length=2000)
     hybrid: bool | None = Field(None, description="Switch hybrid retrieval for this knowledge base.")
+    rerank: bool | None = Field(
+        None, description="Switch reranking for this knowledge base (needs kb.reranker)."
+    )
 
 
 class SearchDocsRequest(BaseModel):

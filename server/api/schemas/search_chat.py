@@ -36,6 +36,11 @@ class SearchEngineChatRequest(BaseModel):
     split_result: bool = Field(
         False, description="Read each result's page and use its best-matching passage."
     )
+    rewrite_query: bool | None = Field(
+        None,
+        description="With history, rewrite the question into a standalone query before searching "
+        "(default: kb.rewrite_query); the rewrite is reported as `rewritten_query`.",
+    )
 
 
 FIRST_EVENT_ID = "The stored message's id, for /chat/feedback; on the first event of a stream only."
@@ -63,6 +68,9 @@ class DocsEvent(BaseModel):
 
     docs: list[str]
     sources: list[WebSource] = Field(default_factory=list)
+    rewritten_query: str | None = Field(
+        None, description="The standalone query the search used, when the question was rewritten."
+    )
     message_id: str | None = Field(None, description=FIRST_EVENT_ID)
 
 
@@ -72,4 +80,7 @@ class WholeAnswer(BaseModel):
     answer: str
     docs: list[str]
     sources: list[WebSource] = Field(default_factory=list)
+    rewritten_query: str | None = Field(
+        None, description="The standalone query the search used, when the question was rewritten."
+    )
     message_id: str = Field(..., description="The stored message's id, for /chat/feedback.")

@@ -20,6 +20,7 @@ from server.api.services.exchange_recorder import Exchange, ExchangeRecorder, St
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_chat import ModelChat
 from server.api.services.prompts import PromptTemplates
+from server.api.services.query_rewriter import QueryRewriter, RewrittenQuery
 from server.knowledge_base.retrieval import SearchHit
 from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.temp_kb import TempKnowledgeBases
@@ -44,8 +45,10 @@ class RetrievalAnswer:
         chat_type: str,
         started: float,
         owner: Owner = ANY,
+        rewritten: RewrittenQuery | None = None,
     ) -> None:
         self.owner = owner
+        self.rewritten = rewritten
         self.hits = hits
         self.sources = sources
         self.prompt_name = prompt_name
@@ -58,7 +61,9 @@ class RetrievalAnswer:
         return chatchat_docs([chatchat_doc(s.index, s.file_name, s.url, s.text) for s in self.sources])
 
     def final_event(self) -> dict[str, Any]:
-        return {"docs": self.docs, "sources": [s.model_dump() for s in self.sources]}
+        """``docs`` and ``sources``, and ``rewritten_query`` when retrieval used a rewrite."""
+        rewritten = self.rewritten.event() if self.rewritten is not None else {}
+        return {"docs": self.docs, "sources": [s.model_dump() for s in self.sources], **rewritten}
 
 
 def _sources(hits: list[SearchHit], link) -> list[Source]:  # noqa: ANN001 - link(kb, file_name) -> url
@@ -89,10 +94,17 @@ class KnowledgeBaseChatService(ModelChat):
         kbs: KnowledgeBaseService,
         temp_kbs: TempKnowledgeBases,
         recorder: ExchangeRecorder,
+        rewriter: QueryRewriter | None = None,
     ) -> None:
         super().__init__(settings, llm, prompts, recorder)
         self._kbs = kbs
         self._temp = temp_kbs
+        self._rewriter = rewriter or QueryRewriter(settings, llm, prompts)
+
+    async def _rewrite(self, request: KnowledgeBaseChatRequest | FileChatRequest) -> RewrittenQuery:
+        return await self._rewriter.rewrite(
+            request.query, request.history, self._model(request), request.rewrite_query
+        )
 
     def _limits(self, request: KnowledgeBaseChatRequest | FileChatRequest) -> tuple[int, float]:
         kb = self._settings.kb
@@ -105,9 +117,10 @@ class KnowledgeBaseChatService(ModelChat):
         started = time.perf_counter()
         self._prompts.get(CHAT_TYPE, request.prompt_name)  # an unknown template is a 404 before any work
         top_k, threshold = self._limits(request)
+        rewritten = await self._rewrite(request)
         hits = await self._kbs.search_many(
             kb_name_list(request.knowledge_base_name),
-            request.query,
+            rewritten.query,
             top_k=top_k,
             score_threshold=threshold,
             hybrid=request.hybrid,
@@ -122,7 +135,7 @@ class KnowledgeBaseChatService(ModelChat):
             return f"{base_url}knowledge_base/download_doc?{query}"
 
         prompt_name = request.prompt_name if hits else EMPTY_PROMPT
-        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, CHAT_TYPE, started, owner)
+        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, CHAT_TYPE, started, owner, rewritten)
 
     async def retrieve_file(
         self, request: FileChatRequest, base_url: str, owner: Owner = ANY
@@ -130,9 +143,10 @@ class KnowledgeBaseChatService(ModelChat):
         started = time.perf_counter()
         self._prompts.get(CHAT_TYPE, request.prompt_name)
         top_k, threshold = self._limits(request)
+        rewritten = await self._rewrite(request)
         hits = await self._temp.search(
             request.knowledge_id,
-            request.query,
+            rewritten.query,
             top_k=top_k,
             score_threshold=threshold,
             min_relevance=self._settings.kb.min_relevance
@@ -145,7 +159,9 @@ class KnowledgeBaseChatService(ModelChat):
             return f"{base_url}knowledge_base/download_temp_doc?{query}"
 
         prompt_name = request.prompt_name if hits else EMPTY_PROMPT
-        return RetrievalAnswer(hits, _sources(hits, link), prompt_name, FILE_CHAT_TYPE, started, owner)
+        return RetrievalAnswer(
+            hits, _sources(hits, link), prompt_name, FILE_CHAT_TYPE, started, owner, rewritten
+        )
 
     def messages(
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer

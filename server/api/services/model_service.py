@@ -7,6 +7,7 @@ from typing import Any, Literal, Protocol
 from configs import LLMModelSettings, Settings
 from server.api.errors import BadRequest, NotFound, ServiceUnavailable
 from server.api.services.llm_client import LLMClient
+from server.llm.model_locator import ModelNotFoundError, resolve_model_path
 
 
 class LauncherReply(Protocol):
@@ -30,9 +31,28 @@ class ModelLauncher(Protocol):
     async def call(self, op: Literal["start", "stop", "status"], model: str = "") -> LauncherReply: ...
 
 
+def model_path_exists(config: LLMModelSettings) -> bool:
+    """Whether a local model's weights are on disk, so it can be started (Chatchat's flag)."""
+    if not config.is_local:
+        return False
+    try:
+        resolve_model_path(config.path)
+    except ModelNotFoundError:
+        return False
+    return True
+
+
 def public_config(config: LLMModelSettings) -> dict[str, Any]:
-    """A model's settings without its secret."""
-    return config.model_dump(mode="json", exclude={"api_key"})
+    """A model's settings without its secret, with Chatchat's ``online_api`` and ``model_path_exists``.
+
+    Chatchat's web UI offers a configured, stopped local model for switching only when
+    ``model_path_exists`` is true, and tells local from remote models by ``online_api``.
+    """
+    data = config.model_dump(mode="json", exclude={"api_key"})
+    data["online_api"] = not config.is_local
+    if config.is_local:
+        data["model_path_exists"] = model_path_exists(config)
+    return data
 
 
 class ModelService:

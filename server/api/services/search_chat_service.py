@@ -17,6 +17,7 @@ from server.api.services.exchange_recorder import Exchange, ExchangeRecorder
 from server.api.services.llm_client import LLMClient
 from server.api.services.model_chat import ModelChat
 from server.api.services.prompts import PromptTemplates
+from server.api.services.query_rewriter import QueryRewriter, RewrittenQuery
 from server.search import SearchEngines, SearchResult
 from server.search.pages import expand_results
 
@@ -42,11 +43,18 @@ def build_context(results: list[SearchResult]) -> str:
 class SearchAnswer:
     """A search whose answer is ready to stream: the sources are known, the model stream is open."""
 
-    def __init__(self, message_id: str, deltas: AsyncIterator[str], sources: list[WebSource]) -> None:
+    def __init__(
+        self,
+        message_id: str,
+        deltas: AsyncIterator[str],
+        sources: list[WebSource],
+        rewritten: RewrittenQuery | None = None,
+    ) -> None:
         self.message_id = message_id
         self.deltas = deltas
         self.sources = sources
         self.docs = chatchat_sources(sources)
+        self.rewritten_query = rewritten.query if rewritten is not None and rewritten.rewritten else None
 
 
 class SearchChatService(ModelChat):
@@ -57,9 +65,11 @@ class SearchChatService(ModelChat):
         prompts: PromptTemplates,
         engines: SearchEngines,
         recorder: ExchangeRecorder,
+        rewriter: QueryRewriter | None = None,
     ) -> None:
         super().__init__(settings, llm, prompts, recorder)
         self._engines = engines
+        self._rewriter = rewriter or QueryRewriter(settings, llm, prompts)
 
     async def search(
         self, query: str, engine_name: str | None, top_k: int, split_result: bool = False
@@ -72,20 +82,29 @@ class SearchChatService(ModelChat):
 
     async def _prepare(
         self, request: SearchEngineChatRequest
-    ) -> tuple[list[dict[str, str]], list[WebSource]]:
+    ) -> tuple[list[dict[str, str]], list[WebSource], RewrittenQuery]:
         """Everything that can fail with a clear status runs here, before any event is sent."""
         self._engines.get(request.search_engine_name)
         self._prompts.get(CHAT_TYPE, request.prompt_name)
+        rewritten = await self._rewriter.rewrite(
+            request.query, request.history, self._model(request), request.rewrite_query
+        )
         results = await self.search(
-            request.query, request.search_engine_name, request.top_k, request.split_result
+            rewritten.query, request.search_engine_name, request.top_k, request.split_result
         )
         prompt = self._prompts.render(
             CHAT_TYPE, request.prompt_name, context=build_context(results), question=request.query
         )
-        return [*self._sent_history(request), {"role": "user", "content": prompt}], cite(results)
+        messages = [*self._sent_history(request), {"role": "user", "content": prompt}]
+        return messages, cite(results), rewritten
 
     def _begin(
-        self, request: SearchEngineChatRequest, sources: list[WebSource], started: float, owner: Owner
+        self,
+        request: SearchEngineChatRequest,
+        sources: list[WebSource],
+        started: float,
+        owner: Owner,
+        rewritten: RewrittenQuery,
     ) -> Exchange:
         return self._recorder.begin(
             request.query,
@@ -99,29 +118,30 @@ class SearchChatService(ModelChat):
                 "search_engine_name": request.search_engine_name,
                 "docs": chatchat_sources(sources),
                 "sources": [s.model_dump() for s in sources],
+                **rewritten.event(),
             },
             owner=owner,
         )
 
     async def stream(self, request: SearchEngineChatRequest, owner: Owner = ANY) -> SearchAnswer:
         started = time.perf_counter()
-        messages, sources = await self._prepare(request)
-        exchange = self._begin(request, sources, started, owner)
+        messages, sources, rewritten = await self._prepare(request)
+        exchange = self._begin(request, sources, started, owner, rewritten)
         answer = await exchange.stream_from(
             self._llm.chat_stream(
                 self._model(request), messages, request.temperature, self._max_tokens(request)
             )
         )
-        return SearchAnswer(answer.message_id, answer.text, sources)
+        return SearchAnswer(answer.message_id, answer.text, sources, rewritten)
 
     async def answer(
         self, request: SearchEngineChatRequest, owner: Owner = ANY
-    ) -> tuple[str, str, list[WebSource]]:
-        """(message id, whole answer, sources)."""
+    ) -> tuple[str, str, list[WebSource], str | None]:
+        """(message id, whole answer, sources, the rewritten query or None)."""
         started = time.perf_counter()
-        messages, sources = await self._prepare(request)
-        exchange = self._begin(request, sources, started, owner)
+        messages, sources, rewritten = await self._prepare(request)
+        exchange = self._begin(request, sources, started, owner, rewritten)
         text = await exchange.answer_from(
             self._llm.chat(self._model(request), messages, request.temperature, self._max_tokens(request))
         )
-        return exchange.message_id, text, sources
+        return exchange.message_id, text, sources, rewritten.query if rewritten.rewritten else None

@@ -31,6 +31,7 @@ class KnowledgeBase(Base):
     vs_type: Mapped[str] = mapped_column(String(50), default="faiss")
     embed_model: Mapped[str] = mapped_column(String(100))
     hybrid: Mapped[bool] = mapped_column(Boolean, default=False)
+    rerank: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=None)  # None: kb.rerank
     file_count: Mapped[int] = mapped_column(Integer, default=0)
     store_key: Mapped[str] = mapped_column(String(32), unique=True, default=new_store_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
