@@ -190,8 +190,12 @@ class IngestJobs:
     def _save_files(self, job_id: str, uploads: list[tuple[str, bytes]]) -> None:
         folder = self.files_dir(job_id)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, data in uploads:  # names passed safe_file_name already
-            (folder / name).write_bytes(data)
+        for name, data in uploads:  # names passed safe_file_name already; a KB's may hold sub-folders
+            path = folder / name
+            if not path.resolve().is_relative_to(folder.resolve()):
+                raise ValueError(f"{name!r} leads outside the job's folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
 
     def _load_files(self, job: JobView) -> list[tuple[str, bytes]]:
         folder = self.files_dir(job.id)
