@@ -270,8 +270,15 @@ class ApiClient:
 
     # ---- conversations ----------------------------------------------------------------------
 
-    def conversations(self) -> list[dict[str, Any]]:
-        return list(self._data("GET", CONVERSATIONS_PATH))
+    def conversations(self, search: str = "") -> list[dict[str, Any]]:
+        """Most recently active first; ``search`` is matched by the backend over names and messages."""
+        params = {"q": search} if search else None
+        return list(self._data("GET", CONVERSATIONS_PATH, params=params))
+
+    def truncate_conversation(self, conversation_id: str, message_id: str) -> int:
+        """Delete one stored exchange and all later ones; returns how many went."""
+        data = self._data("DELETE", f"{CONVERSATIONS_PATH}/{conversation_id}/messages/{message_id}")
+        return int((data or {}).get("deleted", 0))
 
     def create_conversation(self, name: str | None = None, chat_type: str = "llm_chat") -> dict[str, Any]:
         body: dict[str, Any] = {"chat_type": chat_type}

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from webui.api_client import ApiClient, ApiClientError, BackendError, BackendUnreachable
+from webui.i18n import t
 
 DEFAULT_API_URL = "http://127.0.0.1:7861"
 CAPABILITIES_TTL_S = 30.0
@@ -58,10 +59,10 @@ def has(path: str) -> bool:
 def unreachable_banner(exc: BackendUnreachable) -> None:
     """A clear message and a retry button instead of a traceback when the backend is down or slow."""
     st.error(
-        f"{exc} Start it with `python startup.py --all` (or `--api`), then retry.",
+        t("{reason} Start it with `python startup.py --all` (or `--api`), then retry.", reason=exc),
         icon=":material/cloud_off:",
     )
-    if st.button("Retry", type="primary", icon=":material/refresh:", key="retry_backend"):
+    if st.button(t("Retry"), type="primary", icon=":material/refresh:", key="retry_backend"):
         st.session_state.pop("_capabilities", None)
         st.rerun()
 
