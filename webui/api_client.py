@@ -31,6 +31,7 @@ CONVERSATIONS_PATH = "/conversations"
 RUNNING_MODELS_PATH = "/llm_model/list_running_models"
 KB_LIST_PATH = "/knowledge_base/list_knowledge_bases"
 KB_ACCESS_PATH = "/knowledge_base/access"
+UPLOAD_LIMITS_PATH = "/knowledge_base/upload_limits"
 AUTH_STATUS_PATH = "/auth/status"
 USERS_PATH = "/users"
 API_KEYS_PATH = "/auth/api_keys"
@@ -90,6 +91,12 @@ def _error_message(response: httpx.Response) -> str:
                 return json.dumps(value, ensure_ascii=False)
     text = response.text.strip()
     return text[:500] if text else f"HTTP {response.status_code} {response.reason_phrase}"
+
+
+def _source_names(chunk: dict[str, Any]) -> set[str]:
+    """The file a chunk came from, as stored and as a bare name (``source`` may be a path)."""
+    source = str((chunk.get("metadata") or {}).get("source") or "")
+    return {source, source.replace("\\", "/").rsplit("/", 1)[-1]}
 
 
 def _filename(response: httpx.Response, fallback: str) -> str:
@@ -357,6 +364,23 @@ class ApiClient:
         if details:
             params["details"] = "true"
         return list(self._data("GET", "/knowledge_base/list_files", params=params))
+
+    def upload_limits(self) -> dict[str, Any]:
+        """``extensions`` a loader reads and ``max_upload_mb``."""
+        return dict(self._data("GET", UPLOAD_LIMITS_PATH))
+
+    def file_chunks(self, kb: str, file_name: str) -> list[dict[str, Any]]:
+        """A file's chunks in the order they were stored (``id``, ``page_content``, ``metadata``)."""
+        body = {"knowledge_base_name": kb, "query": "", "file_name": file_name}
+        chunks = self._data("POST", "/knowledge_base/search_docs", json=body) or []
+        # the name is a LIKE pattern ('_' matches any character): keep this file's chunks only
+        return [c for c in chunks if file_name in _source_names(c)]
+
+    def update_chunks(self, kb: str, docs: dict[str, dict[str, Any]]) -> list[str]:
+        """Replace chunks' text (each re-embedded by the backend); returns the ids it did not find."""
+        body = {"knowledge_base_name": kb, "docs": docs}
+        data = self._data("POST", "/knowledge_base/update_docs_by_id", json=body) or {}
+        return list(data.get("missing_ids") or [])
 
     def knowledge_base_details(self) -> list[dict[str, Any]]:
         return list(self._data("GET", "/knowledge_base/list_knowledge_base_details"))

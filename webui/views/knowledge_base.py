@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from webui.api_client import KB_ACCESS_PATH, ApiClient, ApiClientError
+from webui.api_client import KB_ACCESS_PATH, UPLOAD_LIMITS_PATH, ApiClient, ApiClientError
 from webui.i18n import N_, t
 from webui.kb_names import kb_name_problem
 from webui.kb_sharing import sharing_dialog
@@ -18,6 +18,7 @@ NOTICE_KEY = "kb_notice"
 PICK_KEY = "kb_page_pick"
 PENDING_KEY = "_kb_page_pending"
 TABLE_ROUND_KEY = "_kb_files_round"
+CHUNK_ROUND_KEY = "_kb_chunks_round"
 FILE_COLUMNS = (
     N_("file"),
     N_("loader"),
@@ -86,12 +87,23 @@ def _create_form(api: ApiClient, existing: list[str]) -> None:
 def _upload(api: ApiClient, kb: str) -> None:
     with st.expander(t("Upload files"), expanded=True, icon=":material/upload_file:"):
         round_ = st.session_state.setdefault("kb_upload_round", 0)  # a new uploader after each upload
+        limits = call(api.upload_limits, default={}) if has(UPLOAD_LIMITS_PATH) else {}
+        types = [ext.lstrip(".") for ext in limits.get("extensions") or []] or None
         files = st.file_uploader(
             t("Files"),
             accept_multiple_files=True,
             key=f"kb_upload_{kb}_{round_}",
             label_visibility="collapsed",
+            type=types,  # the file picker and the drop zone take only what a loader reads
         )
+        if types:
+            st.caption(
+                t(
+                    "Drop files here or browse: {types}; at most {mb} MB each.",
+                    types=", ".join(types),
+                    mb=f"{limits.get('max_upload_mb', 0):g}",
+                )
+            )
         col_size, col_overlap, col_title = st.columns(3)
         chunk_size = col_size.number_input(t("Chunk size"), 10, 100_000, 250, key="kb_chunk_size")
         overlap = col_overlap.number_input(t("Chunk overlap"), 0, 10_000, 50, key="kb_chunk_overlap")
@@ -183,6 +195,8 @@ def _files(api: ApiClient, kb: str) -> None:
         column_config={column: t(column) for column in FILE_COLUMNS},
     )
     selected = [rows[i]["file"] for i in event.selection.rows]
+    if len(selected) == 1:
+        _chunks(api, kb, str(selected[0]))
     st.caption(
         t("{selected} of {total} selected", selected=len(selected), total=len(rows))
         if selected
@@ -242,6 +256,58 @@ def _files(api: ApiClient, kb: str) -> None:
             if done is not None:
                 _new_table()  # the next run draws a fresh, unselected table and a closed popover
                 _report(done, t("Deleted {count} file(s).", count=len(selected)))
+
+
+def _chunks(api: ApiClient, kb: str, file_name: str) -> None:
+    """The chunks of one file, as the retriever sees them; an edited text is saved and embedded again."""
+    with st.expander(t("Chunks of {file}", file=file_name), icon=":material/segment:"):
+        chunks = call(lambda: api.file_chunks(kb, file_name), default=None)
+        if chunks is None:
+            return
+        if not chunks:
+            st.info(t("This file has no chunks in the vector store."), icon=":material/info:")
+            return
+        rows = [{"id": c["id"], "text": c["page_content"]} for c in chunks]
+        edit_round = st.session_state.setdefault(CHUNK_ROUND_KEY, 0)
+        edited = st.data_editor(
+            rows,
+            key=f"kb_chunks_{kb}_{file_name}_{edit_round}",
+            hide_index=True,
+            disabled=["id"],
+            num_rows="fixed",
+            width="stretch",
+            column_config={
+                "id": st.column_config.TextColumn(t("id"), width="small"),
+                "text": st.column_config.TextColumn(t("text"), width="large", max_chars=100_000),
+            },
+        )
+        by_id = {c["id"]: c for c in chunks}
+        changed = {
+            row["id"]: str(row["text"] or "")
+            for row, old in zip(edited, rows, strict=True)
+            if row["text"] != old["text"]
+        }
+        st.caption(t("{count} chunk(s). Edit a text and save: the chunk is embedded again.", count=len(rows)))
+        if st.button(t("Save chunks"), type="primary", disabled=not changed, key="kb_chunks_save"):
+            if any(not text.strip() for text in changed.values()):
+                st.error(t("A chunk's text must not be empty."), icon=":material/error:")
+                return
+            docs = {
+                cid: {"page_content": text, "metadata": by_id[cid].get("metadata") or {}}
+                for cid, text in changed.items()
+            }
+            try:
+                missing = api.update_chunks(kb, docs)
+            except ApiClientError as exc:
+                show_error(exc)
+                return
+            st.session_state[CHUNK_ROUND_KEY] = edit_round + 1
+            if missing:
+                st.session_state[NOTICE_KEY] = t(
+                    "Saved; these chunks were gone: {ids}", ids=", ".join(missing)
+                )
+                st.rerun()
+            _notice(t("Saved {count} chunk(s); they are embedded again.", count=len(docs)))
 
 
 def _new_table() -> None:
