@@ -136,7 +136,11 @@ def _model_picker(client: ApiClient, configs: dict[str, Any]) -> tuple[str | Non
         default = configs.get("default_llm")
         options = [default] if default else [DEFAULT_MODEL_LABEL]
         choice = st.selectbox(
-            t("Model"), options, key="model_pick", disabled=len(options) == 1, format_func=t
+            t("Model"),
+            options,
+            key="model_pick",
+            disabled=len(options) == 1,
+            format_func={name: t(name) for name in options}.__getitem__,
         )
         return (None if choice == DEFAULT_MODEL_LABEL else choice), True
     models = call(client.running_models, default={}) or {}
@@ -163,9 +167,11 @@ def _model_picker(client: ApiClient, configs: dict[str, Any]) -> tuple[str | Non
         t("Model"),
         options,
         index=options.index(current) if current in options else 0,
-        format_func=lambda name: (
-            name if name in running else t("{name} (not running: switch to it)", name=name)
-        ),
+        # Labels made now, in this run's language: AppTest (and Streamlit) may call it outside a run.
+        format_func={
+            name: name if name in running else t("{name} (not running: switch to it)", name=name)
+            for name in options
+        }.__getitem__,
         key="model_pick",
         help=t("Models served right now; picking a configured one that is not running switches to it."),
     )
@@ -279,7 +285,7 @@ def _tool_picker(client: ApiClient, options: ChatOptions) -> None:
         t("Call first"),
         [MODEL_DECIDES, *chosen],
         key="agent_tool_first",
-        format_func=lambda n: t(MODEL_DECIDES) if n == MODEL_DECIDES else n,
+        format_func={MODEL_DECIDES: t(MODEL_DECIDES), **{n: n for n in chosen}}.__getitem__,
     )
     if first != MODEL_DECIDES:
         options.extra["tool_choice"] = first
@@ -290,7 +296,10 @@ def sidebar(client: ApiClient) -> ChatOptions:
     if st.session_state.get("chat_mode") not in (None, *modes):
         st.session_state.pop("chat_mode")  # a restored mode this backend does not serve
     mode = st.selectbox(
-        t("Chat mode"), modes, format_func=lambda m: t(MODE_LABELS.get(m, m)), key="chat_mode"
+        t("Chat mode"),
+        modes,
+        format_func={m: t(MODE_LABELS.get(m, m)) for m in modes}.__getitem__,
+        key="chat_mode",
     )
     configs = server_configs(client)
     model_name, serving = _model_picker(client, configs)

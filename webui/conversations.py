@@ -166,10 +166,10 @@ def sidebar(client: ApiClient, chat_type: str, items: list[dict[str, Any]] | Non
     if search:
         shown = call(lambda: client.conversations(search=search), default=[]) or []
         if not shown:
-            st.caption(t("No conversation matches “{text}”.", text=search))
+            st.caption(t("No conversation matches “{query}”.", query=search))
     labels = _labels(items + [item for item in shown if item["id"] not in by_id])
     groups = [(t("Results"), shown)] if search else _date_groups(shown)
-    with st.container(height=320 if len(shown) > 8 else None, border=False):
+    with st.container(height=320 if len(shown) > 8 else "content", border=False):
         for label, group in groups:
             ids = [item["id"] for item in group]
             # No key on purpose: the widget is new whenever the list or the current conversation

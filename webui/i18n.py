@@ -43,7 +43,7 @@ def pick(accept_language: str | None) -> str:
     return min(ranked)[2] if ranked else DEFAULT
 
 
-def translate(text: str, language: str, **values: Any) -> str:
+def translate(text: str, language: str, /, **values: Any) -> str:
     """``text`` in ``language`` (English when the catalogue lacks it), placeholders filled."""
     translated = CATALOGUES.get(language, {}).get(text, text)
     if not values:
@@ -79,7 +79,7 @@ def N_(text: str) -> str:  # noqa: N802 - gettext's name for "translated later"
     return text
 
 
-def t(text: str, **values: Any) -> str:
+def t(text: str, /, **values: Any) -> str:
     """``text`` in this session's language."""
     return translate(text, current(), **values)
 

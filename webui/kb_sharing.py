@@ -48,7 +48,7 @@ def _sharing(api: ApiClient, kb: str) -> None:
         t("Who may use it"),
         list(VISIBILITY_HELP),
         index=list(VISIBILITY_HELP).index(access["visibility"]),
-        format_func=lambda v: f"{t(v)} — {t(VISIBILITY_HELP[v])}",
+        format_func={v: f"{t(v)} — {t(help_text)}" for v, help_text in VISIBILITY_HELP.items()}.__getitem__,
         key=f"kb_visibility_{kb}",
     )
     text = st.text_area(

@@ -90,7 +90,7 @@ MESSAGES: dict[str, str] = {
     "Delete conversation": "删除会话",
     "Start with an empty view; this conversation stays in the list (Delete removes it).": "从空白视图开始；本会话仍保留在列表中（删除才会移除它）。",
     "Search conversations": "搜索会话",
-    "No conversation matches “{text}”.": "没有与“{text}”匹配的会话。",
+    "No conversation matches “{query}”.": "没有与“{query}”匹配的会话。",
     "Results": "搜索结果",
     "Search titles and messages": "搜索标题和消息",
     "Export failed: {reason}": "导出失败：{reason}",

@@ -112,8 +112,13 @@ def _feedback(api: ApiClient, message: dict[str, Any], index: int) -> None:
                 st.rerun()
 
 
-def _resend(index: int, query: str) -> None:
-    """Regenerate's and Edit's callback: ask ``query`` in place of the exchange at ``index`` and after."""
+def _resend(index: int, query: str, edited_key: str = "") -> None:
+    """Regenerate's and Edit's callback: ask ``query`` in place of the exchange at ``index`` and after.
+
+    Edit passes its text area's key: the text is read when the button is clicked, not when drawn.
+    """
+    if edited_key:
+        query = str(st.session_state.get(edited_key) or "")
     if query.strip():
         st.session_state[RESEND_KEY] = (index, query.strip())
 
@@ -145,7 +150,7 @@ def take_resend(api: ApiClient) -> str | None:
 
 def _question_actions(message: dict[str, Any], index: int) -> None:
     with st.popover(t("Edit"), icon=":material/edit:", key=f"edit_pop_{index}", on_change="rerun"):
-        text = st.text_area(
+        st.text_area(
             t("Question"), value=message.get("content", ""), key=f"edit_text_{index}", max_chars=20_000
         )
         st.caption(t("Sends this instead: this exchange and every later one are removed."))
@@ -155,7 +160,7 @@ def _question_actions(message: dict[str, Any], index: int) -> None:
             type="primary",
             icon=":material/send:",
             on_click=_resend,
-            args=(index, text),
+            args=(index, "", f"edit_text_{index}"),
         )
 
 
@@ -248,6 +253,11 @@ def _answer(api: ApiClient, options: ChatOptions, body: dict[str, Any], reply: d
         stop_slot.empty()
         sources.render_tools(reply["tools"])
         sources.render(reply["docs"], key=str(reply.get("message_id") or "live"))
+        if finished and not reply.get("error"):
+            shown = transcript.messages()
+            index = next((i for i in range(len(shown) - 1, -1, -1) if shown[i] is reply), -1)
+            if index > 0:
+                _answer_actions(reply, index, True, str(shown[index - 1].get("content", "")))
         _feedback(api, reply, -1)
 
 
@@ -269,9 +279,11 @@ def page() -> None:
     )
     _mark_cut_short()
     resent = take_resend(api)  # before drawing: the exchanges it replaces are gone
+    typed = st.session_state.get("chat_query")
+    asking = bool(resent) or (isinstance(typed, str) and bool(typed.strip()))  # a new last answer comes
     shown = transcript.messages()
     for index, message in enumerate(shown):
-        _show(api, message, index, last=index == len(shown) - 1)
+        _show(api, message, index, last=index == len(shown) - 1 and not asking)
     if not options.ready:
         st.info(options.hint, icon=":material/info:")
     query = st.chat_input(t("Ask anything (Enter to send)"), disabled=not options.ready, key="chat_query")

@@ -61,14 +61,17 @@ def _create_form(api: ApiClient, existing: list[str]) -> None:
         )
         col_vs, col_embed = st.columns(2)
         vs_type = col_vs.selectbox(
-            t("Vector store"), vs_types, key="kb_new_vs", format_func=lambda vs: vs or t("(backend default)")
+            t("Vector store"),
+            vs_types,
+            key="kb_new_vs",
+            format_func={vs: vs or t("(backend default)") for vs in vs_types}.__getitem__,
         )
         embed = col_embed.selectbox(
             t("Embedding model"),
             names,
             index=default,
             key="kb_new_embed",
-            format_func=lambda n: n or t("(backend default)"),
+            format_func={n: n or t("(backend default)") for n in names}.__getitem__,
         )
         if st.form_submit_button(t("Create"), type="primary"):
             problem = kb_name_problem(name, existing)
@@ -389,7 +392,7 @@ def page() -> None:
         t("Knowledge base"),
         options,
         key=PICK_KEY,
-        format_func=lambda name: t(NEW_KB) if name == NEW_KB else name,
+        format_func={**{name: name for name in names}, NEW_KB: t(NEW_KB)}.__getitem__,
     )
     if choice != NEW_KB and has(KB_ACCESS_PATH) and st.session_state.get("_auth_me"):
         if st.button(t("Share"), key="kb_share", icon=":material/share:"):

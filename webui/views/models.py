@@ -161,7 +161,7 @@ def page() -> None:
             t("Replace"),
             list(running) or [""],
             key="models_old",
-            format_func=lambda name: name or t("(nothing running)"),
+            format_func={name: name or t("(nothing running)") for name in [*running, ""]}.__getitem__,
         )
         replacement = st.selectbox(
             t("With"), candidates, key="models_new", placeholder=t("No other configured model")
