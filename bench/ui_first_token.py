@@ -115,7 +115,7 @@ def main() -> None:
             sidebar = page.get_by_test_id("stSidebar")
             sidebar.get_by_text("Generation settings").click()
             for label, value in (("Max tokens", args.max_tokens), ("History turns", 0)):
-                box = sidebar.get_by_label(label)  # the same request as the API call: no history
+                box = sidebar.get_by_role("spinbutton", name=label)  # as the API call: no history
                 box.fill(str(value))
                 box.press("Enter")
                 idle(page)

@@ -57,7 +57,7 @@ def test_a_chinese_browser_gets_the_chinese_ui_end_to_end_and_can_switch_to_engl
     expect(page.locator(CHAT_INPUT)).to_have_attribute("placeholder", "请输入对话内容（Enter 发送）")
 
     sidebar.get_by_text("生成设置").click()
-    max_tokens = sidebar.get_by_label("最大 token 数")
+    max_tokens = sidebar.get_by_role("spinbutton", name="最大 token 数")
     max_tokens.fill("8")
     max_tokens.press("Enter")
     wait_idle(page)
