@@ -53,7 +53,7 @@ def test_the_dialogue_page_opens_with_a_title_and_sensible_defaults(app: AppTest
     # stories leave some in other modes behind. A session that starts empty shows the defaults.
     app.session_state[NEW_VIEW_KEY] = True
     app.run()
-    assert app.session_state["conversation_id"] == ""
+    assert not app.chat_message  # no conversation was opened
     assert not app.exception
     assert app.title[0].value == "Dialogue"
     assert "LLM chat" in app.caption[0].value
