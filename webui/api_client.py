@@ -55,11 +55,12 @@ class BackendUnreachable(ApiClientError):
 class BackendError(ApiClientError):
     """The backend answered with an error status; ``message`` is its own ``msg``."""
 
-    def __init__(self, status: int, message: str, path: str) -> None:
+    def __init__(self, status: int, message: str, path: str, kind: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.path = path
+        self.kind = kind  # the backend's error code (``not_found`` ...), "" when it sent none
 
     @property
     def signed_out(self) -> bool:
@@ -91,6 +92,15 @@ def _error_message(response: httpx.Response) -> str:
                 return json.dumps(value, ensure_ascii=False)
     text = response.text.strip()
     return text[:500] if text else f"HTTP {response.status_code} {response.reason_phrase}"
+
+
+def _error_kind(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    kind = body.get("error") if isinstance(body, dict) else None
+    return kind if isinstance(kind, str) else ""
 
 
 def _source_names(chunk: dict[str, Any]) -> set[str]:
@@ -148,7 +158,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise BackendUnreachable(self.base_url, exc) from exc
         if response.status_code >= 400:
-            raise BackendError(response.status_code, _error_message(response), path)
+            raise BackendError(response.status_code, _error_message(response), path, _error_kind(response))
         return response
 
     def _envelope(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -180,7 +190,9 @@ class ApiClient:
                 response = source.response
                 if response.status_code >= 400:
                     response.read()
-                    raise BackendError(response.status_code, _error_message(response), path)
+                    raise BackendError(
+                        response.status_code, _error_message(response), path, _error_kind(response)
+                    )
                 for event in source.iter_sse():
                     if not event.data:
                         continue

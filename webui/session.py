@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from webui import i18n
 from webui.api_client import ApiClient, ApiClientError, BackendError, BackendUnreachable
-from webui.i18n import t
+from webui.i18n import N_, t
 
 DEFAULT_API_URL = "http://127.0.0.1:7861"
 CAPABILITIES_TTL_S = 30.0
@@ -67,6 +68,29 @@ def unreachable_banner(exc: BackendUnreachable) -> None:
         st.rerun()
 
 
+# What a refused call was, in the user's words, by status; the backend's message follows it.
+STATUS_WORDS = {
+    400: N_("Invalid request"),
+    401: N_("Not signed in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Conflict"),
+    413: N_("Too large"),
+    422: N_("Invalid request"),
+    429: N_("Too many requests"),
+    502: N_("A service behind the backend failed"),
+    503: N_("Not available now"),
+}
+
+
+def error_text(exc: BackendError) -> str:
+    """The backend's message (English, specific), led by the kind of error in the UI's language."""
+    words = STATUS_WORDS.get(exc.status)
+    if words is None or i18n.current() == i18n.DEFAULT:
+        return exc.message
+    return t("{kind}: {message}", kind=t(words), message=exc.message)
+
+
 def show_error(exc: ApiClientError) -> None:
     """Show why a call failed; a refused token sends the user back to the sign-in page."""
     if isinstance(exc, BackendError) and exc.signed_out:
@@ -77,7 +101,7 @@ def show_error(exc: ApiClientError) -> None:
     if isinstance(exc, BackendUnreachable):
         unreachable_banner(exc)
     elif isinstance(exc, BackendError):
-        st.error(exc.message, icon=":material/error:")
+        st.error(error_text(exc), icon=":material/error:")
     else:
         st.error(str(exc), icon=":material/error:")
 
