@@ -82,7 +82,7 @@ def ui_ttft(page, question: str) -> float:  # noqa: ANN001 - a Playwright page
     # driver's round trip counts against the UI (the overhead is if anything overstated).
     enter_at = page.evaluate("() => performance.now()")
     chat_input.press("Enter")
-    page.wait_for_function("() => window.__first !== null", timeout=300_000)
+    page.wait_for_function("() => window.__first !== null", timeout=120_000)
     first = page.evaluate("() => window.__first")
     idle(page)
     return float(first) - float(enter_at)
@@ -97,6 +97,10 @@ def idle(page) -> None:  # noqa: ANN001 - a Playwright page
     )
 
 
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -107,6 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root, running_stack(Path(root), ("--all",)) as stack:
         api = stack.urls.api
         api_ttft(api, "Warm up.", 4)  # the model's first call loads caches
+        progress(f"stack up at {stack.urls.webui}")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -119,6 +124,7 @@ def main() -> None:
                 box.fill(str(value))
                 box.press("Enter")
                 idle(page)
+            progress("page ready")
             rows = []
             for run in range(args.runs):
                 question = QUESTIONS[run % len(QUESTIONS)]
@@ -126,6 +132,7 @@ def main() -> None:
                 api_ms = api_ttft(api, question, args.max_tokens)
                 ui_ms = ui_ttft(page, question)
                 rows.append({"question": question, "api_ttft_ms": api_ms, "ui_ttft_ms": ui_ms})
+                progress(f"run {run + 1}: api {api_ms:.0f} ms, ui {ui_ms:.0f} ms")
             browser.close()
 
     overhead = [r["ui_ttft_ms"] - r["api_ttft_ms"] for r in rows]
