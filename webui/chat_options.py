@@ -220,7 +220,14 @@ def _mode_options(client: ApiClient, mode: str, options: ChatOptions) -> None:
                         st.warning(f"{name}: {reason}")
             knowledge_id = st.session_state.get("file_chat_id")
             if not knowledge_id:
-                options.ready, options.hint = False, t("Upload files in the sidebar first.")
+                options.ready, options.hint = (
+                    False,
+                    (
+                        t("Press “Use these files” in the sidebar to read the files you picked.")
+                        if uploads
+                        else t("Upload files in the sidebar first.")
+                    ),
+                )
             options.extra["knowledge_id"] = knowledge_id
         options.extra["top_k"] = st.number_input(t("Matched chunks (top_k)"), 1, 20, 3, key="kb_top_k")
         options.extra["score_threshold"] = st.slider(

@@ -55,6 +55,7 @@ def test_a_chunk_edited_in_the_page_is_saved_and_embedded_again(
     )
     expect(editor).to_contain_text("Monday")
     wait_idle(page)
+    editor.scroll_into_view_if_needed()
     box = editor.bounding_box()
     assert box is not None
     editor.hover()

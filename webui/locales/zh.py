@@ -316,4 +316,5 @@ MESSAGES: dict[str, str] = {
     "A service behind the backend failed": "后端依赖的服务出错",
     "Not available now": "暂时不可用",
     "{kind}: {message}": "{kind}：{message}",
+    "Press “Use these files” in the sidebar to read the files you picked.": "请点击侧边栏中的“使用这些文件”，读取你选择的文件。",
 }

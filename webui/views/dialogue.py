@@ -265,9 +265,9 @@ def page() -> None:
     api = client()
     stored = conversations.sync(api)  # first: opening a conversation restores its settings
     with st.sidebar:
-        conversation_box = st.container()  # near the top; filled last, once this run stored its message
-        st.divider()
         options = chat_options.sidebar(api)
+        st.divider()
+        conversation_box = st.container()
 
     st.title(t("Dialogue"))
     st.caption(
