@@ -48,19 +48,31 @@ async def client_run(client: httpx.AsyncClient, url: str, index: int, max_tokens
     try:
         async with client.stream("POST", f"{url}/chat/chat", json=body) as response:
             if response.status_code != 200:
-                error = f"HTTP {response.status_code}"
-            async for line in response.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                event = json.loads(line[6:])
-                if "code" in event:
-                    error = event["msg"]
-                    break
-                first = first or time.perf_counter()
-                text += event.get("text", "")
+                body_text = (await response.aread()).decode(errors="replace")
+                retry = response.headers.get("retry-after")
+                error = f"HTTP {response.status_code}" + (f" Retry-After {retry}" if retry else "")
+                error += f": {body_text[:300]}"
+            else:
+                async for line in response.aiter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    event = json.loads(line[6:])
+                    if "code" in event:
+                        error = f"event code {event['code']}: {event.get('msg', '')}"[:400]
+                        break
+                    first = first or time.perf_counter()
+                    text += event.get("text", "")
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    return {"ttft": (first - started) if first else None, "text": text, "error": error}
+        error = f"{type(exc).__name__}: {exc!r}"[:400]
+    ended = time.perf_counter()
+    if error is None and first is None:
+        error = "stream ended without a token"
+    return {
+        "ttft": (first - started) if first else None,
+        "text": text,
+        "error": error,
+        "error_after_s": round(ended - started, 1) if error else None,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -76,6 +88,12 @@ async def level(url: str, clients: int, max_tokens: int, count) -> dict:
     ok = [r for r in results if r["error"] is None and r["ttft"] is not None]
     ttfts = [r["ttft"] * 1000 for r in ok]
     tokens = sum(count(r["text"]) for r in ok)
+    failed = [r for r in results if r not in ok]
+    first_errors: dict[str, dict] = {}  # each distinct message once: how often, and after how long
+    for r in failed:
+        seen = first_errors.setdefault(r["error"], {"count": 0, "after_s": []})
+        seen["count"] += 1
+        seen["after_s"].append(r["error_after_s"])
     return {
         "clients": clients,
         "completed": len(ok),
@@ -84,6 +102,8 @@ async def level(url: str, clients: int, max_tokens: int, count) -> dict:
         "ttft_ms_p95": round(percentile(ttfts, 0.95), 1) if ttfts else None,
         "aggregate_tok_s": round(tokens / wall, 1),
         "wall_s": round(wall, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "first_errors": [{"message": m, **v} for m, v in list(first_errors.items())[:5]],
     }
 
 

@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import re
 import statistics
@@ -317,7 +318,7 @@ async def search_at_scale(
         )
         for i in range(queries)
     ]
-    out: dict[str, Any] = {"chunks": n, "dim": dim}
+    out: dict[str, Any] = {"chunks": n, "dim": dim, "load_average_start": os.getloadavg()}
     async with Backend(root / "scale", pg_url, embeddings) as service:
         for vs_type in ("faiss", "pgvector"):
             await service.create(f"scale-{vs_type}", vs_type=vs_type)
@@ -333,6 +334,8 @@ async def search_at_scale(
             del batch
             load_s = time.perf_counter() - started
             result: dict[str, Any] = {"load_s": round(load_s, 1)}
+            # the machine may be shared: every timing below moves with its load
+            result["load_average_at_search"] = [round(x, 2) for x in os.getloadavg()]
             for mode in ("vector", "hybrid"):
                 await search(
                     store, probes[0][0], probes[0][1], top_k=3, score_threshold=2.0, hybrid=mode == "hybrid"
@@ -343,6 +346,7 @@ async def search_at_scale(
                     await search(store, vector, words4, top_k=3, score_threshold=1.0, hybrid=mode == "hybrid")
                     times.append(time.perf_counter() - t)
                 result[mode] = percentiles(times)
+            result["load_average_after_search"] = [round(x, 2) for x in os.getloadavg()]
             if vs_type == "pgvector":
                 result["explain"] = await explain_pgvector(service, store, probes[1])
             out[vs_type] = result
@@ -352,31 +356,29 @@ async def search_at_scale(
 async def explain_pgvector(
     service: KnowledgeBaseService, store: Any, probe: tuple[np.ndarray, list[str]]
 ) -> dict[str, Any]:
-    """EXPLAIN ANALYZE of the statements one vector and one hybrid search send (what dominates)."""
-    from sqlalchemy import event
+    """EXPLAIN ANALYZE of the statements one vector and one hybrid search send (what dominates).
 
-    engine = service.stores.context.engine
-    sent: list[tuple[str, Any]] = []
+    Also counts the statements each search sends: one per search is the design.
+    """
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    fetch = store.reads.fetch
 
-    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if "<=>" in statement and statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            sent.append((statement, parameters))
+    async def capture(statement: str, *args: Any) -> Any:
+        sent.append((statement, args))
+        return await fetch(statement, *args)
 
     plans: dict[str, Any] = {}
     for mode in ("vector", "hybrid"):
         sent.clear()
-        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+        store.reads.fetch = capture
         try:
             await search(store, probe[0], probe[1], top_k=3, score_threshold=1.0, hybrid=mode == "hybrid")
         finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", capture)
-        statement, parameters = sent[-1]
-        async with engine.begin() as connection:
-            await connection.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {int(store.ef_search)}")
-            rows = await connection.exec_driver_sql(
-                "EXPLAIN (ANALYZE, BUFFERS) " + statement, tuple(parameters)
-            )
-            plans[mode] = [VECTOR_LITERAL.sub("'[...]'", row[0]) for row in rows]
+            del store.reads.fetch  # back to the class's method
+        plans[f"{mode}_statements_per_search"] = len(sent)
+        statement, args = next(s for s in reversed(sent) if "<=>" in s[0])
+        rows = await fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *args)
+        plans[mode] = [VECTOR_LITERAL.sub("'[...]'", row[0]) for row in rows]
     return plans
 
 

@@ -352,6 +352,13 @@ class PgVectorSettings(BaseModel):
     hnsw_m: int = Field(16, ge=4, le=100, description="HNSW graph degree.")
     hnsw_ef_construction: int = Field(64, ge=8, le=1000, description="HNSW build-time candidate list.")
     hnsw_ef_search: int = Field(100, ge=1, le=1000, description="HNSW query-time candidate list.")
+    hnsw_build_memory_mb: int = Field(
+        512,
+        ge=64,
+        le=65536,
+        description="maintenance_work_mem of a collection's HNSW build: a graph that does not fit is "
+        "built row by row on disk, many times slower (100k 512-d chunks need about 300 MB).",
+    )
 
 
 class IngestLimitSettings(BaseModel):
@@ -368,6 +375,9 @@ class IngestLimitSettings(BaseModel):
     max_pdf_pages: int = Field(2_000, ge=1, description="Pages one PDF may have.")
     max_ocr_pages: int = Field(
         50, ge=0, description="Pages without a text layer sent to OCR per file (0 = no OCR)."
+    )
+    max_seconds_per_file: float = Field(
+        300.0, ge=0, description="Seconds reading, OCR and embedding of one file may take (0 = no limit)."
     )
 
 
@@ -428,6 +438,22 @@ class KnowledgeBaseSettings(BaseModel):
     )
     samples_kb: str | None = Field(
         "samples", description="Knowledge base created from the shipped samples on first start; null = none."
+    )
+    ingest_workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Ingestion jobs this backend runs at once (0 = it only queues; other replicas run them).",
+    )
+    job_queue_url: str | None = Field(
+        None,
+        description="Where ingestion jobs queue (huey): null = beside database_url (a SQLite file in "
+        "data_dir, or the same PostgreSQL, so every replica shares the work); or redis://host:port/db.",
+    )
+    job_stale_s: float = Field(
+        30.0,
+        gt=0,
+        description="A running job whose backend has not reported for this long is resumed by another.",
     )
 
     @model_validator(mode="after")

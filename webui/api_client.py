@@ -477,6 +477,33 @@ class ApiClient:
             error_events_raise=False,
         )
 
+    # ---- ingestion jobs ---------------------------------------------------------------------
+
+    def upload_docs_job(self, name: str, files: list[tuple[str, bytes]], **options: Any) -> str:
+        """Queue an upload as a background ingestion job; returns its id at once."""
+        form = {"knowledge_base_name": name, "background": "true"}
+        form.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()})
+        data = self._data(
+            "POST",
+            "/knowledge_base/upload_docs",
+            data=form,
+            files=[("files", (filename, content)) for filename, content in files],
+            timeout=httpx.Timeout(600.0, connect=5.0),  # the files still travel; the parsing does not wait
+        )
+        return str(data["job_id"])
+
+    def ingest_jobs(self, kb: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if kb is not None:
+            params["knowledge_base_name"] = kb
+        return list(self._data("GET", "/knowledge_base/jobs", params=params))
+
+    def ingest_job(self, job_id: str) -> dict[str, Any]:
+        return dict(self._data("GET", f"/knowledge_base/jobs/{job_id}"))
+
+    def cancel_ingest_job(self, job_id: str) -> dict[str, Any]:
+        return dict(self._data("POST", f"/knowledge_base/jobs/{job_id}/cancel"))
+
     # ---- MCP tool servers and the agent's tools ---------------------------------------------
 
     def agent_tools(self) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from server.api.routes import (
     chat,
     conversations,
     health,
+    ingest_jobs,
     kb_access,
     kb_chat,
     knowledge_base,
@@ -41,6 +42,7 @@ from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import ExchangeRecorder
+from server.api.services.ingest_jobs import IngestJobs
 from server.api.services.kb_chat_service import KnowledgeBaseChatService
 from server.api.services.llm_client import LLMClient
 from server.api.services.mcp_service import McpService
@@ -48,6 +50,7 @@ from server.api.services.model_service import ModelLauncher, ModelService
 from server.api.services.prompts import PromptTemplates
 from server.api.services.search_chat_service import SearchChatService
 from server.auth.kb_access import KnowledgeBaseAccessPolicy, TempUploadOwners
+from server.auth.principal import USER, Principal
 from server.auth.secret_files import with_secrets
 from server.auth.throttle import LoginThrottle
 from server.auth.users import UserService
@@ -118,6 +121,15 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             settings, llm, app.state.prompts, app.state.kb_service, app.state.temp_kbs, recorder
         )
         app.state.kb_service.rerankers.connect_llm(_llm_asker(settings, llm))
+        temp_owners: TempUploadOwners = app.state.temp_owners
+
+        async def record_temp_owner(upload_id: str, owner_id: int | None) -> None:
+            await temp_owners.record(upload_id, Principal(id=owner_id, email="", role=USER))
+
+        app.state.ingest_jobs = IngestJobs(
+            settings, app.state.db, app.state.kb_service, app.state.temp_kbs, record_temp_owner
+        )
+        await app.state.ingest_jobs.start()
         await create_samples_safely(app.state.kb_service, settings)
         if settings.kb.samples_kb:
             await app.state.kb_access.make_public(settings.kb.samples_kb)
@@ -138,6 +150,7 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
             yield
         finally:
             await mcp_registry.stop()  # stdio servers' processes end with the backend
+            await app.state.ingest_jobs.close()  # running jobs go back to the queue
             kb_check.cancel()
             await asyncio.gather(kb_check, return_exceptions=True)  # before the database goes away
             await app.state.kb_service.close()
@@ -182,6 +195,7 @@ def create_app(settings: Settings, launcher: ModelLauncher | None = None) -> Fas
     app.include_router(agent_chat.router)
     app.include_router(mcp.router)
     app.include_router(kb_chat.router)
+    app.include_router(ingest_jobs.router)
     app.include_router(knowledge_base.router)
     app.include_router(rerank.router)
     app.include_router(kb_access.router)

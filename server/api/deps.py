@@ -13,6 +13,7 @@ from server.api.services.agent_service import AgentService
 from server.api.services.chat_service import ChatService
 from server.api.services.conversation_service import ConversationService
 from server.api.services.exchange_recorder import ExchangeRecorder
+from server.api.services.ingest_jobs import IngestJobs
 from server.api.services.llm_client import LLMClient
 from server.api.services.mcp_service import McpService
 from server.api.services.model_service import ModelService
@@ -97,8 +98,13 @@ def get_temp_kbs(request: Request) -> TempKnowledgeBases:
     return request.app.state.temp_kbs
 
 
+def get_ingest_jobs(request: Request) -> IngestJobs:
+    return request.app.state.ingest_jobs
+
+
 KnowledgeBaseServiceDep = Annotated[KnowledgeBaseService, Depends(get_kb_service)]
 TempKnowledgeBasesDep = Annotated[TempKnowledgeBases, Depends(get_temp_kbs)]
+IngestJobsDep = Annotated[IngestJobs, Depends(get_ingest_jobs)]
 
 
 def get_mcp_service(request: Request) -> McpService:

@@ -57,11 +57,13 @@ def http_status(exc: DomainError) -> int:
 
 
 def http_headers(exc: DomainError) -> dict[str, str]:
-    """What HTTP asks to go with some statuses: how to authenticate (401), when to retry (429)."""
+    """What HTTP asks to go with some statuses: how to authenticate (401), when to retry (429, 503)."""
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unavailable) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     return headers
 

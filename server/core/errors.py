@@ -45,4 +45,11 @@ class UpstreamError(DomainError):
 
 
 class Unavailable(DomainError):
-    """A service we depend on cannot be reached or is not running."""
+    """A service we depend on cannot be reached, is not running, or is too busy to answer now.
+
+    ``retry_after`` (seconds), when known, tells the caller when trying again makes sense.
+    """
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -23,6 +23,9 @@ from server.knowledge_base.errors import InvalidName, LimitExceeded, LoaderError
 from server.knowledge_base.loaders import load_file, loader_name
 from server.knowledge_base.splitter import Chunk, split_text
 from server.knowledge_base.stores.base import ChunkIn
+from server.knowledge_base.watch import FileWatch, IngestWatch
+
+EMBED_BATCH = 64  # chunks embedded between two progress reports (and chances to stop)
 
 CUSTOM_SPLITTER = "custom"
 
@@ -35,6 +38,13 @@ class SplitOptions:
     chunk_overlap: int
     zh_title_enhance: bool
     limits: IngestLimitSettings = field(default_factory=IngestLimitSettings)
+    watch: IngestWatch | None = None  # the job this work belongs to: its progress and cancel flag
+
+    def file_watch(self, name: str) -> FileWatch:
+        """The watch one file runs under: the job's, and ``kb.limits.max_seconds_per_file``."""
+        if self.watch is None:
+            return FileWatch(name, self.limits.max_seconds_per_file)
+        return self.watch.file(name, self.limits.max_seconds_per_file)
 
 
 @dataclass
@@ -56,9 +66,14 @@ def new_chunk_id() -> str:
 
 
 def prepare_chunks(
-    path: Path, name: str, options: SplitOptions, custom: list[dict[str, Any]] | None = None
+    path: Path,
+    name: str,
+    options: SplitOptions,
+    custom: list[dict[str, Any]] | None = None,
+    watch: FileWatch | None = None,
 ) -> tuple[list[Chunk], str, str]:
     """Load and split one file (or take its custom docs); CPU and disk work, run in a thread."""
+    watch = watch or options.file_watch(name)
     if custom:
         chunks = [
             Chunk(str(d.get("page_content", "")), -1, -1, dict(d.get("metadata") or {}))
@@ -73,7 +88,7 @@ def prepare_chunks(
                 "(kb.limits.max_chunks)"
             )
         return chunks, "CustomDocs", CUSTOM_SPLITTER
-    loaded = load_file(path, options.limits, name)
+    loaded = load_file(path, options.limits, name, watch)
     chunks, splitter = split_text(
         loaded.text,
         markdown=path.suffix.lower() in (".md", ".markdown"),
@@ -91,7 +106,21 @@ def prepare_chunks(
             f"{name}: splits into {len(chunks)} chunks; at most {options.limits.max_chunks} per file "
             "(kb.limits.max_chunks)"
         )
+    watch.report(phase="embedding", chunks_total=len(chunks), chunks_done=0, ocr_pages=loaded.ocr_pages)
     return chunks, loaded.loader, splitter
+
+
+async def embed_chunks(
+    embeddings: EmbeddingPool, embed_model: str, chunks: list[Chunk], watch: FileWatch
+) -> np.ndarray:
+    """The chunks' vectors, in batches: progress after each, and a point to stop between them."""
+    texts = [c.text for c in chunks]
+    watch.report(phase="embedding", chunks_total=len(texts))
+    parts = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        parts.append(await embeddings.aembed_documents(embed_model, texts[start : start + EMBED_BATCH]))
+        watch.report(chunks_done=min(len(texts), start + EMBED_BATCH))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
 def chunk_metadata(file_name: str, chunk: Chunk) -> dict[str, Any]:
@@ -116,27 +145,31 @@ async def prepare_files(
     custom_docs: dict[str, list[dict[str, Any]]],
     failed: dict[str, str],
 ) -> list[PreparedFile]:
-    """Load and split each ``(name, path)``, then embed all their chunks in one batched pass."""
-    loaded: list[tuple[str, Path, list[Chunk], str, str, os.stat_result | None]] = []
+    """Load, split and embed each ``(name, path)``, one file after the other.
+
+    Each file runs under its own watch (``options.file_watch``): a file over
+    ``kb.limits.max_seconds_per_file`` fails alone; a cancelled job raises IngestCancelled.
+    """
+    loaded: list[tuple[str, Path, list[Chunk], np.ndarray, str, str, os.stat_result | None]] = []
     for name, path in files:
+        watch = options.file_watch(name)
         try:
             custom = custom_docs.get(name)
             if not custom and not path.is_file():
                 raise LoaderError(f"{name} is not in the knowledge base's folder")
             if not custom:
                 loader_name(path)  # unsupported types fail before any work
-            chunks, loader, splitter = await asyncio.to_thread(prepare_chunks, path, name, options, custom)
-            loaded.append((name, path, chunks, loader, splitter, path.stat() if path.is_file() else None))
+            chunks, loader, splitter = await asyncio.to_thread(
+                prepare_chunks, path, name, options, custom, watch
+            )
+            vectors = await embed_chunks(embeddings, embed_model, chunks, watch)
+            stat = path.stat() if path.is_file() else None
+            loaded.append((name, path, chunks, vectors, loader, splitter, stat))
         except (LoaderError, InvalidName) as exc:
             failed[name] = str(exc)
-    texts = [c.text for item in loaded for c in item[2]]
-    if not texts:
-        return []
-    vectors = await embeddings.aembed_documents(embed_model, texts)
-    prepared, offset = [], 0
-    for name, path, chunks, loader, splitter, stat in loaded:
-        part = vectors[offset : offset + len(chunks)]
-        offset += len(chunks)
+            watch.note(phase="failed", error=str(exc))
+    prepared = []
+    for name, path, chunks, part, loader, splitter, stat in loaded:
         chunks_in = await asyncio.to_thread(to_chunks_in, name, chunks, part)
         prepared.append(
             PreparedFile(

@@ -7,7 +7,10 @@ naming the file and what went wrong; the caller reports it and goes on with the 
 :func:`load_file` is the one door every loader goes through, so the limits of
 ``kb.limits`` hold for all of them, including loaders added later: a zip container (Office,
 EPUB) is measured before a parser opens it, and the text is measured after. Loaders that can
-cause more work (pages, OCR) check their own limit through the :class:`LoadJob` they are given.
+cause more work (pages, OCR) check their own limit through the :class:`LoadJob` they are given,
+and call its watch at every page: that is where a cancelled job or a file over
+``kb.limits.max_seconds_per_file`` stops (a single call into a parser cannot be interrupted; the
+size limits above bound those).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from configs.settings import IngestLimitSettings
 from server.knowledge_base.errors import LimitExceeded, LoaderError
+from server.knowledge_base.watch import FileWatch, IngestCancelled, unwatched
 
 # A PDF page with fewer characters than this is treated as scanned and sent through OCR.
 SCANNED_PAGE_CHARS = 10
@@ -39,6 +43,7 @@ class LoadJob:
     name: str
     limits: IngestLimitSettings
     ocr_pages: list[int] = field(default_factory=list)
+    watch: FileWatch = field(default_factory=lambda: unwatched(""))
 
     def refuse(self, setting: str, why: str) -> LimitExceeded:
         return LimitExceeded(f"{self.name}: {why} (kb.limits.{setting})")
@@ -90,7 +95,13 @@ def load_pdf(path: Path, job: LoadJob) -> str:
     count = len(reader.pages)
     if count > job.limits.max_pdf_pages:
         raise job.refuse("max_pdf_pages", f"{count} pages; at most {job.limits.max_pdf_pages} per PDF")
-    pages = [page.extract_text() or "" for page in reader.pages]
+    job.watch.report(phase="reading", pages_total=count, pages_done=0)
+    pages = []
+    for i, page in enumerate(reader.pages):
+        pages.append(page.extract_text() or "")
+        if i % 10 == 9:
+            job.watch.report(pages_done=i + 1)
+    job.watch.report(pages_done=count)
     scanned = [i for i, text in enumerate(pages) if len(text.strip()) < SCANNED_PAGE_CHARS]
     if len(scanned) > job.limits.max_ocr_pages:
         raise job.refuse(
@@ -105,9 +116,11 @@ def load_pdf(path: Path, job: LoadJob) -> str:
 
         document = pypdfium2.PdfDocument(str(path))
         try:
-            for i in scanned:
+            job.watch.report(phase="ocr", ocr_total=len(scanned), ocr_done=0)
+            for done, i in enumerate(scanned, start=1):
                 image = document[i].render(scale=PDF_RENDER_SCALE).to_pil().convert("RGB")
                 pages[i] = _Ocr.read(np.asarray(image))
+                job.watch.report(ocr_done=done)
         finally:
             document.close()
     return "\n\n".join(page.strip() for page in pages if page.strip())
@@ -276,19 +289,27 @@ def loader_name(path: Path) -> str:
     return LOADERS[path.suffix.lower()][0]
 
 
-def load_file(path: Path, limits: IngestLimitSettings | None = None, name: str | None = None) -> LoadedText:
+def load_file(
+    path: Path,
+    limits: IngestLimitSettings | None = None,
+    name: str | None = None,
+    watch: FileWatch | None = None,
+) -> LoadedText:
     """The text of one file; LoaderError with a readable reason for anything that cannot be read.
 
-    LimitExceeded (a LoaderError) when the file would cause more work than ``limits`` allow.
+    LimitExceeded (a LoaderError) when the file would cause more work than ``limits`` allow;
+    IngestCancelled when ``watch``'s job was cancelled.
     """
     loader = loader_name(path)
     limits = limits or IngestLimitSettings()
     job = LoadJob(name or path.name, limits)
+    job.watch = watch or unwatched(job.name, limits.max_seconds_per_file)
     if path.suffix.lower() in ZIP_CONTAINERS:
         check_zip(path, job)
+    job.watch.report(phase="reading")
     try:
         text = LOADERS[path.suffix.lower()][1](path, job)
-    except LoaderError:
+    except (LoaderError, IngestCancelled):
         raise
     except RecursionError as exc:  # deeply nested JSON, HTML or XML
         raise LoaderError(f"could not read {path.name}: it is nested too deeply") from exc
@@ -301,4 +322,5 @@ def load_file(path: Path, limits: IngestLimitSettings | None = None, name: str |
         raise job.refuse("max_chars", f"{len(text)} characters of text; at most {limits.max_chars} per file")
     if not text.strip():
         raise LoaderError(f"no text found in {path.name}")
+    job.watch.check()
     return LoadedText(text=text, loader=loader, ocr_pages=job.ocr_pages)

@@ -125,24 +125,6 @@ def keeps(hit: SearchHit, score_threshold: float, min_relevance: float = 0.0) ->
     return near and hit.relevance >= min_relevance
 
 
-async def _candidates(
-    store: VectorStore, vector: np.ndarray, tokens: Sequence[str], pool: int, where: ChunkFilter | None
-) -> tuple[dict[str, ScoredChunk], list[str], list[tuple[str, float]]]:
-    """Vector and keyword candidates, every one with its true distance, and both orders."""
-    vector_hits = await store.search(vector, pool, where=where)
-    keyword_hits = await store.keyword_search(tokens, pool, where=where) if tokens else []
-    by_id = {c.id: c for c in vector_hits}
-    missing = [doc_id for doc_id, _ in keyword_hits if doc_id not in by_id]
-    if missing:
-        distance = await store.distances(vector, missing)
-        for stored in await store.get(missing):
-            if stored.id in distance:
-                by_id[stored.id] = ScoredChunk(stored.id, stored.text, stored.metadata, distance[stored.id])
-    # a keyword hit whose chunk is gone (the keyword index is being rebuilt) is dropped
-    keyword_hits = [(doc_id, s) for doc_id, s in keyword_hits if doc_id in by_id]
-    return by_id, [c.id for c in vector_hits], keyword_hits
-
-
 async def fused_search(
     store: VectorStore,
     vector: np.ndarray,
@@ -157,7 +139,8 @@ async def fused_search(
     if fusion == "rrf" and store.capabilities.hybrid_search:
         native = await store.hybrid_search(vector, tokens, pool, pool=pool, where=where)
         return [_native_rrf_hit(c) for c in native]
-    by_id, vector_order, keyword_hits = await _candidates(store, vector, tokens, pool, where)
+    found = await store.candidates(vector, tokens, pool, where=where)
+    by_id, vector_order, keyword_hits = found.chunks, found.vector_order, found.keyword_hits
     sims = {i: similarity(c.distance) for i, c in by_id.items()}
     fused = fuse_scores(
         sims, dict(keyword_hits), vector_order, [i for i, _ in keyword_hits], fusion=fusion, alpha=alpha

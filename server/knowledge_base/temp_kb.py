@@ -24,7 +24,7 @@ from server.db.models.knowledge_base import TempKnowledgeBase
 from server.knowledge_base.bm25_index import tokenize
 from server.knowledge_base.embeddings import EmbeddingPool
 from server.knowledge_base.errors import KnowledgeBaseNotFound, LoaderError, PayloadTooLarge
-from server.knowledge_base.ingest import SplitOptions, prepare_chunks, to_chunks_in
+from server.knowledge_base.ingest import SplitOptions, embed_chunks, prepare_chunks, to_chunks_in
 from server.knowledge_base.locks import WriteLocks
 from server.knowledge_base.paths import KbPaths, safe_file_name
 from server.knowledge_base.retrieval import SearchHit, search
@@ -136,18 +136,27 @@ class TempKnowledgeBases:
         failed: dict[str, str] = {}
         chunks: list[ChunkIn] = []
         added: list[tuple[str, int]] = []
-        for name, (_, data) in zip(names, files, strict=True):
-            path = self.paths.temp_file_path(kb.id, name)
-            await asyncio.to_thread(write_atomically, path, data)
-            try:
-                pieces, _, _ = await asyncio.to_thread(prepare_chunks, path, name, options)
-            except LoaderError as exc:
-                failed[name] = str(exc)
+        written: list[Path] = []
+        try:
+            for name, (_, data) in zip(names, files, strict=True):
+                path = self.paths.temp_file_path(kb.id, name)
+                await asyncio.to_thread(write_atomically, path, data)
+                written.append(path)
+                watch = options.file_watch(name)
+                try:
+                    pieces, _, _ = await asyncio.to_thread(prepare_chunks, path, name, options, None, watch)
+                    vectors = await embed_chunks(self.embeddings, kb.embed_model, pieces, watch)
+                except LoaderError as exc:
+                    failed[name] = str(exc)
+                    watch.note(phase="failed", error=str(exc))
+                    path.unlink(missing_ok=True)
+                    continue
+                chunks += await asyncio.to_thread(to_chunks_in, name, pieces, vectors)
+                added.append((name, len(data)))
+        except BaseException:  # cancelled: the files of this call leave nothing behind
+            for path in written:
                 path.unlink(missing_ok=True)
-                continue
-            vectors = await self.embeddings.aembed_documents(kb.embed_model, [c.text for c in pieces])
-            chunks += await asyncio.to_thread(to_chunks_in, name, pieces, vectors)
-            added.append((name, len(data)))
+            raise
         await self._write(kb, chunks, added, limit, new=prev_id is None)
         if prev_id is None:
             await self.expire()

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -540,3 +541,50 @@ def test_failed_logins_are_slowed_per_account_and_per_address(
     ]
     assert statuses[-1] == 429
     assert httpx.post(token_url, data={"username": ADMIN[0], "password": ADMIN[1]}).status_code == 429
+
+
+def test_an_ingestion_job_is_seen_and_cancelled_only_by_its_owner_and_admins(
+    accounts: RunningStack, admin: dict[str, str]
+) -> None:
+    api = accounts.urls.api
+    carol, dave = (
+        new_user(accounts, admin, "carol@example.com"),
+        new_user(accounts, admin, "dave@example.com"),
+    )
+    created = httpx.post(
+        f"{api}/knowledge_base/create_knowledge_base", json={"knowledge_base_name": "carol_kb"}, headers=carol
+    )
+    assert created.status_code == 200, created.text
+    queued = httpx.post(
+        f"{api}/knowledge_base/upload_docs",
+        data={"knowledge_base_name": "carol_kb", "background": "true"},
+        files=[("files", ("plan.txt", b"Carol's launch plan: Tuesday at nine."))],
+        headers=carol,
+        timeout=60,
+    )
+    assert queued.status_code == 200, queued.text
+    job_id = queued.json()["data"]["job_id"]
+    for method, path in (
+        ("GET", f"/knowledge_base/jobs/{job_id}"),
+        ("GET", f"/knowledge_base/jobs/{job_id}/events"),
+        ("POST", f"/knowledge_base/jobs/{job_id}/cancel"),
+    ):
+        refused = httpx.request(method, f"{api}{path}", headers=dave, timeout=30)
+        assert refused.status_code == 404, (path, refused.text)  # as if there were no such job
+    assert job_id not in {
+        j["id"] for j in httpx.get(f"{api}/knowledge_base/jobs", headers=dave).json()["data"]
+    }
+    for who in (carol, admin):
+        assert job_id in {
+            j["id"] for j in httpx.get(f"{api}/knowledge_base/jobs", headers=who).json()["data"]
+        }
+    deadline = time.monotonic() + 120
+    while (
+        state := httpx.get(f"{api}/knowledge_base/jobs/{job_id}", headers=admin).json()["data"]["state"]
+    ) in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline, "the job never ended"
+        time.sleep(0.5)
+    assert state == "succeeded"

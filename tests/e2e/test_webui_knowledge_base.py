@@ -61,6 +61,8 @@ def test_create_upload_ask_and_delete_a_knowledge_base(app: AppTest, stack: Runn
     files = app.dataframe[0].value
     assert list(files["file"]) == ["zorvex.md"]
     assert files["chunks"][0] > 0 and bool(files["in vector store"][0])
+    jobs = [e for e in app.expander if e.label == "Ingestion jobs"]  # the upload ran as a job
+    assert jobs and "zorvex.md: done" in " ".join(bar.text for bar in app.get("progress"))
 
     app.switch_page("views/dialogue.py").run()
     app.sidebar.selectbox(key="chat_mode").set_value("knowledge_base_chat").run()

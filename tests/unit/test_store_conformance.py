@@ -216,3 +216,36 @@ def test_a_dropped_kb_leaves_nothing_for_its_successor(harness: KbHarness) -> No
             assert await kb.service.search("again", "火山 volcano lava", top_k=3, score_threshold=2.0) == []
 
     asyncio.run(story())
+
+
+def test_hybrid_candidates_agree_with_asking_each_ranking_apart(harness: KbHarness) -> None:
+    """A store may answer ``candidates`` its own way (pgvector: one statement), never differently."""
+
+    async def story() -> None:
+        async with harness as kb:
+            store = await store_of(kb)
+            vectors = unit_vectors(30, seed=5)
+            batch = chunks(vectors)
+            for i, chunk in enumerate(batch):  # "rare" in 5 chunks, each a different number of times
+                chunk.tokens = ["common", f"own{i}"] + (["rare"] * (i // 7 + 1) if i % 7 == 0 else [])
+            await write(kb, store, upsert=batch)
+            for tokens, where in (
+                (["rare"], None),
+                (["rare"], ChunkFilter(file_name="a%")),
+                ([], None),
+                (["absent"], None),
+            ):
+                own = await store.candidates(vectors[3], tokens, 5, where=where)
+                apart = await VectorStore.candidates(store, vectors[3], tokens, 5, where=where)
+                assert own.vector_order == apart.vector_order
+                assert [i for i, _ in own.keyword_hits] == [i for i, _ in apart.keyword_hits]
+                assert [s for _, s in own.keyword_hits] == pytest.approx([s for _, s in apart.keyword_hits])
+                assert own.chunks.keys() == apart.chunks.keys()
+                for doc_id, chunk in own.chunks.items():
+                    assert chunk.text == apart.chunks[doc_id].text
+                    assert chunk.distance == pytest.approx(apart.chunks[doc_id].distance, abs=1e-5)
+            assert len((await store.candidates(vectors[3], ["rare"], 5)).keyword_hits) == (
+                5 if store.capabilities.keyword_search else 0
+            )
+
+    asyncio.run(story())

@@ -9,6 +9,7 @@ import streamlit as st
 
 from webui.api_client import KB_ACCESS_PATH, UPLOAD_LIMITS_PATH, ApiClient, ApiClientError
 from webui.i18n import N_, t
+from webui.kb_jobs import jobs_panel, upload_as_job
 from webui.kb_names import kb_name_problem
 from webui.kb_sharing import sharing_dialog
 from webui.session import call, client, has, show_error
@@ -117,25 +118,19 @@ def _upload(api: ApiClient, kb: str) -> None:
         )
         override = col_title.checkbox(t("Replace files that exist"), key="kb_override")
         if st.button(t("Add to knowledge base"), type="primary", disabled=not files, key="kb_upload_go"):
-            progress = st.progress(0.0, text=t("Uploading…"))
-            failed: dict[str, str] = {}
-            for done, upload in enumerate(files or [], start=1):
-                progress.progress((done - 1) / len(files), text=f"({done}/{len(files)}) {upload.name}")
-                try:
-                    result = api.upload_docs(
-                        kb,
-                        [(upload.name, upload.getvalue())],
-                        chunk_size=int(chunk_size),
-                        chunk_overlap=int(overlap),
-                        zh_title_enhance=title,
-                        override=override,
-                    )
-                except ApiClientError as exc:
-                    failed[upload.name] = str(exc)
-                else:
-                    failed.update((result or {}).get("failed_files") or {})
+            failed = upload_as_job(  # a background job: a click elsewhere does not wait for it
+                api,
+                kb,
+                files,
+                chunk_size=int(chunk_size),
+                chunk_overlap=int(overlap),
+                zh_title_enhance=title,
+                override=override,
+            )
+            if failed is None:  # still running: the jobs panel follows it
+                return
             added = len(files) - len(failed)
-            progress.progress(
+            st.progress(
                 1.0,
                 text=t("Added {added} of {total} file(s)", added=added, total=len(files))
                 if failed
@@ -401,6 +396,7 @@ def page() -> None:
         _create_form(api, names)
         return
     _upload(api, choice)
+    jobs_panel(api, choice)
     _files(api, choice)
     _maintenance(api, choice)
 

@@ -7,12 +7,12 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, Query, UploadFile
+from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from sse_starlette import EventSourceResponse
 
 from configs import Settings
-from server.api.deps import CurrentUser, KbAccessDep, SettingsDep, TempOwnersDep
+from server.api.deps import CurrentUser, IngestJobsDep, KbAccessDep, SettingsDep, TempOwnersDep
 from server.api.deps import KnowledgeBaseServiceDep as KbServiceDep
 from server.api.deps import TempKnowledgeBasesDep as TempKbsDep
 from server.api.errors import ApiError, BadRequest, http_status
@@ -32,6 +32,15 @@ from server.api.schemas.knowledge_base import (
     UploadLimits,
     parse_custom_docs,
 )
+from server.api.services.ingest_jobs import (
+    RECREATE,
+    TEMP_UPLOAD,
+    UPDATE,
+    UPLOAD,
+    IngestJobs,
+    job_answer,
+)
+from server.jobs.store import JobView
 from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge, is_limit_failure
 from server.knowledge_base.ingest import SplitOptions
 from server.knowledge_base.loaders import SUPPORTED_EXTENSIONS, is_supported, unsupported_reason
@@ -115,6 +124,25 @@ async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tupl
 
 
 EXISTS = "set override=true to replace it"
+BACKGROUND = Form(description="Answer at once with the ingestion job's id instead of waiting for it")
+
+
+def split_params(options: SplitOptions) -> dict[str, Any]:
+    return {
+        "chunk_size": options.chunk_size,
+        "chunk_overlap": options.chunk_overlap,
+        "zh_title_enhance": options.zh_title_enhance,
+    }
+
+
+def queued_answer(job: JobView) -> BaseResponse:
+    """``background: true``: the job at once; follow it at ``/knowledge_base/jobs/{id}``."""
+    return BaseResponse(msg=f"ingestion job {job.id} queued", data={"job_id": job.id, "job": job_answer(job)})
+
+
+async def finished(jobs: IngestJobs, job_id: str, request: Request) -> dict[str, Any]:
+    """Wait for the job (a client that leaves cancels it); its result, as the endpoint answers it."""
+    return dict((await jobs.wait(job_id, request)).result)
 
 
 def upload_answer(msg: str, data: dict[str, Any], failed: dict[str, str], total: int) -> Any:
@@ -340,8 +368,16 @@ async def upload_docs(
     zh_title_enhance: Annotated[bool | None, Form()] = None,
     docs: Annotated[str, Form(description="JSON: {file name: [Document]} to index instead of parsing")] = "",
     not_refresh_vs_cache: Annotated[bool, Form()] = False,
+    background: Annotated[bool, BACKGROUND] = False,
+    *,
+    jobs: IngestJobsDep,
+    request: Request,
 ) -> BaseResponse:
-    """Save files into the knowledge base and index them; unreadable files are listed in failed_files."""
+    """Save files into the knowledge base and index them; unreadable files are listed in failed_files.
+
+    Parsing and embedding run as an ingestion job; this waits for it unless ``background`` is
+    true (then ``data.job_id``). A client that disconnects while waiting cancels the job.
+    """
     await access.require_write(principal, knowledge_base_name)
     await service.get(knowledge_base_name)
     options = split_options(settings, chunk_size, chunk_overlap, zh_title_enhance)
@@ -357,13 +393,25 @@ async def upload_docs(
             failed[name] = unsupported_reason(name)
         else:
             accepted.append((name, data))
-    if to_vector_store:  # staged, indexed, then moved into the folder: nothing unlisted is left
-        failed.update(
-            await service.upload(
-                knowledge_base_name, accepted, options, override=override, custom_docs=custom
-            )
+    if to_vector_store and accepted:  # a job: staged, indexed, then moved into the folder
+        job = await jobs.submit(
+            UPLOAD,
+            knowledge_base_name,
+            principal,
+            {
+                "split": split_params(options),
+                "override": override,
+                "custom_docs": custom,
+                "uploads": [name for name, _ in accepted],
+            },
+            file_names=[name for name, _ in accepted],
+            uploads=accepted,
+            background=background,
         )
-    else:
+        if background:
+            return queued_answer(job)
+        failed.update((await finished(jobs, job.id, request)).get("failed_files", {}))
+    elif not to_vector_store:
         for name, data in accepted:
             if not await service.save_upload(knowledge_base_name, name, data, override=override):
                 failed[name] = f"{name} already exists; {EXISTS}"
@@ -398,20 +446,31 @@ async def update_docs(
     settings: SettingsDep,
     principal: CurrentUser,
     access: KbAccessDep,
+    jobs: IngestJobsDep,
+    http: Request,
 ) -> BaseResponse:
-    """Re-read files from the folder and replace their chunks."""
+    """Re-read files from the folder and replace their chunks (an ingestion job; see upload_docs)."""
     await access.require_write(principal, request.knowledge_base_name)
+    await service.get(request.knowledge_base_name)
     for name in request.file_names:
         service.paths.file_path(request.knowledge_base_name, name)
     options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
-    failed = await service.update_files(
+    job = await jobs.submit(
+        UPDATE,
         request.knowledge_base_name,
-        request.file_names,
-        options,
-        override_custom_docs=request.override_custom_docs,
-        custom_docs={k: [d.model_dump() for d in v] for k, v in request.docs.items()},
-        refresh=not request.not_refresh_vs_cache,
+        principal,
+        {
+            "split": split_params(options),
+            "file_names": request.file_names,
+            "override_custom_docs": request.override_custom_docs,
+            "custom_docs": {k: [d.model_dump() for d in v] for k, v in request.docs.items()},
+        },
+        file_names=list(dict.fromkeys(request.file_names)),
+        background=request.background,
     )
+    if request.background:
+        return queued_answer(job)
+    failed = (await finished(jobs, job.id, http)).get("failed_files", {})
     return BaseResponse(msg="files updated", data={"failed_files": failed})
 
 
@@ -452,15 +511,22 @@ async def download_temp_doc(
     )
 
 
-@router.post("/recreate_vector_store", response_class=EventSourceResponse, responses=ERRORS)
+@router.post(
+    "/recreate_vector_store", response_class=EventSourceResponse, response_model=None, responses=ERRORS
+)
 async def recreate_vector_store(
     request: RecreateVectorStoreRequest,
     service: KbServiceDep,
     settings: SettingsDep,
     principal: CurrentUser,
     access: KbAccessDep,
-) -> EventSourceResponse:
-    """Rebuild the index from the content folder; streams ``{"code", "msg", "total", "finished", "doc"}``."""
+    jobs: IngestJobsDep,
+) -> EventSourceResponse | JSONResponse:
+    """Rebuild the index from the content folder; streams ``{"code", "msg", "total", "finished", "doc"}``.
+
+    The rebuild is an ingestion job; a client that disconnects cancels it, unless it asked for
+    ``background`` (then the answer is ``data.job_id`` at once).
+    """
     await access.require_write(principal, request.knowledge_base_name)
     kb = await service.get(request.knowledge_base_name)
     if request.vs_type and request.vs_type != kb.vs_type:
@@ -468,19 +534,48 @@ async def recreate_vector_store(
     if request.embed_model:
         service.embeddings.check(request.embed_model)
     options = split_options(settings, request.chunk_size, request.chunk_overlap, request.zh_title_enhance)
+    content = service.paths.content_dir(request.knowledge_base_name)
+    names = (
+        sorted(p.name for p in content.iterdir() if p.is_file() and not p.name.startswith("."))
+        if content.is_dir()
+        else []
+    )
+    job = await jobs.submit(
+        RECREATE,
+        request.knowledge_base_name,
+        principal,
+        {
+            "split": split_params(options),
+            "embed_model": request.embed_model or None,
+            "allow_empty_kb": request.allow_empty_kb,
+            "vs_type": request.vs_type or None,
+        },
+        file_names=names,
+        background=request.background,
+    )
+    if request.background:
+        return JSONResponse(queued_answer(job).model_dump())
 
     async def events() -> AsyncIterator[str]:
+        sent, done = 0, False
         try:
-            async for event in service.recreate(
-                request.knowledge_base_name,
-                options,
-                embed_model=request.embed_model,
-                allow_empty_kb=request.allow_empty_kb,
-                vs_type=request.vs_type or None,
-            ):
-                yield json.dumps(event, ensure_ascii=False)
-        except ApiError as exc:  # e.g. the KB was deleted while it was being rebuilt
+            async for seen in jobs.watch(job.id):
+                for event in seen.result.get("events", [])[sent:]:
+                    yield json.dumps(event, ensure_ascii=False)
+                    sent += 1
+                if seen.state == "failed":
+                    yield json.dumps(
+                        {"code": seen.error_status or 500, "msg": seen.error}, ensure_ascii=False
+                    )
+                elif seen.state == "cancelled":
+                    yield json.dumps({"code": 409, "msg": f"ingestion job {job.id} was cancelled"})
+            done = True
+        except ApiError as exc:
             yield json.dumps({"code": http_status(exc), "msg": exc.message}, ensure_ascii=False)
+            done = True
+        finally:
+            if not done:  # the client left: the rebuild it started stops
+                await jobs.abandon(job.id)
 
     return EventSourceResponse(events())
 
@@ -496,12 +591,31 @@ async def upload_temp_docs(
     chunk_size: Annotated[int | None, Form(ge=10, le=100_000)] = None,
     chunk_overlap: Annotated[int | None, Form(ge=0, le=10_000)] = None,
     zh_title_enhance: Annotated[bool | None, Form()] = None,
+    background: Annotated[bool, BACKGROUND] = False,
+    *,
+    jobs: IngestJobsDep,
+    request: Request,
 ) -> BaseResponse:
-    """Index files into a temporary knowledge base for ``/chat/file_chat``; returns its id."""
+    """Index files into a temporary knowledge base for ``/chat/file_chat``; returns its id.
+
+    An ingestion job, like upload_docs: ``background: true`` answers with ``data.job_id``, and
+    the job's ``result.id`` is the upload's id once it has run.
+    """
     if prev_id:
         await owners.require(principal, prev_id)
     options = split_options(settings, chunk_size, chunk_overlap, zh_title_enhance)
     uploads = await read_uploads(files, settings)
-    kb_id, failed = await temp_kbs.add(uploads, options, prev_id or None)
-    await owners.record(kb_id, principal)
+    job = await jobs.submit(
+        TEMP_UPLOAD,
+        "",
+        principal,
+        {"split": split_params(options), "prev_id": prev_id or None, "uploads": [n for n, _ in uploads]},
+        file_names=[name for name, _ in uploads],
+        uploads=uploads,
+        background=background,
+    )
+    if background:
+        return queued_answer(job)
+    result = await finished(jobs, job.id, request)
+    kb_id, failed = result["id"], result.get("failed_files", {})
     return upload_answer("success", {"id": kb_id, "failed_files": failed}, failed, len(uploads))

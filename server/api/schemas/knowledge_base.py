@@ -136,6 +136,9 @@ class UpdateDocsRequest(ChunkOptions):
         default_factory=dict, description="Custom chunks per file name."
     )
     not_refresh_vs_cache: bool = False
+    background: bool = Field(
+        False, description="Answer at once with the ingestion job's id instead of waiting for it."
+    )
 
     _docs = field_validator("docs", mode="before")(_json_object)
 
@@ -148,6 +151,9 @@ class RecreateVectorStoreRequest(ChunkOptions):
         None, description="Rebuild with this embedding model (recorded with the KB)."
     )
     not_refresh_vs_cache: bool = False
+    background: bool = Field(
+        False, description="Answer at once with the ingestion job's id instead of waiting for it."
+    )
 
 
 class FileInfo(BaseModel):

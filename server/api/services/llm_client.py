@@ -23,6 +23,7 @@ from server.llm.tool_calls import add_call_part
 logger = logging.getLogger(__name__)
 
 INVALID_MODEL = 40301  # FastChat's ErrorCode.INVALID_MODEL
+OVERLOAD_RETRY_AFTER_S = 30  # a busy model's queue moves in seconds to minutes
 T = TypeVar("T")
 
 
@@ -36,6 +37,7 @@ class LLMClient:
             headers=cluster_headers(secret.get_secret_value()) if secret is not None else None,
         )
         self._api_root = settings.openai_api.url
+        self._timeout_s = settings.request_timeout
         self._client = AsyncOpenAI(
             base_url=f"{settings.openai_api.url}/v1",
             api_key="EMPTY",
@@ -75,6 +77,14 @@ class LLMClient:
             return NotFound(f"model {model!r} is not running; available models: {running}")
         if isinstance(exc, openai.BadRequestError):
             return BadRequest(str(body.get("message") or exc))
+        if isinstance(exc, openai.APITimeoutError):
+            # The worker queues requests beyond its batch in arrival order and sends nothing while a
+            # request waits, so on an overloaded machine the wait, not a fault, runs out here.
+            return ServiceUnavailable(
+                f"model {model!r} sent nothing for {self._timeout_s:g} s (request_timeout): it is busy "
+                "with other requests (or stuck); try again later, or add replicas or raise request_timeout",
+                retry_after=OVERLOAD_RETRY_AFTER_S,
+            )
         return ServiceUnavailable(f"model {model!r} is unavailable: {_describe(exc)}")
 
     async def _call(self, model: str, request: Awaitable[T]) -> T:

@@ -2,6 +2,7 @@
 
 from server.db.base import Base
 from server.db.models.conversation import Conversation, Message
+from server.db.models.ingest_job import IngestJob
 from server.db.models.kb_access import KnowledgeBaseAccess, KnowledgeBaseShare, TempKnowledgeBaseOwner
 from server.db.models.knowledge_base import FileDoc, KnowledgeBase, KnowledgeFile, TempKnowledgeBase
 from server.db.models.mcp_connection import McpConnection
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "Conversation",
     "FileDoc",
+    "IngestJob",
     "KnowledgeBase",
     "KnowledgeBaseAccess",
     "KnowledgeBaseShare",

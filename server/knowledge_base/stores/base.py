@@ -101,6 +101,15 @@ class ScoredChunk:
     matched_by: list[str] = field(default_factory=list)  # "vector", "keyword"
 
 
+@dataclass
+class Candidates:
+    """What a hybrid search fuses: chunks by id, the vector order, keyword hits best first."""
+
+    chunks: dict[str, ScoredChunk]
+    vector_order: list[str]
+    keyword_hits: list[tuple[str, float]]
+
+
 @dataclass(frozen=True)
 class StoreCapabilities:
     """What a store can do itself; the retrieval layer fills in what it cannot."""
@@ -156,6 +165,30 @@ class VectorStore(ABC):
     @abstractmethod
     async def distances(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         """Distances of given chunks to ``vector`` (scores keyword-only hits of a hybrid search)."""
+
+    async def candidates(
+        self, vector: np.ndarray, tokens: Sequence[str], pool: int, *, where: ChunkFilter | None = None
+    ) -> Candidates:
+        """Both rankings of a hybrid search, every chunk with its true distance.
+
+        This default asks the store four times (vector, keyword, distances and texts of the
+        keyword-only hits); a store on a server answers it in one statement instead.
+        """
+        vector_hits = await self.search(vector, pool, where=where)
+        keywords = tokens and self.capabilities.keyword_search  # else the vector ranking alone
+        keyword_hits = await self.keyword_search(tokens, pool, where=where) if keywords else []
+        by_id = {c.id: c for c in vector_hits}
+        missing = [doc_id for doc_id, _ in keyword_hits if doc_id not in by_id]
+        if missing:
+            distance = await self.distances(vector, missing)
+            for stored in await self.get(missing):
+                if stored.id in distance:
+                    by_id[stored.id] = ScoredChunk(
+                        stored.id, stored.text, stored.metadata, distance[stored.id]
+                    )
+        # a keyword hit whose chunk is gone (the keyword index is being rebuilt) is dropped
+        keyword_hits = [(doc_id, s) for doc_id, s in keyword_hits if doc_id in by_id]
+        return Candidates(by_id, [c.id for c in vector_hits], keyword_hits)
 
     @abstractmethod
     def iterate(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,6 +21,9 @@ from configs import Settings
 from server.knowledge_base.embeddings import EmbeddingPool
 from server.knowledge_base.errors import InvalidName
 from server.knowledge_base.stores.base import VectorStore
+
+if TYPE_CHECKING:
+    from server.knowledge_base.stores.pgvector_reads import PgVectorReads
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class StoreContext:
     settings: Settings
     db: async_sessionmaker[AsyncSession]
     embeddings: EmbeddingPool
+    # the warm read connections every pgvector store of this backend searches through
+    pgvector_reads: PgVectorReads | None = field(default=None, init=False)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -61,15 +67,20 @@ def _faiss(context: StoreContext, collection: Collection) -> VectorStore:
 
 
 def _pgvector(context: StoreContext, collection: Collection) -> VectorStore:
+    from server.knowledge_base.stores.pgvector_reads import PgVectorReads
     from server.knowledge_base.stores.pgvector_store import PgVectorStore
 
     pg = context.settings.kb.pgvector
+    if context.pgvector_reads is None:  # makers run one at a time, under the registry's lock
+        context.pgvector_reads = PgVectorReads(context.engine.url, ef_search=pg.hnsw_ef_search)
     return PgVectorStore(
         context.db,
         collection.store_key,
         ef_search=pg.hnsw_ef_search,
         hnsw_m=pg.hnsw_m,
         hnsw_ef_construction=pg.hnsw_ef_construction,
+        hnsw_build_memory_mb=pg.hnsw_build_memory_mb,
+        reads=context.pgvector_reads,
     )
 
 
@@ -150,3 +161,5 @@ class StoreRegistry:
             stores, self._stores = list(self._stores.values()), {}
         for store in stores:
             await store.close()
+        if self.context.pgvector_reads is not None:
+            await self.context.pgvector_reads.close()

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.knowledge_base.errors import StoreUnavailable
 from server.knowledge_base.locks import advisory_key
 from server.knowledge_base.stores.base import (
+    Candidates,
     ChunkFilter,
     ChunkIn,
     ScoredChunk,
@@ -33,6 +34,7 @@ from server.knowledge_base.stores.base import (
     VectorStore,
     nothing_to_undo,
 )
+from server.knowledge_base.stores.pgvector_reads import PgVectorReads
 
 TABLE = "kb_chunk"
 _COLLECTION = re.compile(r"^[0-9a-f]{32}$")
@@ -60,6 +62,11 @@ _schema_ready: set[str] = set()  # database URLs whose schema this process has c
 
 def vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist())) + "]"
+
+
+def _as_vector(vector: np.ndarray) -> np.ndarray:
+    """A query vector as pgvector's codec binds it (binary float4)."""
+    return np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(-1))
 
 
 def _quote(token: str) -> str:
@@ -94,6 +101,8 @@ class PgVectorStore(VectorStore):
         ef_search: int = 100,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
+        hnsw_build_memory_mb: int = 512,
+        reads: PgVectorReads | None = None,
     ) -> None:
         if not _COLLECTION.fullmatch(collection):
             raise ValueError(f"invalid collection key {collection!r}")
@@ -102,8 +111,11 @@ class PgVectorStore(VectorStore):
         self.ef_search = ef_search
         self.hnsw_m = hnsw_m
         self.hnsw_ef_construction = hnsw_ef_construction
+        self.hnsw_build_memory_mb = hnsw_build_memory_mb
         self._dim: int | None = None  # a collection's dimension never changes (one embedder)
         self._indexed = False
+        self._own_reads = reads is None  # a store made on its own opens (and closes) its own pool
+        self.reads = reads or PgVectorReads(db.kw["bind"].url, ef_search=ef_search)
 
     @property
     def _index_name(self) -> str:
@@ -141,6 +153,8 @@ class PgVectorStore(VectorStore):
     async def _ensure_index(self, session: AsyncSession, dim: int) -> None:
         if self._indexed:
             return
+        # the graph is built in memory when it fits (the first bulk write builds it in one pass)
+        await session.execute(text(f"SET LOCAL maintenance_work_mem = '{int(self.hnsw_build_memory_mb)}MB'"))
         await session.execute(
             text(
                 f"CREATE INDEX IF NOT EXISTS {self._index_name} ON {TABLE} USING hnsw "
@@ -168,10 +182,28 @@ class PgVectorStore(VectorStore):
                 params["meta"] = json.dumps(dict(where.metadata), ensure_ascii=False)
         return " AND ".join(clauses)
 
-    async def _settings(self, session: AsyncSession, filtered: bool) -> None:
-        await session.execute(text(f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}"))
-        if filtered:  # keep walking the graph until enough chunks pass the filter
-            await session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+    def _where_args(self, where: ChunkFilter | None, args: list[Any], alias: str = "") -> str:
+        """The same filter for the read pool's statements: ``$n`` parameters appended to ``args``."""
+        prefix = f"{alias}." if alias else ""
+        clauses = [f"{prefix}collection = '{self.collection}'"]
+        if where is not None:
+            if where.file_name:
+                args.append(where.file_name)
+                clauses.append(f"{prefix}source LIKE ${len(args)}")
+            if where.files is not None:
+                args.append(sorted(where.files))
+                clauses.append(f"{prefix}source = ANY(${len(args)}::text[])")
+            if where.metadata:
+                args.append(json.dumps(dict(where.metadata), ensure_ascii=False))
+                clauses.append(f"{prefix}metadata @> ${len(args)}::text::jsonb")
+        return " AND ".join(clauses)
+
+    async def _read_dimension(self) -> int | None:
+        if self._dim is None:
+            self._dim = await self.reads.fetchval(
+                f"SELECT vector_dims(embedding) FROM {TABLE} WHERE collection = $1 LIMIT 1", self.collection
+            )
+        return self._dim
 
     # ---- VectorStore ----------------------------------------------------------------------
 
@@ -221,33 +253,29 @@ class PgVectorStore(VectorStore):
         if not ids:
             return []
         await self._ready()
-        async with self.db() as session:
-            rows = await session.execute(
-                text(f"SELECT id, text, metadata FROM {TABLE} WHERE collection = :c AND id = ANY(:ids)"),
-                {"c": self.collection, "ids": list(ids)},
-            )
-            found = {r.id: StoredChunk(r.id, r.text, r.metadata) for r in rows}
+        rows = await self.reads.fetch(
+            f"SELECT id, text, metadata FROM {TABLE} WHERE collection = $1 AND id = ANY($2::text[])",
+            self.collection,
+            list(ids),
+        )
+        found = {r["id"]: StoredChunk(r["id"], r["text"], r["metadata"]) for r in rows}
         return [found[i] for i in ids if i in found]
 
     async def search(
         self, vector: np.ndarray, k: int, *, where: ChunkFilter | None = None
     ) -> list[ScoredChunk]:
         await self._ready()
-        async with self.db() as session:
-            dim = await self._dimension(session)
-            if dim is None or k <= 0:
-                return []
-            params: dict[str, Any] = {"q": vector_literal(vector), "k": k}
-            clause = self._where(where, params)
-            await self._settings(session, where is not None and not where.empty)
-            rows = await session.execute(
-                text(
-                    f"SELECT id, text, metadata, embedding::vector({dim}) <=> CAST(:q AS vector({dim})) AS d "
-                    f"FROM {TABLE} WHERE {clause} ORDER BY d LIMIT :k"
-                ),
-                params,
-            )
-            return [ScoredChunk(r.id, r.text, r.metadata, float(r.d), None, ["vector"]) for r in rows]
+        dim = await self._read_dimension()
+        if dim is None or k <= 0:
+            return []
+        args: list[Any] = [_as_vector(vector), k]
+        clause = self._where_args(where, args)
+        rows = await self.reads.fetch(
+            f"SELECT id, text, metadata, embedding::vector({dim}) <=> $1::vector({dim}) AS d "
+            f"FROM {TABLE} WHERE {clause} ORDER BY d LIMIT $2",
+            *args,
+        )
+        return [ScoredChunk(r["id"], r["text"], r["metadata"], float(r["d"]), None, ["vector"]) for r in rows]
 
     async def keyword_search(
         self, tokens: Sequence[str], k: int, *, where: ChunkFilter | None = None
@@ -256,17 +284,59 @@ class PgVectorStore(VectorStore):
         if not query:
             return []
         await self._ready()
-        params: dict[str, Any] = {"tsq": query, "k": k}
-        clause = self._where(where, params)
-        async with self.db() as session:
-            rows = await session.execute(
-                text(
-                    f"SELECT id, ts_rank(tokens, CAST(:tsq AS tsquery)) AS s FROM {TABLE} "
-                    f"WHERE {clause} AND tokens @@ CAST(:tsq AS tsquery) ORDER BY s DESC LIMIT :k"
-                ),
-                params,
+        args: list[Any] = [query, k]
+        clause = self._where_args(where, args)
+        rows = await self.reads.fetch(
+            f"SELECT id, ts_rank(tokens, $1::text::tsquery) AS s FROM {TABLE} "
+            f"WHERE {clause} AND tokens @@ $1::text::tsquery ORDER BY s DESC LIMIT $2",
+            *args,
+        )
+        return [(r["id"], float(r["s"])) for r in rows]
+
+    async def candidates(
+        self, vector: np.ndarray, tokens: Sequence[str], pool: int, *, where: ChunkFilter | None = None
+    ) -> Candidates:
+        """Both rankings and every candidate's text and true distance in one statement."""
+        query = tsquery_literal(tokens)
+        if not query:
+            hits = await self.search(vector, pool, where=where)
+            return Candidates({c.id: c for c in hits}, [c.id for c in hits], [])
+        await self._ready()
+        dim = await self._read_dimension()
+        if dim is None or pool <= 0:
+            return Candidates({}, [], [])
+        args: list[Any] = [_as_vector(vector), query, pool]
+        clause = self._where_args(where, args)
+        distance = f"embedding::vector({dim}) <=> $1::vector({dim})"
+        rows = await self.reads.fetch(
+            f"""
+            WITH v AS (
+                SELECT id, row_number() OVER (ORDER BY d) AS r FROM (
+                    SELECT id, {distance} AS d FROM {TABLE} WHERE {clause} ORDER BY d LIMIT $3
+                ) nearest
+            ), w AS (
+                SELECT id, s, row_number() OVER (ORDER BY s DESC) AS r FROM (
+                    SELECT id, ts_rank(tokens, $2::text::tsquery) AS s FROM {TABLE}
+                    WHERE {clause} AND tokens @@ $2::text::tsquery ORDER BY s DESC LIMIT $3
+                ) matching
+            ), ids AS (
+                SELECT coalesce(v.id, w.id) AS id, v.r AS vr, w.r AS wr, w.s AS ws
+                FROM v FULL OUTER JOIN w ON v.id = w.id
             )
-            return [(r.id, float(r.s)) for r in rows]
+            SELECT c.id, c.text, c.metadata, c.{distance} AS d, ids.vr, ids.wr, ids.ws
+            FROM ids JOIN {TABLE} c ON c.collection = '{self.collection}' AND c.id = ids.id
+            """,
+            *args,
+        )
+        chunks = {r["id"]: ScoredChunk(r["id"], r["text"], r["metadata"], float(r["d"])) for r in rows}
+        vector_order = [
+            r["id"] for r in sorted((r for r in rows if r["vr"] is not None), key=lambda r: r["vr"])
+        ]
+        keyword_hits = [
+            (r["id"], float(r["ws"]))
+            for r in sorted((r for r in rows if r["wr"] is not None), key=lambda r: r["wr"])
+        ]
+        return Candidates(chunks, vector_order, keyword_hits)
 
     async def hybrid_search(
         self,
@@ -281,68 +351,63 @@ class PgVectorStore(VectorStore):
         if not query:
             return await self.search(vector, pool, where=where)
         await self._ready()
-        async with self.db() as session:
-            dim = await self._dimension(session)
-            if dim is None:
-                return []
-            params: dict[str, Any] = {"q": vector_literal(vector), "tsq": query, "pool": pool}
-            clause = self._where(where, params)
-            await self._settings(session, where is not None and not where.empty)
-            distance = f"embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
-            rows = await session.execute(
-                text(
-                    f"""
-                    WITH v AS (
-                        SELECT id, row_number() OVER (ORDER BY d) AS r FROM (
-                            SELECT id, {distance} AS d FROM {TABLE} WHERE {clause} ORDER BY d LIMIT :pool
-                        ) nearest
-                    ), w AS (
-                        SELECT id, row_number() OVER (ORDER BY s DESC) AS r FROM (
-                            SELECT id, ts_rank(tokens, CAST(:tsq AS tsquery)) AS s FROM {TABLE}
-                            WHERE {clause} AND tokens @@ CAST(:tsq AS tsquery) ORDER BY s DESC LIMIT :pool
-                        ) matching
-                    ), fused AS (
-                        SELECT coalesce(v.id, w.id) AS id,
-                               coalesce(1.0 / ({RRF_K} + v.r), 0) + coalesce(1.0 / ({RRF_K} + w.r), 0) AS rrf,
-                               v.id IS NOT NULL AS by_vector, w.id IS NOT NULL AS by_keyword
-                        FROM v FULL OUTER JOIN w ON v.id = w.id
-                    )
-                    SELECT c.id, c.text, c.metadata, c.{distance} AS d,
-                           fused.rrf, fused.by_vector, fused.by_keyword
-                    FROM fused JOIN {TABLE} c ON c.collection = '{self.collection}' AND c.id = fused.id
-                    ORDER BY fused.rrf DESC, d
-                    """
-                ),
-                params,
+        dim = await self._read_dimension()
+        if dim is None:
+            return []
+        args: list[Any] = [_as_vector(vector), query, pool]
+        clause = self._where_args(where, args)
+        distance = f"embedding::vector({dim}) <=> $1::vector({dim})"
+        rows = await self.reads.fetch(
+            f"""
+            WITH v AS (
+                SELECT id, row_number() OVER (ORDER BY d) AS r FROM (
+                    SELECT id, {distance} AS d FROM {TABLE} WHERE {clause} ORDER BY d LIMIT $3
+                ) nearest
+            ), w AS (
+                SELECT id, row_number() OVER (ORDER BY s DESC) AS r FROM (
+                    SELECT id, ts_rank(tokens, $2::text::tsquery) AS s FROM {TABLE}
+                    WHERE {clause} AND tokens @@ $2::text::tsquery ORDER BY s DESC LIMIT $3
+                ) matching
+            ), fused AS (
+                SELECT coalesce(v.id, w.id) AS id,
+                       coalesce(1.0 / ({RRF_K} + v.r), 0) + coalesce(1.0 / ({RRF_K} + w.r), 0) AS rrf,
+                       v.id IS NOT NULL AS by_vector, w.id IS NOT NULL AS by_keyword
+                FROM v FULL OUTER JOIN w ON v.id = w.id
             )
-            return [
-                ScoredChunk(
-                    r.id,
-                    r.text,
-                    r.metadata,
-                    float(r.d),
-                    float(r.rrf),
-                    [name for name, ok in (("vector", r.by_vector), ("keyword", r.by_keyword)) if ok],
-                )
-                for r in rows
-            ]
+            SELECT c.id, c.text, c.metadata, c.{distance} AS d,
+                   fused.rrf, fused.by_vector, fused.by_keyword
+            FROM fused JOIN {TABLE} c ON c.collection = '{self.collection}' AND c.id = fused.id
+            ORDER BY fused.rrf DESC, d
+            """,
+            *args,
+        )
+        return [
+            ScoredChunk(
+                r["id"],
+                r["text"],
+                r["metadata"],
+                float(r["d"]),
+                float(r["rrf"]),
+                [name for name, ok in (("vector", r["by_vector"]), ("keyword", r["by_keyword"])) if ok],
+            )
+            for r in rows
+        ]
 
     async def distances(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         if not ids:
             return {}
         await self._ready()
-        async with self.db() as session:
-            dim = await self._dimension(session)
-            if dim is None:
-                return {}
-            rows = await session.execute(
-                text(
-                    f"SELECT id, embedding::vector({dim}) <=> CAST(:q AS vector({dim})) AS d FROM {TABLE} "
-                    "WHERE collection = :c AND id = ANY(:ids)"
-                ),
-                {"q": vector_literal(vector), "c": self.collection, "ids": list(ids)},
-            )
-            return {r.id: float(r.d) for r in rows}
+        dim = await self._read_dimension()
+        if dim is None:
+            return {}
+        rows = await self.reads.fetch(
+            f"SELECT id, embedding::vector({dim}) <=> $1::vector({dim}) AS d FROM {TABLE} "
+            "WHERE collection = $2 AND id = ANY($3::text[])",
+            _as_vector(vector),
+            self.collection,
+            list(ids),
+        )
+        return {r["id"]: float(r["d"]) for r in rows}
 
     async def iterate(
         self, *, where: ChunkFilter | None = None, page_size: int = 1000, vectors: bool = False
@@ -381,13 +446,14 @@ class PgVectorStore(VectorStore):
 
     async def count(self) -> int:
         await self._ready()
-        async with self.db() as session:
-            return int(
-                await session.scalar(
-                    text(f"SELECT count(*) FROM {TABLE} WHERE collection = :c"), {"c": self.collection}
-                )
-                or 0
-            )
+        return int(
+            await self.reads.fetchval(f"SELECT count(*) FROM {TABLE} WHERE collection = $1", self.collection)
+            or 0
+        )
+
+    async def close(self) -> None:
+        if self._own_reads:
+            await self.reads.close()
 
     async def drop(self, session: AsyncSession | None = None) -> None:
         await self._ready()

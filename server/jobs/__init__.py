@@ -1,0 +1,1 @@
+"""Ingestion jobs: states, the job table, the queue (see docs/architecture.md)."""
