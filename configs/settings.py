@@ -97,6 +97,11 @@ DEFAULT_PROMPT_TEMPLATES: dict[str, dict[str, str]] = {
         "text": "<指令>根据已知信息，简洁和专业的来回答问题。</指令>\n<已知信息>{{ context }}</已知信息>\n"
         "<问题>{{ question }}</问题>\n",
         "empty": "请你回答我的问题:\n{{ question }}\n\n",
+        # NAME.LANG: NAME for a question in that language (the default follows the question's).
+        "default.en": "Answer the question concisely and professionally using only the context below. "
+        "If the context does not contain the answer, say that it cannot be answered from the "
+        "documents; do not make anything up.\n\nContext:\n{{ context }}\n\nQuestion: {{ question }}\nAnswer:",
+        "empty.en": "Please answer my question:\n{{ question }}\n\n",
     },
     "search_engine_chat": {"default": SEARCH_ENGINE_CHAT_DEFAULT, "search": SEARCH_ENGINE_CHAT_SEARCH},
     # "native" is the question alone: models that call tools natively get the tools with the request.

@@ -2,8 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
+
+from webui.i18n import N_, t
+
+# Tool-call protocol markup a model may echo into its answer: never an answer, never shown.
+_MARKUP_BLOCK = re.compile(r"<(tool_call|tool_response|tools)>.*?(?:</\1>|\Z)", re.S)
+_MARKUP_TAG = re.compile(r"</?(?:tool_call|tool_response|tools)>")
+# Chatchat's agent step lines (the backend's wire format) and what the page calls them.
+STEP_LABELS = {
+    "工具名称": N_("Tool"),
+    "工具状态": N_("Status"),
+    "工具输入": N_("Input"),
+    "工具输出": N_("Output"),
+}
+STEP_STATES = {"调用成功": N_("succeeded"), "调用失败": N_("failed")}
+
+
+def scrub(text: str) -> str:
+    """The answer without tool-protocol markup (``<tool_response>`` blocks and stray tags)."""
+    if "<tool" not in text and "</tool" not in text:
+        return text
+    return _MARKUP_TAG.sub("", _MARKUP_BLOCK.sub("", text)).strip()
+
+
+def translate_step(entry: str) -> str:
+    """An agent step's lines with their Chatchat labels in the page's language."""
+    lines = []
+    for line in entry.split("  \n"):
+        label, sep, value = line.partition(": ")
+        if sep and label in STEP_LABELS:
+            value = t(STEP_STATES[value]) if value in STEP_STATES else value
+            line = f"{t(STEP_LABELS[label])}: {value}"
+        lines.append(line)
+    return "  \n".join(lines)
 
 
 def step_lines(step: dict[str, Any]) -> list[str]:

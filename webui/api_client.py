@@ -31,6 +31,7 @@ CONVERSATIONS_PATH = "/conversations"
 RUNNING_MODELS_PATH = "/llm_model/list_running_models"
 KB_LIST_PATH = "/knowledge_base/list_knowledge_bases"
 KB_ACCESS_PATH = "/knowledge_base/access"
+UPLOAD_LIMITS_PATH = "/knowledge_base/upload_limits"
 AUTH_STATUS_PATH = "/auth/status"
 USERS_PATH = "/users"
 API_KEYS_PATH = "/auth/api_keys"
@@ -55,11 +56,12 @@ class BackendUnreachable(ApiClientError):
 class BackendError(ApiClientError):
     """The backend answered with an error status; ``message`` is its own ``msg``."""
 
-    def __init__(self, status: int, message: str, path: str) -> None:
+    def __init__(self, status: int, message: str, path: str, kind: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.path = path
+        self.kind = kind  # the backend's error code (``not_found`` ...), "" when it sent none
 
     @property
     def signed_out(self) -> bool:
@@ -91,6 +93,21 @@ def _error_message(response: httpx.Response) -> str:
                 return json.dumps(value, ensure_ascii=False)
     text = response.text.strip()
     return text[:500] if text else f"HTTP {response.status_code} {response.reason_phrase}"
+
+
+def _error_kind(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    kind = body.get("error") if isinstance(body, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
+def _source_names(chunk: dict[str, Any]) -> set[str]:
+    """The file a chunk came from, as stored and as a bare name (``source`` may be a path)."""
+    source = str((chunk.get("metadata") or {}).get("source") or "")
+    return {source, source.replace("\\", "/").rsplit("/", 1)[-1]}
 
 
 def _filename(response: httpx.Response, fallback: str) -> str:
@@ -142,7 +159,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise BackendUnreachable(self.base_url, exc) from exc
         if response.status_code >= 400:
-            raise BackendError(response.status_code, _error_message(response), path)
+            raise BackendError(response.status_code, _error_message(response), path, _error_kind(response))
         return response
 
     def _envelope(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -174,7 +191,9 @@ class ApiClient:
                 response = source.response
                 if response.status_code >= 400:
                     response.read()
-                    raise BackendError(response.status_code, _error_message(response), path)
+                    raise BackendError(
+                        response.status_code, _error_message(response), path, _error_kind(response)
+                    )
                 for event in source.iter_sse():
                     if not event.data:
                         continue
@@ -271,8 +290,15 @@ class ApiClient:
 
     # ---- conversations ----------------------------------------------------------------------
 
-    def conversations(self) -> list[dict[str, Any]]:
-        return list(self._data("GET", CONVERSATIONS_PATH))
+    def conversations(self, search: str = "") -> list[dict[str, Any]]:
+        """Most recently active first; ``search`` is matched by the backend over names and messages."""
+        params = {"q": search} if search else None
+        return list(self._data("GET", CONVERSATIONS_PATH, params=params))
+
+    def truncate_conversation(self, conversation_id: str, message_id: str) -> int:
+        """Delete one stored exchange and all later ones; returns how many went."""
+        data = self._data("DELETE", f"{CONVERSATIONS_PATH}/{conversation_id}/messages/{message_id}")
+        return int((data or {}).get("deleted", 0))
 
     def create_conversation(self, name: str | None = None, chat_type: str = "llm_chat") -> dict[str, Any]:
         body: dict[str, Any] = {"chat_type": chat_type}
@@ -357,6 +383,23 @@ class ApiClient:
         return dict(
             self._data("POST", RETRIEVAL_TEST_PATH, json=body, timeout=httpx.Timeout(120.0, connect=5.0))
         )
+
+    def upload_limits(self) -> dict[str, Any]:
+        """``extensions`` a loader reads and ``max_upload_mb``."""
+        return dict(self._data("GET", UPLOAD_LIMITS_PATH))
+
+    def file_chunks(self, kb: str, file_name: str) -> list[dict[str, Any]]:
+        """A file's chunks in the order they were stored (``id``, ``page_content``, ``metadata``)."""
+        body = {"knowledge_base_name": kb, "query": "", "file_name": file_name}
+        chunks = self._data("POST", "/knowledge_base/search_docs", json=body) or []
+        # the name is a LIKE pattern ('_' matches any character): keep this file's chunks only
+        return [c for c in chunks if file_name in _source_names(c)]
+
+    def update_chunks(self, kb: str, docs: dict[str, dict[str, Any]]) -> list[str]:
+        """Replace chunks' text (each re-embedded by the backend); returns the ids it did not find."""
+        body = {"knowledge_base_name": kb, "docs": docs}
+        data = self._data("POST", "/knowledge_base/update_docs_by_id", json=body) or {}
+        return list(data.get("missing_ids") or [])
 
     def knowledge_base_details(self) -> list[dict[str, Any]]:
         return list(self._data("GET", "/knowledge_base/list_knowledge_base_details"))

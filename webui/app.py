@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from webui import account, user_menu
+from webui import account, i18n, user_menu
 from webui.api_client import (
     API_KEYS_PATH,
     KB_LIST_PATH,
@@ -20,14 +20,17 @@ from webui.api_client import (
     ApiClientError,
     BackendUnreachable,
 )
+from webui.i18n import t
 from webui.session import capabilities, client, keep_widget_state, show_error, unreachable_banner
 
 
 def _pending(user: dict) -> None:
     st.title("Chatchat")
     st.info(
-        f"Your account {user['email']} is waiting for an admin's approval. "
-        "Reload this page once it is approved.",
+        t(
+            "Your account {email} is waiting for an admin's approval. Reload this page once it is approved.",
+            email=user["email"],
+        ),
         icon=":material/hourglass_top:",
     )
 
@@ -35,6 +38,7 @@ def _pending(user: dict) -> None:
 def main() -> None:
     st.set_page_config(page_title="Chatchat", page_icon="💬", layout="wide")
     keep_widget_state()
+    i18n.switch()
     account.flush_cookie()
     typed = st.session_state.get("chat_query")
     if isinstance(typed, str) and typed.strip():
@@ -43,7 +47,7 @@ def main() -> None:
         paths = capabilities()
     except BackendUnreachable as exc:
         st.title("Chatchat")
-        st.caption("Local LLM chat with your own knowledge bases.")
+        st.caption(t("Local LLM chat with your own knowledge bases."))
         unreachable_banner(exc)
         return
     except ApiClientError as exc:
@@ -58,7 +62,7 @@ def main() -> None:
             show_error(exc)
             return
         if user is None:
-            st.navigation([st.Page("views/login.py", title="Sign in", icon=":material/login:")]).run()
+            st.navigation([st.Page("views/login.py", title=t("Sign in"), icon=":material/login:")]).run()
             return
         if notice := st.session_state.pop("_auth_notice", None):
             st.toast(notice, icon=":material/info:")
@@ -68,14 +72,18 @@ def main() -> None:
             return
     pages = [
         st.Page(
-            "views/dialogue.py", title="Dialogue", icon=":material/chat:", url_path="dialogue", default=True
+            "views/dialogue.py",
+            title=t("Dialogue"),
+            icon=":material/chat:",
+            url_path="dialogue",
+            default=True,
         )
     ]
     if KB_LIST_PATH in paths:
         pages.append(
             st.Page(
                 "views/knowledge_base.py",
-                title="Knowledge bases",
+                title=t("Knowledge bases"),
                 icon=":material/library_books:",
                 url_path="knowledge_base",
             )
@@ -84,24 +92,26 @@ def main() -> None:
         pages.append(
             st.Page(
                 "views/retrieval_test.py",
-                title="Retrieval test",
+                title=t("Retrieval test"),
                 icon=":material/search:",
                 url_path="retrieval_test",
             )
         )
     if RUNNING_MODELS_PATH in paths:
-        pages.append(st.Page("views/models.py", title="Models", icon=":material/memory:", url_path="models"))
+        pages.append(
+            st.Page("views/models.py", title=t("Models"), icon=":material/memory:", url_path="models")
+        )
     admin = user is None or user["role"] == "admin"  # single-user mode: the one user administers
     if admin and MCP_CONNECTIONS_PATH in paths:
         pages.append(
-            st.Page("views/mcp.py", title="MCP connections", icon=":material/extension:", url_path="mcp")
+            st.Page("views/mcp.py", title=t("MCP connections"), icon=":material/extension:", url_path="mcp")
         )
     if user is not None and API_KEYS_PATH in paths:
         pages.append(
-            st.Page("views/api_keys.py", title="API keys", icon=":material/key:", url_path="api_keys")
+            st.Page("views/api_keys.py", title=t("API keys"), icon=":material/key:", url_path="api_keys")
         )
     if user is not None and user["role"] == "admin" and USERS_PATH in paths:
-        pages.append(st.Page("views/users.py", title="Users", icon=":material/group:", url_path="users"))
+        pages.append(st.Page("views/users.py", title=t("Users"), icon=":material/group:", url_path="users"))
     navigation = st.navigation(pages)
     if user is not None:
         user_menu.render(user)

@@ -13,8 +13,9 @@ from typing import Any
 
 import streamlit as st
 
-from webui import chat_options, transcript
+from webui import chat_options, dates, transcript
 from webui.api_client import CONVERSATIONS_PATH, ApiClient, ApiClientError
+from webui.i18n import t
 from webui.session import call, has
 
 CURRENT_KEY = "conversation_id"
@@ -22,6 +23,7 @@ LOADED_KEY = "_loaded_conversation"
 NEW_VIEW_KEY = "_new_conversation_view"  # an empty view the user asked for: nothing stored until sent
 NOTICE_KEY = "_conversation_notice"
 SAVED_SETTINGS_KEY = "_conversation_settings_saved"
+SEARCH_KEY = "conv_search"
 QUERY_PARAM = "conversation"
 
 
@@ -40,7 +42,7 @@ def _select(conversation_id: str) -> None:
 
 def _default_name(taken: Iterable[str] = ()) -> str:
     """A fresh name no other conversation has, so no label in the list changes because of it."""
-    base = f"Chat {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')}"
+    base = t("Chat {stamp}", stamp=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"))
     taken = set(taken)
     name, number = base, 2
     while name in taken:
@@ -134,9 +136,9 @@ def sync(client: ApiClient) -> list[dict[str, Any]] | None:
 
 def sidebar(client: ApiClient, chat_type: str, items: list[dict[str, Any]] | None) -> None:
     """The list and its actions; drawn after the chat so a conversation the first message created shows."""
-    st.subheader("Conversations")
+    st.subheader(t("Conversations"))
     if not has(CONVERSATIONS_PATH):
-        st.caption("Kept in this browser tab only.")
+        st.caption(t("Kept in this browser tab only."))
         _local_actions()
         return
     if items is None:
@@ -146,28 +148,54 @@ def sidebar(client: ApiClient, chat_type: str, items: list[dict[str, Any]] | Non
     by_id = {item["id"]: item for item in items}
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.toast(notice, icon=":material/check_circle:")
-    if st.button("New conversation", icon=":material/add_comment:", width="stretch", key="conv_new"):
+    if st.button(t("New conversation"), icon=":material/add_comment:", width="stretch", key="conv_new"):
         start_new_view()
         st.rerun()
     if not by_id:
-        st.caption("No conversations yet: the first message starts one.")
+        st.caption(t("No conversations yet: the first message starts one."))
         return
-    ids = list(by_id)
-    # No key on purpose: the widget is new whenever the list or the current conversation changes,
-    # so it always starts at the conversation shown and never carries a stale choice over.
-    choice = st.radio(
-        "Conversation",
-        ids,
-        index=ids.index(current_id()) if current_id() in by_id else None,
-        format_func=_labels(items).__getitem__,
+    search = st.text_input(
+        t("Search conversations"),
+        key=SEARCH_KEY,
+        max_chars=200,
+        placeholder=t("Search titles and messages"),
         label_visibility="collapsed",
-    )
-    if choice is not None and choice != current_id():
-        st.session_state.pop(NEW_VIEW_KEY, None)
-        _select(choice)
-        st.rerun()  # the chat above still shows the old conversation
+        icon=":material/search:",
+    ).strip()
+    shown = items
+    if search:
+        shown = call(lambda: client.conversations(search=search), default=[]) or []
+        if not shown:
+            st.caption(t("No conversation matches “{query}”.", query=search))
+    labels = _labels(items + [item for item in shown if item["id"] not in by_id])
+    groups = [(t("Results"), shown)] if search else _date_groups(shown)
+    with st.container(height=320 if len(shown) > 8 else "content", border=False):
+        for label, group in groups:
+            ids = [item["id"] for item in group]
+            # No key on purpose: the widget is new whenever the list or the current conversation
+            # changes, so it always starts at the conversation shown and never carries a stale choice.
+            choice = st.radio(
+                label,
+                ids,
+                index=ids.index(current_id()) if current_id() in ids else None,
+                format_func=labels.get,
+            )
+            if choice is not None and choice != current_id():
+                st.session_state.pop(NEW_VIEW_KEY, None)
+                _select(choice)
+                st.rerun()  # the chat above still shows the old conversation
     if current_id() in by_id:
         _stored_actions(client, by_id[current_id()])
+
+
+def _date_groups(items: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Today, Yesterday, ... in the browser's time zone."""
+    try:
+        tz_name = st.context.timezone
+    except Exception:  # no browser context
+        tz_name = None
+    tz = dates.zone(tz_name if isinstance(tz_name, str) else None)
+    return [(t(label), group) for label, group in dates.group(items, datetime.now(UTC), tz)]
 
 
 def _labels(items: list[dict[str, Any]]) -> dict[str, str]:
@@ -192,7 +220,7 @@ def _rename(client: ApiClient, cid: str, popover_key: str) -> None:
     """The Save button's callback: rename, then close the popover (a callback may still set its state)."""
     new_name = str(st.session_state.get(f"conv_rename_{cid}") or "").strip()
     if not new_name:
-        st.session_state[NOTICE_KEY + "_error"] = "The name must not be empty."
+        st.session_state[NOTICE_KEY + "_error"] = t("The name must not be empty.")
         return
     try:
         client.rename_conversation(cid, new_name)
@@ -200,7 +228,7 @@ def _rename(client: ApiClient, cid: str, popover_key: str) -> None:
         st.session_state[NOTICE_KEY + "_error"] = str(exc)
         return
     _close(popover_key)
-    st.session_state[NOTICE_KEY] = f"Renamed to {new_name}."
+    st.session_state[NOTICE_KEY] = t("Renamed to {name}.", name=new_name)
 
 
 def _delete(client: ApiClient, cid: str, name: str, popover_key: str) -> None:
@@ -212,7 +240,7 @@ def _delete(client: ApiClient, cid: str, name: str, popover_key: str) -> None:
         return
     _close(popover_key)
     start_new_view()
-    st.session_state[NOTICE_KEY] = f"Deleted {name}."
+    st.session_state[NOTICE_KEY] = t("Deleted {name}.", name=name)
 
 
 def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:
@@ -222,22 +250,22 @@ def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:
     col_rename, col_delete = st.columns(2)
     rename_key, delete_key = f"conv_rename_pop_{cid}", f"conv_delete_pop_{cid}"
     with col_rename.popover(
-        "Rename", icon=":material/edit:", width="stretch", key=rename_key, on_change="rerun"
+        t("Rename"), icon=":material/edit:", width="stretch", key=rename_key, on_change="rerun"
     ):
-        st.text_input("New name", value=current["name"], key=f"conv_rename_{cid}", max_chars=100)
+        st.text_input(t("New name"), value=current["name"], key=f"conv_rename_{cid}", max_chars=100)
         st.button(
-            "Save",
+            t("Save"),
             key=f"conv_rename_save_{cid}",
             type="primary",
             on_click=_rename,
             args=(client, cid, rename_key),
         )
     with col_delete.popover(
-        "Delete", icon=":material/delete:", width="stretch", key=delete_key, on_change="rerun"
+        t("Delete"), icon=":material/delete:", width="stretch", key=delete_key, on_change="rerun"
     ):
-        st.write(f"Delete **{current['name']}** and its messages? This cannot be undone.")
+        st.write(t("Delete **{name}** and its messages? This cannot be undone.", name=current["name"]))
         st.button(
-            "Delete conversation",
+            t("Delete conversation"),
             key=f"conv_delete_{cid}",
             type="primary",
             on_click=_delete,
@@ -248,11 +276,11 @@ def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:
         try:
             return client.export_conversation(cid).content
         except ApiClientError as exc:
-            return f"Export failed: {exc}\n".encode()
+            return (t("Export failed: {reason}", reason=exc) + "\n").encode()
 
     col_export, col_clear = st.columns(2)
     col_export.download_button(
-        "Export",
+        t("Export"),
         data=export,
         file_name=f"{_safe_file_name(current['name'])}.md",
         mime="text/markdown",
@@ -262,11 +290,11 @@ def _stored_actions(client: ApiClient, current: dict[str, Any]) -> None:
         on_click="ignore",
     )
     if col_clear.button(
-        "Clear",
+        t("Clear"),
         icon=":material/mop:",
         width="stretch",
         key=f"conv_clear_{cid}",
-        help="Start with an empty view; this conversation stays in the list (Delete removes it).",
+        help=t("Start with an empty view; this conversation stays in the list (Delete removes it)."),
     ):
         start_new_view()
         st.rerun()
@@ -277,8 +305,8 @@ def _local_actions() -> None:
     shown = [dict(message) for message in transcript.messages()]
     col_export, col_clear = st.columns(2)
     col_export.download_button(
-        "Export",
-        data=lambda: transcript.to_markdown("Conversation", shown).encode(),
+        t("Export"),
+        data=lambda: transcript.to_markdown(t("Conversation"), shown).encode(),
         file_name="conversation.md",
         mime="text/markdown",
         icon=":material/download:",
@@ -286,7 +314,7 @@ def _local_actions() -> None:
         key="conv_export_local",
         on_click="ignore",
     )
-    if col_clear.button("Clear", icon=":material/mop:", width="stretch", key="conv_clear_local"):
+    if col_clear.button(t("Clear"), icon=":material/mop:", width="stretch", key="conv_clear_local"):
         transcript.clear()
         st.rerun()
 

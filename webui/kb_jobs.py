@@ -17,12 +17,25 @@ from typing import Any
 import streamlit as st
 
 from webui.api_client import ApiClient, ApiClientError
+from webui.i18n import N_, t
 
 RUNNING = ("queued", "running")
 FOLLOW_S = 120.0  # how long the upload button's run follows its job before leaving it to the panel
 POLL_S = 0.5
 SEEN_KEY = "kb_jobs_running"  # jobs this session saw running, to refresh the page when they end
-KIND = {"upload": "Upload", "update": "Update", "recreate": "Rebuild", "temp_upload": "File chat upload"}
+KIND = {
+    "upload": N_("Upload"),
+    "update": N_("Update"),
+    "recreate": N_("Rebuild"),
+    "temp_upload": N_("File chat upload"),
+}
+STATES = {
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+}
 
 
 def file_fraction(entry: dict[str, Any]) -> float:
@@ -49,24 +62,36 @@ def file_label(entry: dict[str, Any]) -> str:
     name, phase = entry.get("name", "?"), entry.get("phase", "queued")
     if phase == "reading":
         pages = entry.get("pages_total")
-        detail = f"reading page {entry.get('pages_done') or 0} of {pages}" if pages else "reading"
+        detail = (
+            t("reading page {done} of {total}", done=entry.get("pages_done") or 0, total=pages)
+            if pages
+            else t("reading")
+        )
     elif phase == "ocr":
-        detail = f"OCR, page {entry.get('ocr_done') or 0} of {entry.get('ocr_total') or '?'}"
+        detail = t(
+            "OCR, page {done} of {total}",
+            done=entry.get("ocr_done") or 0,
+            total=entry.get("ocr_total") or "?",
+        )
     elif phase == "embedding":
-        detail = f"embedding, {entry.get('chunks_done') or 0} of {entry.get('chunks_total') or '?'} chunks"
+        detail = t(
+            "embedding, {done} of {total} chunks",
+            done=entry.get("chunks_done") or 0,
+            total=entry.get("chunks_total") or "?",
+        )
     elif phase == "done":
         chunks = entry.get("chunks_total")
-        detail = "done" + (f", {chunks} chunks" if chunks else "")
+        detail = t("done, {count} chunks", count=chunks) if chunks else t("done")
         if entry.get("ocr_pages"):
-            detail += f", OCR on page(s) {', '.join(str(p) for p in entry['ocr_pages'])}"
+            detail += t(", OCR on page(s) {pages}", pages=", ".join(str(p) for p in entry["ocr_pages"]))
         if entry.get("seconds") is not None:
             detail += f", {entry['seconds']:.1f} s"
     elif phase == "failed":
-        detail = "failed"
+        detail = t("failed")
     elif phase == "cancelled":
-        detail = "cancelled"
+        detail = t("cancelled")
     else:
-        detail = "waiting"
+        detail = t("waiting")
     return f"{name}: {detail}"
 
 
@@ -74,7 +99,7 @@ def failed_files(job: dict[str, Any]) -> dict[str, str]:
     """Each file that did not get in, with why (the job's own reason when the whole job failed)."""
     if job.get("state") == "succeeded":
         return dict((job.get("result") or {}).get("failed_files") or {})
-    reason = "cancelled" if job.get("state") == "cancelled" else job.get("error") or "the job failed"
+    reason = t("cancelled") if job.get("state") == "cancelled" else job.get("error") or t("the job failed")
     out = {f["name"]: f.get("error") or reason for f in job.get("files") or [] if f.get("phase") != "done"}
     return out or {"(job)": reason}
 
@@ -108,7 +133,9 @@ def upload_as_job(api: ApiClient, kb: str, files: Sequence[Any], **options: Any)
             return failed_files(job)
         if time.monotonic() > deadline:
             st.session_state.setdefault(SEEN_KEY, set()).add(job_id)
-            box.info("Still indexing: follow it under Ingestion jobs below.", icon=":material/hourglass_top:")
+            box.info(
+                t("Still indexing: follow it under Ingestion jobs below."), icon=":material/hourglass_top:"
+            )
             return None
         time.sleep(POLL_S)
 
@@ -116,10 +143,13 @@ def upload_as_job(api: ApiClient, kb: str, files: Sequence[Any], **options: Any)
 def _job(api: ApiClient, job: dict[str, Any]) -> None:
     state = job["state"]
     seconds = f" · {job['seconds']:.1f} s" if job.get("seconds") is not None else ""
-    st.markdown(f"**{KIND.get(job['kind'], job['kind'])}** · {state}{seconds} · {job['created_at'][:19]}Z")
+    kind = t(KIND[job["kind"]]) if job["kind"] in KIND else job["kind"]
+    shown_state = t(STATES[state]) if state in STATES else state
+    stamp = job["created_at"][:19] + "Z"  # UTC
+    st.markdown(f"**{kind}** · {shown_state}{seconds} · {stamp}")
     draw_files(job)
     if state in RUNNING:
-        if st.button("Cancel", key=f"kb_job_cancel_{job['id']}", icon=":material/cancel:"):
+        if st.button(t("Cancel"), key=f"kb_job_cancel_{job['id']}", icon=":material/cancel:"):
             try:
                 api.cancel_ingest_job(job["id"])
             except ApiClientError as exc:
@@ -133,7 +163,7 @@ def _panel(api: ApiClient, kb: str) -> None:
     try:
         jobs = api.ingest_jobs(kb, limit=5)
     except ApiClientError as exc:
-        st.warning(f"Ingestion jobs are not available: {exc}", icon=":material/warning:")
+        st.warning(t("Ingestion jobs are not available: {reason}", reason=exc), icon=":material/warning:")
         return
     seen: set[str] = st.session_state.setdefault(SEEN_KEY, set())
     ended = {j["id"] for j in jobs if j["state"] not in RUNNING} & seen
@@ -143,7 +173,7 @@ def _panel(api: ApiClient, kb: str) -> None:
         st.rerun(scope="app")  # a job finished: the file table above is out of date
     if not jobs:
         return
-    with st.expander("Ingestion jobs", expanded=any(j["state"] in RUNNING for j in jobs)):
+    with st.expander(t("Ingestion jobs"), expanded=any(j["state"] in RUNNING for j in jobs)):
         for job in jobs:
             with st.container(border=True):
                 _job(api, job)

@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from webui import i18n
 from webui.api_client import ApiClient, ApiClientError, BackendError, BackendUnreachable
+from webui.i18n import N_, t
 
 DEFAULT_API_URL = "http://127.0.0.1:7861"
 CAPABILITIES_TTL_S = 30.0
@@ -58,12 +60,35 @@ def has(path: str) -> bool:
 def unreachable_banner(exc: BackendUnreachable) -> None:
     """A clear message and a retry button instead of a traceback when the backend is down or slow."""
     st.error(
-        f"{exc} Start it with `python startup.py --all` (or `--api`), then retry.",
+        t("{reason} Start it with `python startup.py --all` (or `--api`), then retry.", reason=exc),
         icon=":material/cloud_off:",
     )
-    if st.button("Retry", type="primary", icon=":material/refresh:", key="retry_backend"):
+    if st.button(t("Retry"), type="primary", icon=":material/refresh:", key="retry_backend"):
         st.session_state.pop("_capabilities", None)
         st.rerun()
+
+
+# What a refused call was, in the user's words, by status; the backend's message follows it.
+STATUS_WORDS = {
+    400: N_("Invalid request"),
+    401: N_("Not signed in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Conflict"),
+    413: N_("Too large"),
+    422: N_("Invalid request"),
+    429: N_("Too many requests"),
+    502: N_("A service behind the backend failed"),
+    503: N_("Not available now"),
+}
+
+
+def error_text(exc: BackendError) -> str:
+    """The backend's message (English, specific), led by the kind of error in the UI's language."""
+    words = STATUS_WORDS.get(exc.status)
+    if words is None or i18n.current() == i18n.DEFAULT:
+        return exc.message
+    return t("{kind}: {message}", kind=t(words), message=exc.message)
 
 
 def show_error(exc: ApiClientError) -> None:
@@ -76,7 +101,7 @@ def show_error(exc: ApiClientError) -> None:
     if isinstance(exc, BackendUnreachable):
         unreachable_banner(exc)
     elif isinstance(exc, BackendError):
-        st.error(exc.message, icon=":material/error:")
+        st.error(error_text(exc), icon=":material/error:")
     else:
         st.error(str(exc), icon=":material/error:")
 

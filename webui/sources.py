@@ -8,7 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import streamlit as st
 
+from webui.answer import translate_step
 from webui.api_client import ApiClient
+from webui.i18n import t
 
 DOWNLOAD_PATH = "/knowledge_base/download_doc"
 
@@ -35,17 +37,20 @@ def _doc_markdown(index: int, doc: Any, links: bool = True) -> str:
         or doc.get("title")
         or doc.get("source")
         or metadata.get("source")
-        or f"source {index}"
+        or t("source {index}", index=index)
     )
     score = doc.get("score", metadata.get("score"))
     url = doc.get("url") or doc.get("download_url")
     title = f"[{name}]({url})" if url and links else f"`{name}`"
     relevance = doc.get("relevance")
     if isinstance(relevance, int | float):  # 0..1, higher is better; the distance stays for Chatchat users
-        score_text = f" · relevance {float(relevance):.2f}"
-        score_text += f" (distance {float(score):.3f})" if isinstance(score, int | float) else ""
+        score_text = t(" · relevance {relevance}", relevance=f"{float(relevance):.2f}")
+        if isinstance(score, int | float):
+            score_text += t(" (distance {distance})", distance=f"{float(score):.3f}")
     else:
-        score_text = f" · score {float(score):.3f}" if isinstance(score, int | float) else ""
+        score_text = (
+            t(" · score {score}", score=f"{float(score):.3f}") if isinstance(score, int | float) else ""
+        )
     content = doc.get("text") or doc.get("page_content") or doc.get("content") or ""
     return f"**[{index}]** {title}{score_text}\n\n{content}"
 
@@ -60,13 +65,13 @@ def render(docs: list[Any], key: str = "") -> None:
 
     signed_in = account.token() is not None
     api = client()
-    with st.expander(f"Sources ({len(docs)})", expanded=False, icon=":material/menu_book:"):
+    with st.expander(t("Sources ({count})", count=len(docs)), expanded=False, icon=":material/menu_book:"):
         for index, doc in enumerate(docs, start=1):
             st.markdown(_doc_markdown(index, doc, links=not signed_in))
             kb_file = _kb_file(doc.get("url")) if signed_in and isinstance(doc, dict) else None
             if kb_file is not None and key:
                 st.download_button(
-                    "Download",
+                    t("Download"),
                     data=partial(_file_content, api, *kb_file),
                     file_name=kb_file[1],
                     key=f"source_{key}_{index}",
@@ -79,6 +84,6 @@ def render(docs: list[Any], key: str = "") -> None:
 def render_tools(tools: list[Any]) -> None:
     if not tools:
         return
-    with st.expander(f"Tool steps ({len(tools)})", expanded=False, icon=":material/build:"):
+    with st.expander(t("Tool steps ({count})", count=len(tools)), expanded=False, icon=":material/build:"):
         for step in tools:
-            st.markdown(step if isinstance(step, str) else f"```json\n{step}\n```")
+            st.markdown(translate_step(step) if isinstance(step, str) else f"```json\n{step}\n```")

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from webui.answer import step_entry, step_lines
+from webui.i18n import t
 
 MESSAGES_KEY = "messages"
 
@@ -78,6 +79,6 @@ def to_markdown(title: str, shown: list[dict[str, Any]]) -> str:
     """A transcript for download when the backend cannot export one itself."""
     lines = [f"# {title}", ""]
     for message in shown:
-        who = "User" if message["role"] == "user" else "Assistant"
+        who = t("User") if message["role"] == "user" else t("Assistant")
         lines += [f"## {who}", "", message.get("content", ""), ""]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from webui import account
 from webui.api_client import ApiClientError
+from webui.i18n import t
 from webui.session import client
 
 
@@ -16,7 +17,7 @@ def render(user: dict[str, Any]) -> None:
         st.divider()
         with st.popover(f"{user.get('display_name') or user['email']}", icon=":material/account_circle:"):
             st.caption(f"{user['email']} · {user['role']}")
-            if st.button("Sign out", key="logout", icon=":material/logout:", use_container_width=True):
+            if st.button(t("Sign out"), key="logout", icon=":material/logout:", use_container_width=True):
                 try:
                     client().logout()  # revokes the token everywhere
                 except ApiClientError:

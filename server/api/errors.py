@@ -9,6 +9,8 @@ used for those errors. An error that only the HTTP layer raises may carry its ow
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -66,13 +68,22 @@ def http_headers(exc: DomainError) -> dict[str, str]:
     return headers
 
 
+def error_code(exc: DomainError) -> str:
+    """The error's kind as a stable code (``NotFound`` → ``not_found``), for clients that translate.
+
+    The message stays English and specific; a client in another language shows its own words for
+    the code (or the status) and the message beside them.
+    """
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
 async def domain_error_response(request: Request, exc: Exception) -> JSONResponse:
-    """The app's handler: Chatchat's envelope with the status as ``code`` and the error's message."""
+    """The app's handler: Chatchat's envelope with the status as ``code``, the error's message and
+    its kind as ``error`` (an extra field Chatchat's clients ignore)."""
     assert isinstance(exc, DomainError)
     status = http_status(exc)
-    return JSONResponse(
-        BaseResponse(code=status, msg=exc.message).model_dump(), status_code=status, headers=http_headers(exc)
-    )
+    body = {**BaseResponse(code=status, msg=exc.message).model_dump(), "error": error_code(exc)}
+    return JSONResponse(body, status_code=status, headers=http_headers(exc))
 
 
 __all__ = [
@@ -92,6 +103,7 @@ __all__ = [
     "Unavailable",
     "UpstreamError",
     "domain_error_response",
+    "error_code",
     "http_headers",
     "http_status",
 ]

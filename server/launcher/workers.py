@@ -11,11 +11,12 @@ import httpx
 from configs import Settings
 from server.launcher import readiness, services
 from server.launcher.control import ControlReply, ControlRequest
-from server.launcher.supervisor import Service, Supervisor
+from server.launcher.supervisor import Service, Supervisor, log_tail
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "model_worker-"
+SHOWN_LOG_LINES = 20  # of a worker that is not serving, for the Models page
 
 
 def service_name(model: str, replica: int) -> str:
@@ -97,6 +98,9 @@ class WorkerManager:
                 "failed": len(failed),
                 "restarts": sum(s.restarts for s in replicas),
             }
+            if status != "running":  # why it is not serving, from the log of a replica that is not
+                troubled = (failed or restarting or starting)[0]
+                report[name]["log_tail"] = log_tail(troubled.log_path, SHOWN_LOG_LINES)
         return report
 
     def _exited(self, service: Service) -> None:
@@ -136,9 +140,11 @@ class WorkerManager:
             reasons = "; ".join(
                 f"{s.name} exited with code {s.last_exit} (log: {s.log_path})" for s in started
             )
+            tail = log_tail(started[0].log_path, SHOWN_LOG_LINES) if started else ""
             for service in started:
                 self._supervisor.stop(service, wait=2)
-            return self._reply(False, f"{name} could not be started: {reasons}")
+            # The first line says what happened; the rest is the end of the worker's log.
+            return self._reply(False, f"{name} could not be started: {reasons}\n{tail}".rstrip())
         return self._reply(True, f"{name} is serving")
 
     def _stop(self, name: str) -> ControlReply:

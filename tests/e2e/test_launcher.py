@@ -108,6 +108,28 @@ def test_a_model_that_crashes_at_start_is_given_up_on_while_the_others_serve(
             "broken": "failed",
         }
         assert any("broken: its worker kept dying at start" in w.value for w in app.warning)
+        assert any("does not exist" in c.value for c in app.code)  # the end of its worker's log
+
+        # Starting it again from the page: it fails at once, and the page says why.
+        app.selectbox(key="models_start_pick").set_value("broken").run()
+        app.button(key="models_start").click().run()
+        assert not app.exception
+        assert any("broken could not be started" in e.value for e in app.error)
+        assert any("does not exist" in c.value for c in app.code)
+
+        # With nothing serving, the Dialogue page offers to start a model, and then chats with it.
+        app.selectbox(key="models_stop_pick").set_value("smollm2").run()
+        app.checkbox(key="models_stop_confirm").check().run()
+        app.button(key="models_stop").click().run()
+        assert not app.exception
+        app.switch_page("views/dialogue.py").run()
+        assert any("No model is running" in w.value for w in app.sidebar.warning)
+        assert app.chat_input[0].proto.disabled
+        app.sidebar.selectbox(key="model_start_pick").set_value("smollm2").run()
+        app.sidebar.button(key="model_start").click().run()
+        assert not app.exception and not app.error
+        assert app.sidebar.selectbox(key="model_pick").value == "smollm2"
+        assert not app.chat_input[0].proto.disabled
 
 
 def test_workers_register_with_a_controller_given_by_address(tmp_path: Path) -> None:

@@ -170,7 +170,13 @@ def test_a_stopped_backend_shows_a_banner_with_retry(browser_page: Page, screens
 def choose(page: Page, label: str, option: str) -> None:
     """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
     page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input").click()
-    page.get_by_role("option", name=option, exact=True).click()
+    try:
+        page.get_by_role("option", name=option, exact=True).click(timeout=8000)
+    except Exception:
+        page.screenshot(path="/tmp/w2/dbg7.png")
+        print("OPTIONS:", page.get_by_role("option").all_inner_texts())
+        print("SELECTS:", page.get_by_test_id("stSelectbox").all_inner_texts())
+        raise
     wait_idle(page)
 
 

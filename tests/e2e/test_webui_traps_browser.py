@@ -101,14 +101,29 @@ def worker_aborted_since(stack: RunningStack, before: int, within: float = 60) -
     return worker_log(stack).count("abort after") > before
 
 
+def settled_box(element) -> dict:  # noqa: ANN001 - a Playwright locator
+    """The element's box once the page around it stops moving (a widget above it may still be
+    drawn after the script run ends, shifting a canvas whose cells are clicked by position)."""
+    box = element.bounding_box()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        again = element.bounding_box()
+        if again == box and box is not None:
+            return box
+        box = again
+    assert box is not None
+    return box
+
+
 def file_table_row(page: Page, row: int, shows: str) -> None:
     """Tick a row of the (canvas-drawn) file table by its selection column, once the table is drawn
     with ``shows`` in it (the script run can end before the browser has laid the canvas out)."""
     grid = page.get_by_test_id("stDataFrame").first
     expect(grid).to_be_visible()
     expect(grid).to_contain_text(shows)
-    box = grid.bounding_box()
-    assert box is not None
+    grid.scroll_into_view_if_needed()  # a box read before scrolling is where the table is no more
+    box = settled_box(grid)
     grid.hover()
     page.mouse.click(box["x"] + 14, box["y"] + 35 * (row + 1) + 17)
     wait_idle(page)

@@ -6,7 +6,8 @@ from playwright.sync_api import Locator, Page, expect
 
 CHAT_INPUT = '[data-testid="stChatInput"] textarea'
 MESSAGE = '[data-testid="stChatMessage"]'
-MESSAGE_TEXT = '[data-testid="stChatMessage"] [data-testid="stMarkdownContainer"]'
+# Message text only: not the labels of the buttons under a message (Copy, Regenerate, Edit)
+MESSAGE_TEXT = '[data-testid="stChatMessage"] [data-testid="stMarkdownContainer"]:not(button *)'
 
 
 def wait_idle(page: Page, timeout: float = 120_000) -> None:

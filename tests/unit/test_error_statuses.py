@@ -53,7 +53,12 @@ def test_the_handler_answers_in_chatchats_envelope() -> None:
 
     response = TestClient(app).get("/kb")
     assert response.status_code == 404
-    assert response.json() == {"code": 404, "msg": "knowledge base 'x' does not exist", "data": None}
+    assert response.json() == {
+        "code": 404,
+        "msg": "knowledge base 'x' does not exist",
+        "data": None,
+        "error": "knowledge_base_not_found",  # a stable code a client in another language can translate
+    }
 
 
 def test_access_errors_carry_the_headers_http_asks_for() -> None:

@@ -44,3 +44,25 @@ def test_agent_steps_become_one_entry_each_and_the_final_answer_is_kept_aside() 
     reply, shown = fold([{"tools": step}, {"answer": "4"}, {"final_answer": "4"}])
     assert reply["tools"] == ["  \n".join(step)]
     assert shown == ["4"] and reply["content"] == "4" and reply["final"] == "4"
+
+
+def test_tool_protocol_markup_is_never_shown() -> None:
+    from webui.answer import scrub
+
+    echoed = 'Sunny.<tool_response>\n{"temp": 21}\n</tool_response> It is 21 °C.'
+    assert scrub(echoed) == "Sunny. It is 21 °C."
+    assert scrub('<tool_call>{"name": "weather"}') == ""  # an unclosed block runs to the end
+    assert scrub("Done.</tool_response>") == "Done."
+    assert scrub("a < b and <b>bold</b>") == "a < b and <b>bold</b>"  # other markup stays
+
+
+def test_agent_step_labels_follow_the_ui_language() -> None:
+    from webui.answer import step_entry, step_lines, translate_step
+
+    entry = step_entry(step_lines({"tool": "calculator", "ok": True, "input": "1+1", "output": "2"}))
+    assert translate_step(entry).split("  \n") == [
+        "Tool: calculator",
+        "Status: succeeded",
+        "Input: 1+1",
+        "Output: 2",
+    ]

@@ -8,18 +8,20 @@ from typing import Any
 import streamlit as st
 
 from webui import account, chat_options, conversations, sources, transcript
-from webui.answer import absorb
-from webui.api_client import FEEDBACK_PATH, ApiClient, ApiClientError, BackendError
+from webui.answer import absorb, scrub
+from webui.api_client import CONVERSATIONS_PATH, FEEDBACK_PATH, ApiClient, ApiClientError, BackendError
 from webui.chat_options import ChatOptions
+from webui.i18n import N_, t
 from webui.session import client, has, show_error
 
 AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
 
 
 STOPPED, INTERRUPTED = "stopped", "interrupted"
+RESEND_KEY = "_resend"
 STOP_NOTES = {
-    STOPPED: "Stopped: the answer above is as far as it got.",
-    INTERRUPTED: "Interrupted by a new question: the answer above is as far as it got.",
+    STOPPED: N_("Stopped: the answer above is as far as it got."),
+    INTERRUPTED: N_("Interrupted by a new question: the answer above is as far as it got."),
 }
 
 
@@ -93,31 +95,105 @@ def _feedback(api: ApiClient, message: dict[str, Any], index: int) -> None:
     if message.get("feedback") is None:
         return
     if message.get("feedback_reason_sent"):
-        st.caption("Thanks for the feedback.")
+        st.caption(t("Thanks for the feedback."))
         return
     with st.form(f"feedback_form_{message_id}", border=False, enter_to_submit=True):
-        reason = st.text_input("Saved. Why? (optional)", key=f"feedback_reason_{message_id}", max_chars=500)
-        if st.form_submit_button("Send reason") and reason.strip():
+        reason = st.text_input(
+            t("Saved. Why? (optional)"), key=f"feedback_reason_{message_id}", max_chars=500
+        )
+        if st.form_submit_button(t("Send reason")) and reason.strip():
             try:
                 api.feedback(message_id, int(message["feedback"]), reason.strip())
             except ApiClientError as exc:
                 show_error(exc)
             else:
                 message["feedback_reason_sent"] = True
-                st.toast("Thanks for the feedback.", icon=":material/thumb_up:")
+                st.toast(t("Thanks for the feedback."), icon=":material/thumb_up:")
                 st.rerun()
 
 
-def _show(api: ApiClient, message: dict[str, Any], index: int) -> None:
+def _resend(index: int, query: str, edited_key: str = "") -> None:
+    """Regenerate's and Edit's callback: ask ``query`` in place of the exchange at ``index`` and after.
+
+    Edit passes its text area's key: the text is read when the button is clicked, not when drawn.
+    """
+    if edited_key:
+        query = str(st.session_state.get(edited_key) or "")
+    if query.strip():
+        st.session_state[RESEND_KEY] = (index, query.strip())
+
+
+def take_resend(api: ApiClient) -> str | None:
+    """A question to ask again, with the exchange it replaces (and every later one) removed first.
+
+    The conversation is truncated, not branched: the stored exchanges from that one on are deleted,
+    so the stored conversation is always what the page shows.
+    """
+    pending = st.session_state.pop(RESEND_KEY, None)
+    if not pending:
+        return None
+    index, query = pending
+    shown = transcript.messages()
+    if not 0 <= index < len(shown) or shown[index].get("role") != "user":
+        return None
+    answer = shown[index + 1] if index + 1 < len(shown) else {}
+    message_id, conversation_id = answer.get("message_id"), conversations.current_id()
+    if message_id and conversation_id and has(CONVERSATIONS_PATH):
+        try:
+            api.truncate_conversation(conversation_id, str(message_id))
+        except ApiClientError as exc:
+            show_error(exc)
+            return None
+    del shown[index:]
+    return query
+
+
+def _question_actions(message: dict[str, Any], index: int) -> None:
+    with st.popover(t("Edit"), icon=":material/edit:", key=f"edit_pop_{index}", on_change="rerun"):
+        st.text_area(
+            t("Question"), value=message.get("content", ""), key=f"edit_text_{index}", max_chars=20_000
+        )
+        st.caption(t("Sends this instead: this exchange and every later one are removed."))
+        st.button(
+            t("Send"),
+            key=f"edit_send_{index}",
+            type="primary",
+            icon=":material/send:",
+            on_click=_resend,
+            args=(index, "", f"edit_text_{index}"),
+        )
+
+
+def _answer_actions(message: dict[str, Any], index: int, last: bool, question: str) -> None:
+    with st.container(horizontal=True, gap="small"):
+        with st.popover(t("Copy"), icon=":material/content_copy:", key=f"copy_pop_{index}"):
+            st.caption(t("The whole answer as Markdown: use the copy button at its top right."))
+            st.code(message.get("content", ""), language="markdown", wrap_lines=True)
+        if last and question:
+            st.button(
+                t("Regenerate"),
+                key=f"regenerate_{index}",
+                icon=":material/refresh:",
+                on_click=_resend,
+                args=(index - 1, question),
+            )
+
+
+def _show(api: ApiClient, message: dict[str, Any], index: int, last: bool = False) -> None:
     with st.chat_message(message["role"], avatar=AVATARS.get(message["role"])):
-        st.markdown(message.get("content", ""))
+        st.markdown(scrub(message.get("content", "")))
+        if message["role"] == "user":
+            _question_actions(message, index)
         if message["role"] == "assistant":
             sources.render_tools(message.get("tools") or [])
             sources.render(message.get("docs") or [], key=str(message.get("message_id") or f"m{index}"))
             if message.get("stop"):
-                st.caption(STOP_NOTES.get(message["stop"], STOP_NOTES[STOPPED]), help=None)
+                st.caption(t(STOP_NOTES.get(message["stop"], STOP_NOTES[STOPPED])))
             if message.get("error"):
                 st.error(message["error"], icon=":material/error:")
+            shown = transcript.messages()
+            question = shown[index - 1].get("content", "") if index > 0 else ""
+            _answer_actions(message, index, last, question)
             _feedback(api, message, index)
 
 
@@ -134,10 +210,10 @@ def _answer(api: ApiClient, options: ChatOptions, body: dict[str, Any], reply: d
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):
         stop_slot = st.empty()
         stop_slot.button(
-            "Stop", key="chat_stop", icon=":material/stop_circle:", on_click=_stop_clicked, type="tertiary"
+            t("Stop"), key="chat_stop", icon=":material/stop_circle:", on_click=_stop_clicked, type="tertiary"
         )
         thinking = st.empty()
-        thinking.caption("thinking…")
+        thinking.caption(t("thinking…"))
         try:
             events = api.chat(options.mode, body)
 
@@ -154,7 +230,11 @@ def _answer(api: ApiClient, options: ChatOptions, body: dict[str, Any], reply: d
                     thinking.empty()
                     yield final
 
-            st.write_stream(text())
+            slot = st.empty()
+            with slot:
+                st.write_stream(text())
+            if (clean := scrub(reply["content"])) != reply["content"]:
+                slot.markdown(clean)  # tool markup the model echoed: the stored answer keeps it, the page not
             finished = True
         except ApiClientError as exc:
             finished = True
@@ -173,6 +253,11 @@ def _answer(api: ApiClient, options: ChatOptions, body: dict[str, Any], reply: d
         stop_slot.empty()
         sources.render_tools(reply["tools"])
         sources.render(reply["docs"], key=str(reply.get("message_id") or "live"))
+        if finished and not reply.get("error"):
+            shown = transcript.messages()
+            index = next((i for i in range(len(shown) - 1, -1, -1) if shown[i] is reply), -1)
+            if index > 0:
+                _answer_actions(reply, index, True, str(shown[index - 1].get("content", "")))
         _feedback(api, reply, -1)
 
 
@@ -184,19 +269,26 @@ def page() -> None:
         st.divider()
         conversation_box = st.container()
 
-    st.title("Dialogue")
+    st.title(t("Dialogue"))
     st.caption(
-        f"{chat_options.MODE_LABELS.get(options.mode, options.mode)} · "
-        f"model {options.model_name or chat_options.DEFAULT_MODEL_LABEL} · answers stream as they are written"
+        t(
+            "{mode} · model {model} · answers stream as they are written",
+            mode=t(chat_options.MODE_LABELS.get(options.mode, options.mode)),
+            model=options.model_name or t(chat_options.DEFAULT_MODEL_LABEL),
+        )
     )
     _mark_cut_short()
-    for index, message in enumerate(transcript.messages()):
-        _show(api, message, index)
+    resent = take_resend(api)  # before drawing: the exchanges it replaces are gone
+    typed = st.session_state.get("chat_query")
+    asking = bool(resent) or (isinstance(typed, str) and bool(typed.strip()))  # a new last answer comes
+    shown = transcript.messages()
+    for index, message in enumerate(shown):
+        _show(api, message, index, last=index == len(shown) - 1 and not asking)
     if not options.ready:
         st.info(options.hint, icon=":material/info:")
-    query = st.chat_input("Ask anything (Enter to send)", disabled=not options.ready, key="chat_query")
+    query = st.chat_input(t("Ask anything (Enter to send)"), disabled=not options.ready, key="chat_query")
     if not query and options.ready:
-        query = account.take_query()  # typed before the sign-in that was needed to send it
+        query = resent or account.take_query()  # typed before the sign-in that was needed to send it
     if query and query.strip():
         account.keep_query(query)  # until answered (app.py keeps it first): a refused token must not lose it
         with st.chat_message("user", avatar=AVATARS["user"]):

@@ -7,17 +7,28 @@ from typing import Any
 
 import streamlit as st
 
-from webui.api_client import KB_ACCESS_PATH, ApiClient, ApiClientError
+from webui.api_client import KB_ACCESS_PATH, UPLOAD_LIMITS_PATH, ApiClient, ApiClientError
+from webui.i18n import N_, t
 from webui.kb_jobs import jobs_panel, upload_as_job
 from webui.kb_names import kb_name_problem
 from webui.kb_sharing import sharing_dialog
 from webui.session import call, client, has, show_error
 
-NEW_KB = "+ New knowledge base"
+NEW_KB = N_("+ New knowledge base")
 NOTICE_KEY = "kb_notice"
 PICK_KEY = "kb_page_pick"
 PENDING_KEY = "_kb_page_pending"
 TABLE_ROUND_KEY = "_kb_files_round"
+CHUNK_ROUND_KEY = "_kb_chunks_round"
+FILE_COLUMNS = (
+    N_("file"),
+    N_("loader"),
+    N_("splitter"),
+    N_("chunks"),
+    N_("in vector store"),
+    N_("size (KB)"),
+    N_("modified"),
+)
 
 
 def _notice(text: str) -> None:
@@ -36,28 +47,34 @@ def _create_form(api: ApiClient, existing: list[str]) -> None:
         vs_types = call(api.vector_store_types, default=[]) or [""]
     default = next((i for i, m in enumerate(embed_models) if m.get("default")), 0)
     with st.form("kb_create", border=True):
-        st.markdown("**New knowledge base**")
+        st.markdown(t("**New knowledge base**"))
         name = st.text_input(
-            "Name", key="kb_new_name", max_chars=50, help="Letters, digits, Chinese characters, '_' and '-'."
+            t("Name"),
+            key="kb_new_name",
+            max_chars=50,
+            help=t("Letters, digits, Chinese characters, '_' and '-'."),
         )
         info = st.text_area(
-            "Description",
+            t("Description"),
             key="kb_new_info",
             max_chars=2000,
-            placeholder="What it holds; agents read this to decide when to search it.",
+            placeholder=t("What it holds; agents read this to decide when to search it."),
         )
         col_vs, col_embed = st.columns(2)
         vs_type = col_vs.selectbox(
-            "Vector store", vs_types, key="kb_new_vs", format_func=lambda t: t or "(backend default)"
+            t("Vector store"),
+            vs_types,
+            key="kb_new_vs",
+            format_func={vs: vs or t("(backend default)") for vs in vs_types}.__getitem__,
         )
         embed = col_embed.selectbox(
-            "Embedding model",
+            t("Embedding model"),
             names,
             index=default,
             key="kb_new_embed",
-            format_func=lambda n: n or "(backend default)",
+            format_func={n: n or t("(backend default)") for n in names}.__getitem__,
         )
-        if st.form_submit_button("Create", type="primary"):
+        if st.form_submit_button(t("Create"), type="primary"):
             problem = kb_name_problem(name, existing)
             if problem:
                 st.error(problem, icon=":material/error:")
@@ -68,25 +85,39 @@ def _create_form(api: ApiClient, existing: list[str]) -> None:
                 show_error(exc)
                 return
             st.session_state[PENDING_KEY] = name
-            _notice(f"Created knowledge base {name}.")
+            _notice(t("Created knowledge base {name}.", name=name))
 
 
 def _upload(api: ApiClient, kb: str) -> None:
-    with st.expander("Upload files", expanded=True, icon=":material/upload_file:"):
+    with st.expander(t("Upload files"), expanded=True, icon=":material/upload_file:"):
         round_ = st.session_state.setdefault("kb_upload_round", 0)  # a new uploader after each upload
+        limits = call(api.upload_limits, default={}) if has(UPLOAD_LIMITS_PATH) else {}
+        types = [ext.lstrip(".") for ext in limits.get("extensions") or []] or None
         files = st.file_uploader(
-            "Files", accept_multiple_files=True, key=f"kb_upload_{kb}_{round_}", label_visibility="collapsed"
+            t("Files"),
+            accept_multiple_files=True,
+            key=f"kb_upload_{kb}_{round_}",
+            label_visibility="collapsed",
+            type=types,  # the file picker and the drop zone take only what a loader reads
         )
+        if types:
+            st.caption(
+                t(
+                    "Drop files here or browse: {types}; at most {mb} MB each.",
+                    types=", ".join(types),
+                    mb=f"{limits.get('max_upload_mb', 0):g}",
+                )
+            )
         col_size, col_overlap, col_title = st.columns(3)
-        chunk_size = col_size.number_input("Chunk size", 10, 100_000, 250, key="kb_chunk_size")
-        overlap = col_overlap.number_input("Chunk overlap", 0, 10_000, 50, key="kb_chunk_overlap")
+        chunk_size = col_size.number_input(t("Chunk size"), 10, 100_000, 250, key="kb_chunk_size")
+        overlap = col_overlap.number_input(t("Chunk overlap"), 0, 10_000, 50, key="kb_chunk_overlap")
         title = col_title.checkbox(
-            "Title enhance",
+            t("Title enhance"),
             key="kb_title_enhance",
-            help="Prefix chunks with the title-like line they follow.",
+            help=t("Prefix chunks with the title-like line they follow."),
         )
-        override = col_title.checkbox("Replace files that exist", key="kb_override")
-        if st.button("Add to knowledge base", type="primary", disabled=not files, key="kb_upload_go"):
+        override = col_title.checkbox(t("Replace files that exist"), key="kb_override")
+        if st.button(t("Add to knowledge base"), type="primary", disabled=not files, key="kb_upload_go"):
             failed = upload_as_job(  # a background job: a click elsewhere does not wait for it
                 api,
                 kb,
@@ -101,18 +132,22 @@ def _upload(api: ApiClient, kb: str) -> None:
             added = len(files) - len(failed)
             st.progress(
                 1.0,
-                text=f"Added {added} of {len(files)} file(s)" if failed else f"Added {len(files)} file(s)",
+                text=t("Added {added} of {total} file(s)", added=added, total=len(files))
+                if failed
+                else t("Added {total} file(s)", total=len(files)),
             )
             for name, reason in failed.items():
                 st.error(f"{name}: {ui_reason(reason)}", icon=":material/error:")
             if not failed:
                 st.session_state["kb_upload_round"] = round_ + 1
-                _notice(f"Added {len(files)} file(s) to {kb}.")
+                _notice(t("Added {total} file(s) to {kb}.", total=len(files), kb=kb))
 
 
 def ui_reason(reason: str) -> str:
     """A backend reason in the words of this page (the API speaks of its form fields)."""
-    return reason.replace("set override=true to replace it", 'tick "Replace files that exist" to replace it')
+    return reason.replace(
+        "set override=true to replace it", t('tick "Replace files that exist" to replace it')
+    )
 
 
 def _file_rows(files: list[Any]) -> list[dict[str, Any]]:
@@ -137,12 +172,12 @@ def _file_rows(files: list[Any]) -> list[dict[str, Any]]:
 
 
 def _files(api: ApiClient, kb: str) -> None:
-    st.subheader("Files")
+    st.subheader(t("Files"))
     files = call(lambda: api.list_files(kb, details=True), default=None)
     if files is None:
         return
     if not files:
-        st.info("No files yet: upload some above.", icon=":material/info:")
+        st.info(t("No files yet: upload some above."), icon=":material/info:")
         return
     rows = _file_rows(files)
     # The selection is kept by row position: after the list changes, a new table starts unselected,
@@ -155,13 +190,20 @@ def _files(api: ApiClient, kb: str) -> None:
         on_select="rerun",
         selection_mode="multi-row",
         key=f"kb_files_{kb}_{table_round}",
+        column_config={column: t(column) for column in FILE_COLUMNS},
     )
     selected = [rows[i]["file"] for i in event.selection.rows]
-    st.caption(f"{len(selected)} of {len(rows)} selected" if selected else "Select rows to act on files.")
+    if len(selected) == 1:
+        _chunks(api, kb, str(selected[0]))
+    st.caption(
+        t("{selected} of {total} selected", selected=len(selected), total=len(rows))
+        if selected
+        else t("Select rows to act on files.")
+    )
     col_dl, col_add, col_remove, col_delete = st.columns(4)
     if len(selected) == 1:
         col_dl.download_button(
-            "Download",
+            t("Download"),
             data=_downloader(api, kb, selected[0]),
             file_name=selected[0],
             icon=":material/download:",
@@ -171,28 +213,31 @@ def _files(api: ApiClient, kb: str) -> None:
         )
     else:
         col_dl.button(
-            "Download",
+            t("Download"),
             disabled=True,
             icon=":material/download:",
             width="stretch",
             key="kb_download_off",
-            help="Select one file.",
+            help=t("Select one file."),
         )
-    if col_add.button("Add to vector store", disabled=not selected, width="stretch", key="kb_vs_add"):
-        with st.spinner("Re-reading and indexing…"):
+    if col_add.button(t("Add to vector store"), disabled=not selected, width="stretch", key="kb_vs_add"):
+        with st.spinner(t("Re-reading and indexing…")):
             done = call(lambda: api.update_docs(kb, selected), default=None)
         if done is not None:
             _new_table()
-            _report(done, f"Indexed {len(selected)} file(s).")
+            _report(done, t("Indexed {count} file(s).", count=len(selected)))
     if col_remove.button(
-        "Remove from vector store", disabled=not selected, width="stretch", key="kb_vs_remove"
+        t("Remove from vector store"), disabled=not selected, width="stretch", key="kb_vs_remove"
     ):
         done = call(lambda: api.delete_docs(kb, selected, delete_content=False), default=None)
         if done is not None:
             _new_table()
-            _report(done, f"Removed {len(selected)} file(s) from the vector store (the files stay).")
+            _report(
+                done,
+                t("Removed {count} file(s) from the vector store (the files stay).", count=len(selected)),
+            )
     with col_delete.popover(
-        "Delete files",
+        t("Delete files"),
         disabled=not selected,
         width="stretch",
         type="primary",
@@ -200,14 +245,67 @@ def _files(api: ApiClient, kb: str) -> None:
         key=f"kb_files_delete_pop_{table_round}",
     ):
         st.markdown(
-            f"Delete these {len(selected)} file(s) and their chunks? This cannot be undone.\n\n"
+            t("Delete these {count} file(s) and their chunks? This cannot be undone.", count=len(selected))
+            + "\n\n"
             + "\n".join(f"- `{name}`" for name in selected)
         )
-        if st.button("Delete", type="primary", key="kb_files_delete", icon=":material/delete_forever:"):
+        if st.button(t("Delete"), type="primary", key="kb_files_delete", icon=":material/delete_forever:"):
             done = call(lambda: api.delete_docs(kb, selected, delete_content=True), default=None)
             if done is not None:
                 _new_table()  # the next run draws a fresh, unselected table and a closed popover
-                _report(done, f"Deleted {len(selected)} file(s).")
+                _report(done, t("Deleted {count} file(s).", count=len(selected)))
+
+
+def _chunks(api: ApiClient, kb: str, file_name: str) -> None:
+    """The chunks of one file, as the retriever sees them; an edited text is saved and embedded again."""
+    with st.expander(t("Chunks of {file}", file=file_name), icon=":material/segment:"):
+        chunks = call(lambda: api.file_chunks(kb, file_name), default=None)
+        if chunks is None:
+            return
+        if not chunks:
+            st.info(t("This file has no chunks in the vector store."), icon=":material/info:")
+            return
+        rows = [{"id": c["id"], "text": c["page_content"]} for c in chunks]
+        edit_round = st.session_state.setdefault(CHUNK_ROUND_KEY, 0)
+        edited = st.data_editor(
+            rows,
+            key=f"kb_chunks_{kb}_{file_name}_{edit_round}",
+            hide_index=True,
+            disabled=["id"],
+            num_rows="fixed",
+            width="stretch",
+            column_config={
+                "id": st.column_config.TextColumn(t("id"), width="small"),
+                "text": st.column_config.TextColumn(t("text"), width="large", max_chars=100_000),
+            },
+        )
+        by_id = {c["id"]: c for c in chunks}
+        changed = {
+            row["id"]: str(row["text"] or "")
+            for row, old in zip(edited, rows, strict=True)
+            if row["text"] != old["text"]
+        }
+        st.caption(t("{count} chunk(s). Edit a text and save: the chunk is embedded again.", count=len(rows)))
+        if st.button(t("Save chunks"), type="primary", disabled=not changed, key="kb_chunks_save"):
+            if any(not text.strip() for text in changed.values()):
+                st.error(t("A chunk's text must not be empty."), icon=":material/error:")
+                return
+            docs = {
+                cid: {"page_content": text, "metadata": by_id[cid].get("metadata") or {}}
+                for cid, text in changed.items()
+            }
+            try:
+                missing = api.update_chunks(kb, docs)
+            except ApiClientError as exc:
+                show_error(exc)
+                return
+            st.session_state[CHUNK_ROUND_KEY] = edit_round + 1
+            if missing:
+                st.session_state[NOTICE_KEY] = t(
+                    "Saved; these chunks were gone: {ids}", ids=", ".join(missing)
+                )
+                st.rerun()
+            _notice(t("Saved {count} chunk(s); they are embedded again.", count=len(docs)))
 
 
 def _new_table() -> None:
@@ -231,13 +329,13 @@ def _report(result: Any, success: str) -> None:
 
 
 def _maintenance(api: ApiClient, kb: str) -> None:
-    st.subheader("Maintenance")
+    st.subheader(t("Maintenance"))
     col_rebuild, col_delete = st.columns(2)
     with col_rebuild.container(border=True):
-        st.markdown("**Rebuild vector store**")
-        st.caption("Re-reads every file in the folder and indexes it again.")
-        if st.button("Rebuild", key="kb_rebuild", icon=":material/autorenew:"):
-            bar = st.progress(0.0, text="Starting…")
+        st.markdown(t("**Rebuild vector store**"))
+        st.caption(t("Re-reads every file in the folder and indexes it again."))
+        if st.button(t("Rebuild"), key="kb_rebuild", icon=":material/autorenew:"):
+            bar = st.progress(0.0, text=t("Starting…"))
             errors: list[str] = []
             try:
                 for event in api.recreate_vector_store(kb):
@@ -249,29 +347,29 @@ def _maintenance(api: ApiClient, kb: str) -> None:
             except ApiClientError as exc:
                 show_error(exc)
                 return
-            bar.progress(1.0, text="Done")
+            bar.progress(1.0, text=t("Done"))
             for error in errors:
                 st.error(error, icon=":material/error:")
             if not errors:
-                _notice(f"Rebuilt the vector store of {kb}.")
+                _notice(t("Rebuilt the vector store of {kb}.", kb=kb))
     with col_delete.container(border=True):
-        st.markdown("**Delete knowledge base**")
-        confirm = st.checkbox(f"Yes, delete {kb} with all its files", key=f"kb_delete_confirm_{kb}")
-        if st.button("Delete knowledge base", disabled=not confirm, type="primary", key="kb_delete"):
+        st.markdown(t("**Delete knowledge base**"))
+        confirm = st.checkbox(t("Yes, delete {kb} with all its files", kb=kb), key=f"kb_delete_confirm_{kb}")
+        if st.button(t("Delete knowledge base"), disabled=not confirm, type="primary", key="kb_delete"):
             try:
                 api.delete_knowledge_base(kb)
             except ApiClientError as exc:
                 show_error(exc)
             else:
                 st.session_state[PENDING_KEY] = None
-                _notice(f"Deleted knowledge base {kb}.")
+                _notice(t("Deleted knowledge base {kb}.", kb=kb))
 
 
 def page() -> None:
     api = client()
-    st.title("Knowledge bases")
+    st.title(t("Knowledge bases"))
     st.caption(
-        "Documents the assistant can cite: create a knowledge base, upload files, keep its index fresh."
+        t("Documents the assistant can cite: create a knowledge base, upload files, keep its index fresh.")
     )
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.success(notice, icon=":material/check_circle:")
@@ -285,9 +383,14 @@ def page() -> None:
         st.session_state[PICK_KEY] = st.session_state.pop(PENDING_KEY)
     if st.session_state.get(PICK_KEY) not in options:
         st.session_state[PICK_KEY] = options[0]
-    choice = st.selectbox("Knowledge base", options, key=PICK_KEY)
+    choice = st.selectbox(
+        t("Knowledge base"),
+        options,
+        key=PICK_KEY,
+        format_func={**{name: name for name in names}, NEW_KB: t(NEW_KB)}.__getitem__,
+    )
     if choice != NEW_KB and has(KB_ACCESS_PATH) and st.session_state.get("_auth_me"):
-        if st.button("Share", key="kb_share", icon=":material/share:"):
+        if st.button(t("Share"), key="kb_share", icon=":material/share:"):
             sharing_dialog(api, choice)
     if choice == NEW_KB:
         _create_form(api, names)

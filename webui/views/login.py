@@ -10,14 +10,15 @@ import streamlit as st
 
 from webui import account
 from webui.api_client import ApiClientError, BackendError
+from webui.i18n import t
 from webui.session import client, show_error
 
 
 def _sign_in_form() -> None:
     with st.form("login_form", border=True):
-        email = st.text_input("Email", key="login_email")
-        password = st.text_input("Password", type="password", key="login_password")
-        if st.form_submit_button("Sign in", type="primary", use_container_width=True):
+        email = st.text_input(t("Email"), key="login_email")
+        password = st.text_input(t("Password"), type="password", key="login_password")
+        if st.form_submit_button(t("Sign in"), type="primary", use_container_width=True):
             try:
                 token = client().as_user(None).login(email.strip(), password)
             except BackendError as exc:
@@ -31,11 +32,13 @@ def _sign_in_form() -> None:
 
 
 def _sign_up_form(first: bool) -> None:
-    label = "Create the admin account" if first else "Create account"
+    label = t("Create the admin account") if first else t("Create account")
     with st.form("signup_form", border=True):
-        email = st.text_input("Email", key="signup_email")
-        name = st.text_input("Display name (optional)", key="signup_name", max_chars=100)
-        password = st.text_input("Password (at least 8 characters)", type="password", key="signup_password")
+        email = st.text_input(t("Email"), key="signup_email")
+        name = st.text_input(t("Display name (optional)"), key="signup_name", max_chars=100)
+        password = st.text_input(
+            t("Password (at least 8 characters)"), type="password", key="signup_password"
+        )
         if st.form_submit_button(label, type="primary", use_container_width=True):
             api = client().as_user(None)
             try:
@@ -50,7 +53,7 @@ def _sign_up_form(first: bool) -> None:
             account.forget_status()
             account.sign_in(token)
             if user.get("role") == "pending":
-                st.session_state["_auth_notice"] = "Account created: an admin has to approve it."
+                st.session_state["_auth_notice"] = t("Account created: an admin has to approve it.")
             st.rerun()
 
 
@@ -61,24 +64,25 @@ def page() -> None:
         st.title("Chatchat")
         if st.session_state.get(account.EXPIRED_KEY):
             st.warning(
-                "Your session has ended: sign in again. What you typed is kept.", icon=":material/schedule:"
+                t("Your session has ended: sign in again. What you typed is kept."),
+                icon=":material/schedule:",
             )
         if status.get("needs_admin"):
-            st.subheader("Create the admin account")
+            st.subheader(t("Create the admin account"))
             st.caption(
-                "This is a fresh install: the first account manages users, models and knowledge bases."
+                t("This is a fresh install: the first account manages users, models and knowledge bases.")
             )
             _sign_up_form(first=True)
             return
         if status.get("signup_enabled"):
-            sign_in, sign_up = st.tabs(["Sign in", "Create account"])
+            sign_in, sign_up = st.tabs([t("Sign in"), t("Create account")])
             with sign_in:
                 _sign_in_form()
             with sign_up:
                 _sign_up_form(first=False)
         else:
             _sign_in_form()
-            st.caption("Sign-up is closed: ask an admin for an account.")
+            st.caption(t("Sign-up is closed: ask an admin for an account."))
 
 
 page()

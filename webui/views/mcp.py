@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from webui.api_client import ApiClient, ApiClientError
+from webui.i18n import N_, t
 from webui.session import call, client, show_error
 
 NOTICE_KEY = "mcp_notice"
@@ -22,7 +23,7 @@ STATE_ICONS = {
     "idle": ":material/pause_circle:",
     "stopped": ":material/stop_circle:",
 }
-STDIO_WARNING = (
+STDIO_WARNING = N_(
     "A stdio connection runs its command on the server as the backend's user: it can read, change "
     "and delete whatever that user can. Add only commands you would run yourself."
 )
@@ -41,7 +42,12 @@ def _pairs(text: str) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=") if "=" in line.split(":", 1)[0] else line.partition(":")
         if not sep or not key.strip():
-            raise ValueError(f"cannot read {line.strip()!r}: write KEY=value (env) or Name: value (headers)")
+            raise ValueError(
+                t(
+                    "cannot read {line}: write KEY=value (env) or Name: value (headers)",
+                    line=repr(line.strip()),
+                )
+            )
         pairs[key.strip()] = value.strip()
     return pairs
 
@@ -54,24 +60,24 @@ def _form(api: ApiClient, existing: dict[str, Any] | None) -> None:
     """Add a connection, or edit ``existing`` (its secrets come back masked and stay as they are)."""
     key = f"mcp_form_{existing['name'] if existing else 'new'}"
     with st.form(key, border=True):
-        st.markdown(f"**{'Edit ' + existing['name'] if existing else 'New connection'}**")
+        st.markdown(t("**Edit {name}**", name=existing["name"]) if existing else t("**New connection**"))
         name = st.text_input(
-            "Name",
+            t("Name"),
             value=existing["name"] if existing else "",
             disabled=existing is not None,
             max_chars=32,
-            help="Letters, digits, _ and -; its tools are offered as <name>__<tool>.",
+            help=t("Letters, digits, _ and -; its tools are offered as <name>__<tool>."),
             key=f"{key}_name",
         )
         transport = st.selectbox(
-            "Transport",
+            t("Transport"),
             TRANSPORTS,
             index=TRANSPORTS.index(existing["transport"]) if existing else 0,
             key=f"{key}_transport",
-            help="stdio: a program the backend runs; streamable-http: a URL; sse: a legacy SSE URL.",
+            help=t("stdio: a program the backend runs; streamable-http: a URL; sse: a legacy SSE URL."),
         )
         command = st.text_input(
-            "Command (stdio)",
+            t("Command (stdio)"),
             value=shlex.join([existing["command"], *existing["args"]])
             if existing and existing["command"]
             else "",
@@ -79,41 +85,46 @@ def _form(api: ApiClient, existing: dict[str, Any] | None) -> None:
             key=f"{key}_command",
         )
         url = st.text_input(
-            "URL (streamable-http, sse)",
+            t("URL (streamable-http, sse)"),
             value=(existing or {}).get("url") or "",
             placeholder="http://127.0.0.1:8000/mcp",
             key=f"{key}_url",
         )
         env = st.text_area(
-            "Environment (stdio), one KEY=value per line",
+            t("Environment (stdio), one KEY=value per line"),
             value=_lines((existing or {}).get("env") or {}, "="),
             key=f"{key}_env",
-            help=f"Values are secrets: shown as {MASK}; leave {MASK} to keep a stored value.",
+            help=t("Values are secrets: shown as {mask}; leave {mask} to keep a stored value.", mask=MASK),
         )
         headers = st.text_area(
-            "Headers (HTTP), one 'Name: value' per line",
+            t("Headers (HTTP), one 'Name: value' per line"),
             value=_lines((existing or {}).get("headers") or {}, ": "),
             key=f"{key}_headers",
-            help=f"e.g. Authorization: Bearer …; shown as {MASK}, kept when left as {MASK}.",
+            help=t("e.g. Authorization: Bearer …; shown as {mask}, kept when left as {mask}.", mask=MASK),
         )
         cols = st.columns(3)
         timeout = cols[0].number_input(
-            "Timeout (s)", 1.0, 600.0, float((existing or {}).get("timeout") or 30.0), key=f"{key}_timeout"
+            t("Timeout (s)"), 1.0, 600.0, float((existing or {}).get("timeout") or 30.0), key=f"{key}_timeout"
         )
         roles = cols[1].text_input(
-            "Allowed roles", value=", ".join((existing or {}).get("allowed_roles") or []), key=f"{key}_roles"
+            t("Allowed roles"),
+            value=", ".join((existing or {}).get("allowed_roles") or []),
+            key=f"{key}_roles",
         )
         users = cols[2].text_input(
-            "Allowed users (emails)",
+            t("Allowed users (emails)"),
             value=", ".join((existing or {}).get("allowed_users") or []),
             key=f"{key}_users",
         )
         st.caption(
-            "Allowed roles and users apply with accounts on; empty = everyone. Admins see every connection."
+            t(
+                "Allowed roles and users apply with accounts on; empty = everyone. "
+                "Admins see every connection."
+            )
         )
-        enabled = st.checkbox("Enabled", value=(existing or {}).get("enabled", True), key=f"{key}_enabled")
-        st.warning(STDIO_WARNING, icon=":material/warning:")
-        if not st.form_submit_button("Save" if existing else "Add and connect", type="primary"):
+        enabled = st.checkbox(t("Enabled"), value=(existing or {}).get("enabled", True), key=f"{key}_enabled")
+        st.warning(t(STDIO_WARNING), icon=":material/warning:")
+        if not st.form_submit_button(t("Save") if existing else t("Add and connect"), type="primary"):
             return
         try:
             argv = shlex.split(command) if transport == "stdio" else []
@@ -133,7 +144,7 @@ def _form(api: ApiClient, existing: dict[str, Any] | None) -> None:
         except ValueError as exc:
             st.error(str(exc), icon=":material/error:")
             return
-        with st.spinner("Connecting…"):
+        with st.spinner(t("Connecting…")):
             try:
                 saved = (
                     api.update_mcp_connection(existing["name"], body)
@@ -145,13 +156,17 @@ def _form(api: ApiClient, existing: dict[str, Any] | None) -> None:
                 return
         state = (saved or {}).get("state")
         tools = len((saved or {}).get("tools") or [])
-        _notice(f"{body['name']} saved: {state}" + (f", {tools} tools" if state == "ready" else ""))
+        _notice(
+            t("{name} saved: {state}, {tools} tools", name=body["name"], state=state, tools=tools)
+            if state == "ready"
+            else t("{name} saved: {state}", name=body["name"], state=state)
+        )
 
 
 def _connection(api: ApiClient, connection: dict[str, Any]) -> None:
     name = connection["name"]
     icon = STATE_ICONS.get(connection["state"], "")
-    origin = " · from settings (read-only)" if connection.get("read_only") else ""
+    origin = t(" · from settings (read-only)") if connection.get("read_only") else ""
     with st.expander(f"{icon} **{name}** · {connection['transport']} · {connection['state']}{origin}"):
         where = connection.get("url") or shlex.join(
             [connection.get("command") or "", *connection.get("args", [])]
@@ -161,52 +176,57 @@ def _connection(api: ApiClient, connection: dict[str, Any]) -> None:
             st.error(connection["error"], icon=":material/error:")
         secrets = {**connection.get("env", {}), **connection.get("headers", {})}
         if secrets:
-            st.caption("Secrets: " + ", ".join(f"{k}={v}" for k, v in secrets.items()))
+            st.caption(t("Secrets: {list}", list=", ".join(f"{k}={v}" for k, v in secrets.items())))
         if connection.get("allowed_roles") or connection.get("allowed_users"):
             st.caption(
-                "Limited to roles: "
-                + (", ".join(connection.get("allowed_roles") or []) or "—")
-                + "; users: "
-                + (", ".join(connection.get("allowed_users") or []) or "—")
+                t(
+                    "Limited to roles: {roles}; users: {users}",
+                    roles=", ".join(connection.get("allowed_roles") or []) or "—",
+                    users=", ".join(connection.get("allowed_users") or []) or "—",
+                )
             )
         tools = connection.get("tools") or []
         if tools:
             st.dataframe(
-                [{"tool": t["name"], "description": t["description"]} for t in tools],
+                [{t("tool"): tool["name"], t("description"): tool["description"]} for tool in tools],
                 hide_index=True,
                 width="stretch",
             )
-            st.caption("Argument schemas")
-            st.json({t["name"]: t["parameters"] for t in tools}, expanded=False)
+            st.caption(t("Argument schemas"))
+            st.json({tool["name"]: tool["parameters"] for tool in tools}, expanded=False)
         if connection.get("read_only"):
             return
         cols = st.columns(3)
-        if cols[0].button("Reconnect", key=f"mcp_reconnect_{name}", icon=":material/refresh:"):
-            with st.spinner(f"Connecting {name}…"):
+        if cols[0].button(t("Reconnect"), key=f"mcp_reconnect_{name}", icon=":material/refresh:"):
+            with st.spinner(t("Connecting {name}…", name=name)):
                 try:
                     result = api.reconnect_mcp_connection(name)
                 except ApiClientError as exc:
                     show_error(exc)
                 else:
                     _notice(f"{name}: {(result or {}).get('state')}")
-        if cols[1].toggle("Edit", key=f"mcp_edit_{name}"):
+        if cols[1].toggle(t("Edit"), key=f"mcp_edit_{name}"):
             _form(api, connection)
-        confirm = cols[2].checkbox("Yes, remove it", key=f"mcp_confirm_{name}")
-        if cols[2].button("Remove", key=f"mcp_remove_{name}", disabled=not confirm, icon=":material/delete:"):
+        confirm = cols[2].checkbox(t("Yes, remove it"), key=f"mcp_confirm_{name}")
+        if cols[2].button(
+            t("Remove"), key=f"mcp_remove_{name}", disabled=not confirm, icon=":material/delete:"
+        ):
             try:
                 api.delete_mcp_connection(name)
             except ApiClientError as exc:
                 show_error(exc)
             else:
-                _notice(f"{name} removed")
+                _notice(t("{name} removed", name=name))
 
 
 def page() -> None:
     api = client()
-    st.title("MCP connections")
+    st.title(t("MCP connections"))
     st.caption(
-        "Tool servers speaking the Model Context Protocol. Their tools join the agent's toolbox as "
-        "<connection>__<tool>; a server that is down is left out of a run, never breaks it."
+        t(
+            "Tool servers speaking the Model Context Protocol. Their tools join the agent's toolbox as "
+            "<connection>__<tool>; a server that is down is left out of a run, never breaks it."
+        )
     )
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.success(notice, icon=":material/check_circle:")
@@ -215,12 +235,12 @@ def page() -> None:
         return
     if not connections:
         st.info(
-            "No MCP connection yet. Add one below, or list them under mcp_servers in settings.",
+            t("No MCP connection yet. Add one below, or list them under mcp_servers in settings."),
             icon=":material/info:",
         )
     for connection in connections:
         _connection(api, connection)
-    st.subheader("Add a connection")
+    st.subheader(t("Add a connection"))
     _form(api, None)
 
 

@@ -4,32 +4,39 @@ from __future__ import annotations
 
 import streamlit as st
 
+from webui.i18n import N_, t
 from webui.retrieval_table import fate, rows, summary
 from webui.session import call, client
 
-st.title("Retrieval test")
+st.title(t("Retrieval test"))
 st.caption(
-    "Search the way knowledge-base chat does and see every candidate chunk: its rank and score at each "
-    "stage, and which threshold or cut dropped it. Nothing is stored and no answer is generated."
+    t(
+        "Search the way knowledge-base chat does and see every candidate chunk: its rank and score at each "
+        "stage, and which threshold or cut dropped it. Nothing is stored and no answer is generated."
+    )
 )
 api = client()
 names = call(api.knowledge_bases, default=[]) or []
 if not names:
-    st.info("There is no knowledge base you can read yet.")
+    st.info(t("There is no knowledge base you can read yet."))
     st.stop()
-picked = st.multiselect("Knowledge bases", names, default=names[:1], key="rt_kbs")
-query = st.text_input("Question", key="rt_query", max_chars=2000)
-with st.expander("Retrieval settings", icon=":material/tune:"):
+picked = st.multiselect(t("Knowledge bases"), names, default=names[:1], key="rt_kbs")
+query = st.text_input(t("Question"), key="rt_query", max_chars=2000)
+with st.expander(t("Retrieval settings"), icon=":material/tune:"):
     col_k, col_t, col_r = st.columns(3)
-    top_k = col_k.number_input("Chunks kept (top_k)", 1, 100, 3, key="rt_top_k")
-    threshold = col_t.slider("score_threshold (distance)", 0.0, 2.0, 1.0, 0.05, key="rt_threshold")
-    min_relevance = col_r.slider("min_relevance", 0.0, 1.0, 0.0, 0.05, key="rt_min_relevance")
+    top_k = col_k.number_input(t("Chunks kept (top_k)"), 1, 100, 3, key="rt_top_k")
+    threshold = col_t.slider(t("score_threshold (distance)"), 0.0, 2.0, 1.0, 0.05, key="rt_threshold")
+    min_relevance = col_r.slider(t("min_relevance"), 0.0, 1.0, 0.0, 0.05, key="rt_min_relevance")
     mode = st.radio(
-        "Search", ["Knowledge base setting", "Hybrid", "Vector only"], horizontal=True, key="rt_mode"
+        t("Search"),
+        [N_("Knowledge base setting"), N_("Hybrid"), N_("Vector only")],
+        format_func=t,
+        horizontal=True,
+        key="rt_mode",
     )
-    rerank = st.toggle("Rerank", key="rt_rerank", help="Needs a configured reranker (kb.reranker).")
+    rerank = st.toggle(t("Rerank"), key="rt_rerank", help=t("Needs a configured reranker (kb.reranker)."))
 
-if st.button("Search", type="primary", key="rt_go", disabled=not (picked and query.strip())):
+if st.button(t("Search"), type="primary", key="rt_go", disabled=not (picked and query.strip())):
     body = {
         "knowledge_base_name": picked,
         "query": query,
@@ -44,7 +51,7 @@ if st.button("Search", type="primary", key="rt_go", disabled=not (picked and que
 result = st.session_state.get("rt_result")
 if result:
     if result.get("rewritten_query"):
-        st.info(f"Searched for: {result['rewritten_query']}")
+        st.info(t("Searched for: {query}", query=result["rewritten_query"]))
     st.markdown(summary(result))
     timings = result.get("timings_ms") or {}
     if timings:
@@ -52,6 +59,12 @@ if result:
     st.dataframe(rows(result), hide_index=True, use_container_width=True, key="rt_table")
     for number, candidate in enumerate(result.get("candidates", []), start=1):
         relevance = candidate.get("relevance", 0.0)
-        title = f"{number}. {fate(candidate)} · {candidate.get('file_name', '')} · relevance {relevance:.3f}"
+        title = t(
+            "{number}. {fate} · {file} · relevance {relevance}",
+            number=number,
+            fate=fate(candidate),
+            file=candidate.get("file_name", ""),
+            relevance=f"{relevance:.3f}",
+        )
         with st.expander(title):
             st.text(candidate.get("text", ""))

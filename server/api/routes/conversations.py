@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from server.api.deps import ConversationServiceDep, CurrentUser
@@ -18,13 +18,18 @@ from server.api.services.conversation_service import owner_of
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 ConversationId = Path(..., pattern=ID_PATTERN, description="Conversation id")
+MessageId = Path(..., pattern=ID_PATTERN, description="Message id (the first one to delete)")
 NOT_FOUND: OpenApiResponses = {404: {"model": BaseResponse, "description": "Unknown conversation"}}
 
 
 @router.get("", response_model=BaseResponse)
-async def list_conversations(conversations: ConversationServiceDep, principal: CurrentUser) -> BaseResponse:
-    """Conversations, most recently active first."""
-    rows = await conversations.list(owner_of(principal))
+async def list_conversations(
+    conversations: ConversationServiceDep,
+    principal: CurrentUser,
+    q: str = Query("", max_length=200, description="Keep those whose name or messages contain this text."),
+) -> BaseResponse:
+    """Conversations, most recently active first; with `q`, only those whose name or messages match."""
+    rows = await conversations.list(owner_of(principal), search=q.strip())
     return BaseResponse(data=[ConversationOut.model_validate(r).model_dump(mode="json") for r in rows])
 
 
@@ -63,6 +68,22 @@ async def list_messages(
     """The conversation's exchanges, oldest first."""
     rows = await conversations.messages(conversation_id, owner=owner_of(principal))
     return BaseResponse(data=[MessageOut.model_validate(r).model_dump(mode="json") for r in rows])
+
+
+@router.delete(
+    "/{conversation_id}/messages/{message_id}",
+    response_model=BaseResponse,
+    responses=NOT_FOUND,
+)
+async def truncate_messages(
+    conversations: ConversationServiceDep,
+    principal: CurrentUser,
+    conversation_id: str = ConversationId,
+    message_id: str = MessageId,
+) -> BaseResponse:
+    """Delete this exchange and all later ones (to regenerate an answer or edit and resend a question)."""
+    deleted = await conversations.truncate(conversation_id, message_id, owner_of(principal))
+    return BaseResponse(msg=f"{deleted} message(s) deleted", data={"deleted": deleted})
 
 
 @router.get(

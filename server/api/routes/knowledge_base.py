@@ -29,6 +29,7 @@ from server.api.schemas.knowledge_base import (
     UpdateDocsByIdRequest,
     UpdateDocsRequest,
     UpdateInfoRequest,
+    UploadLimits,
     parse_custom_docs,
 )
 from server.api.services.ingest_jobs import (
@@ -42,7 +43,7 @@ from server.api.services.ingest_jobs import (
 from server.jobs.store import JobView
 from server.knowledge_base.errors import FileNotInKnowledgeBase, PayloadTooLarge, is_limit_failure
 from server.knowledge_base.ingest import SplitOptions
-from server.knowledge_base.loaders import is_supported, unsupported_reason
+from server.knowledge_base.loaders import SUPPORTED_EXTENSIONS, is_supported, unsupported_reason
 from server.knowledge_base.paths import check_kb_name, safe_relative_name
 from server.knowledge_base.retrieval import SearchHit
 
@@ -188,6 +189,13 @@ async def list_vector_store_types(service: KbServiceDep) -> BaseResponse:
     """The vector stores a new knowledge base can use here, the default first."""
     default = service.check_vs_type(None)
     return BaseResponse(data=[default, *(t for t in service.vs_types if t != default)])
+
+
+@router.get("/upload_limits", response_model=BaseResponse)
+async def upload_limits(settings: SettingsDep) -> BaseResponse:
+    """What an upload may be: the file types a loader reads and the largest file, for uploaders."""
+    limits = UploadLimits(extensions=list(SUPPORTED_EXTENSIONS), max_upload_mb=settings.kb.max_upload_mb)
+    return BaseResponse(data=limits.model_dump())
 
 
 @router.get("/list_embed_models", response_model=BaseResponse)

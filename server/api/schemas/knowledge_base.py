@@ -116,6 +116,11 @@ class SearchDocsRequest(BaseModel):
     embed_model: str | None = Field(None, description="If given, must be the KB's embedding model.")
 
 
+class UploadLimits(BaseModel):
+    extensions: list[str] = Field(description="File name endings a loader reads ('.md', '.pdf', ...).")
+    max_upload_mb: float = Field(description="The largest file an upload may carry (kb.max_upload_mb).")
+
+
 class UpdateDocsByIdRequest(BaseModel):
     knowledge_base_name: str = KB_NAME
     docs: dict[str, DocumentIn] = Field(..., description="Chunk id → new chunk.")

@@ -10,7 +10,7 @@ import builtins
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.api.errors import NotFound
@@ -54,6 +54,10 @@ def _named_after(conversation_id: str, name: str, chat_type: str, owner: Owner) 
     )
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _missing(conversation_id: str) -> NotFound:
     return NotFound(f"conversation {conversation_id!r} does not exist")
 
@@ -64,11 +68,27 @@ class ConversationService:
 
     # ---- conversations ----------------------------------------------------------------------
 
-    async def list(self, owner: Owner = ANY) -> builtins.list[Conversation]:
+    async def list(self, owner: Owner = ANY, search: str = "") -> builtins.list[Conversation]:
+        """Most recently active first; ``search`` keeps those whose name or any exchange contains it.
+
+        The match is a case-insensitive substring (``%`` and ``_`` in it are literal), done by the
+        database so a long history is never sent to the client to be searched there.
+        """
         async with self._sessions() as session:
             query = select(Conversation).order_by(Conversation.updated_at.desc())
             if owner is not ANY:
                 query = query.where(Conversation.user_id == owner)
+            if search:
+                pattern = "%" + _escape_like(search) + "%"
+                in_messages = select(Message.conversation_id).where(
+                    or_(
+                        Message.query.ilike(pattern, escape="\\"),
+                        Message.response.ilike(pattern, escape="\\"),
+                    )
+                )
+                query = query.where(
+                    or_(Conversation.name.ilike(pattern, escape="\\"), Conversation.id.in_(in_messages))
+                )
             return list(await session.scalars(query))
 
     async def create(
@@ -133,6 +153,26 @@ class ConversationService:
             await session.delete(conversation)
 
     # ---- messages ---------------------------------------------------------------------------
+
+    async def truncate(self, conversation_id: str, message_id: str, owner: Owner = ANY) -> int:
+        """Delete one exchange and every later one of the conversation (regenerate, edit and resend).
+
+        Returns how many were deleted. The conversation itself stays; a message of another
+        conversation (or account) is a 404, like one that does not exist.
+        """
+        await self.get(conversation_id, owner)
+        async with self._sessions() as session, session.begin():
+            message = await session.get(Message, message_id)
+            if message is None or message.conversation_id != conversation_id:
+                raise NotFound(f"message {message_id!r} is not in conversation {conversation_id!r}")
+            later = delete(Message).where(
+                Message.conversation_id == conversation_id, Message.created_at >= message.created_at
+            )
+            result = await session.execute(later)
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is not None:
+                conversation.updated_at = utcnow()
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def messages(
         self, conversation_id: str, last: int | None = None, owner: Owner = ANY

@@ -167,7 +167,8 @@ class KnowledgeBaseChatService(ModelChat):
         self, request: KnowledgeBaseChatRequest | FileChatRequest, found: RetrievalAnswer
     ) -> list[dict]:
         context = "\n".join(h.text for h in found.hits)
-        prompt = self._prompts.render(CHAT_TYPE, found.prompt_name, context=context, question=request.query)
+        name = self._prompts.for_question(CHAT_TYPE, found.prompt_name, request.query)
+        prompt = self._prompts.render(CHAT_TYPE, name, context=context, question=request.query)
         return [*self._sent_history(request), {"role": "user", "content": prompt}]
 
     def _begin(

@@ -1,0 +1,1 @@
+"""The UI's translation catalogues, one module per language, keyed by the English text."""
