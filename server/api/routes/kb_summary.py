@@ -33,6 +33,10 @@ ERRORS: OpenApiResponses = {
     403: {"model": BaseResponse, "description": "A knowledge base the caller may not change"},
     404: {"model": BaseResponse, "description": "Unknown knowledge base or file"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
+    503: {
+        "model": BaseResponse,
+        "description": "The model server is unreachable (summaries are written by it)",
+    },
 }
 STREAM = {200: {"content": {"text/event-stream": {}}}, **ERRORS}
 

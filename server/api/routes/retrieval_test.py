@@ -16,6 +16,7 @@ ERRORS: OpenApiResponses = {
     403: {"model": BaseResponse, "description": "A knowledge base the caller may not read"},
     404: {"model": BaseResponse, "description": "Unknown knowledge base"},
     422: {"model": BaseResponse, "description": "Invalid request field"},
+    503: {"model": BaseResponse, "description": "The model server is unreachable (rewriting a follow-up)"},
 }
 
 
