@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from configs import PROJECT_ROOT
 from server.launcher.harness import RunningStack, free_port
@@ -168,15 +169,22 @@ def test_a_stopped_backend_shows_a_banner_with_retry(browser_page: Page, screens
 
 
 def choose(page: Page, label: str, option: str) -> None:
-    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
-    page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input").click()
-    try:
-        page.get_by_role("option", name=option, exact=True).click(timeout=8000)
-    except Exception:
-        page.screenshot(path="/tmp/w2/dbg7.png")
-        print("OPTIONS:", page.get_by_role("option").all_inner_texts())
-        print("SELECTS:", page.get_by_test_id("stSelectbox").all_inner_texts())
-        raise
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``.
+
+    A rerun that redraws the sidebar while the list opens closes it again, so the list is opened
+    anew (up to three times) when its options do not show.
+    """
+    wait_idle(page)
+    for attempt in range(3):
+        page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input").click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=8000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            wait_idle(page)
     wait_idle(page)
 
 
