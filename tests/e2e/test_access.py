@@ -534,16 +534,18 @@ def test_an_ingestion_job_is_seen_and_cancelled_only_by_its_owner_and_admins(
 ) -> None:
     api = accounts.urls.api
     carol, dave = (
-        new_user(accounts, admin, "carol@example.com"),
-        new_user(accounts, admin, "dave@example.com"),
+        new_user(accounts, admin, "job-owner@example.com"),
+        new_user(accounts, admin, "job-onlooker@example.com"),
     )
     created = httpx.post(
-        f"{api}/knowledge_base/create_knowledge_base", json={"knowledge_base_name": "carol_kb"}, headers=carol
+        f"{api}/knowledge_base/create_knowledge_base",
+        json={"knowledge_base_name": "job_owner_kb"},
+        headers=carol,
     )
     assert created.status_code == 200, created.text
     queued = httpx.post(
         f"{api}/knowledge_base/upload_docs",
-        data={"knowledge_base_name": "carol_kb", "background": "true"},
+        data={"knowledge_base_name": "job_owner_kb", "background": "true"},
         files=[("files", ("plan.txt", b"Carol's launch plan: Tuesday at nine."))],
         headers=carol,
         timeout=60,
