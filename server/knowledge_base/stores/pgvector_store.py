@@ -310,16 +310,7 @@ class PgVectorStore(VectorStore):
         distance = f"embedding::vector({dim}) <=> $1::vector({dim})"
         rows = await self.reads.fetch(
             f"""
-            WITH v AS (
-                SELECT id, row_number() OVER (ORDER BY d) AS r FROM (
-                    SELECT id, {distance} AS d FROM {TABLE} WHERE {clause} ORDER BY d LIMIT $3
-                ) nearest
-            ), w AS (
-                SELECT id, s, row_number() OVER (ORDER BY s DESC) AS r FROM (
-                    SELECT id, ts_rank(tokens, $2::text::tsquery) AS s FROM {TABLE}
-                    WHERE {clause} AND tokens @@ $2::text::tsquery ORDER BY s DESC LIMIT $3
-                ) matching
-            ), ids AS (
+            {self._ranked(distance, clause)}, ids AS (
                 SELECT coalesce(v.id, w.id) AS id, v.r AS vr, w.r AS wr, w.s AS ws
                 FROM v FULL OUTER JOIN w ON v.id = w.id
             )
@@ -337,6 +328,21 @@ class PgVectorStore(VectorStore):
             for r in sorted((r for r in rows if r["wr"] is not None), key=lambda r: r["wr"])
         ]
         return Candidates(chunks, vector_order, keyword_hits)
+
+    @staticmethod
+    def _ranked(distance: str, clause: str) -> str:
+        """The two ranked candidate lists both hybrid queries start from, as CTEs: ``v`` (nearest)
+        and ``w`` (keyword matches). ``$1`` is the vector, ``$2`` the tsquery, ``$3`` the pool."""
+        return f"""WITH v AS (
+                SELECT id, row_number() OVER (ORDER BY d) AS r FROM (
+                    SELECT id, {distance} AS d FROM {TABLE} WHERE {clause} ORDER BY d LIMIT $3
+                ) nearest
+            ), w AS (
+                SELECT id, s, row_number() OVER (ORDER BY s DESC) AS r FROM (
+                    SELECT id, ts_rank(tokens, $2::text::tsquery) AS s FROM {TABLE}
+                    WHERE {clause} AND tokens @@ $2::text::tsquery ORDER BY s DESC LIMIT $3
+                ) matching
+            )"""
 
     async def hybrid_search(
         self,
@@ -359,16 +365,7 @@ class PgVectorStore(VectorStore):
         distance = f"embedding::vector({dim}) <=> $1::vector({dim})"
         rows = await self.reads.fetch(
             f"""
-            WITH v AS (
-                SELECT id, row_number() OVER (ORDER BY d) AS r FROM (
-                    SELECT id, {distance} AS d FROM {TABLE} WHERE {clause} ORDER BY d LIMIT $3
-                ) nearest
-            ), w AS (
-                SELECT id, row_number() OVER (ORDER BY s DESC) AS r FROM (
-                    SELECT id, ts_rank(tokens, $2::text::tsquery) AS s FROM {TABLE}
-                    WHERE {clause} AND tokens @@ $2::text::tsquery ORDER BY s DESC LIMIT $3
-                ) matching
-            ), fused AS (
+            {self._ranked(distance, clause)}, fused AS (
                 SELECT coalesce(v.id, w.id) AS id,
                        coalesce(1.0 / ({RRF_K} + v.r), 0) + coalesce(1.0 / ({RRF_K} + w.r), 0) AS rrf,
                        v.id IS NOT NULL AS by_vector, w.id IS NOT NULL AS by_keyword
