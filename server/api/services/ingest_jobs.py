@@ -36,6 +36,7 @@ from server.jobs import states
 from server.jobs.queue import JobQueue, queue_url
 from server.jobs.store import JobStore, JobView
 from server.knowledge_base.ingest import SplitOptions
+from server.knowledge_base.paths import inside
 from server.knowledge_base.service import KnowledgeBaseService
 from server.knowledge_base.temp_kb import TempKnowledgeBases
 from server.knowledge_base.watch import IngestCancelled, IngestWatch
@@ -191,9 +192,7 @@ class IngestJobs:
         folder = self.files_dir(job_id)
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in uploads:  # names passed safe_file_name already; a KB's may hold sub-folders
-            path = folder / name
-            if not path.resolve().is_relative_to(folder.resolve()):
-                raise ValueError(f"{name!r} leads outside the job's folder")
+            path = inside(folder, folder / name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
 
