@@ -96,3 +96,20 @@ def test_the_fuzzed_operations_include_the_main_doors() -> None:
     fuzzed = {result.ok().path for result in schema.get_all_operations()}
     assert {"/chat/chat", "/knowledge_base/search_docs", "/knowledge_base/upload_docs"} <= fuzzed
     assert "/mcp/connections" in fuzzed  # its GET still is; only POST is left out
+
+
+def test_every_integer_in_a_path_fits_a_database_key() -> None:
+    """An id past 2**63-1 must be a 422, not an overflow in the database driver (a 500)."""
+    unbounded = [
+        f"{method.upper()} {path} {param['name']}"
+        for path, item in schema.raw_schema["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict)
+        for param in operation.get("parameters", [])
+        if param.get("in") == "path"
+        and param.get("schema", {}).get("type") == "integer"
+        and param["schema"].get("maximum", float("inf")) > 2**63 - 1
+    ]
+    assert not unbounded, unbounded
+    integer_paths = [p for p in schema.raw_schema["paths"] if "{user_id}" in p or "{key_id}" in p]
+    assert integer_paths  # the check saw the id paths it is about

@@ -19,7 +19,7 @@ from server.api.schemas.auth import (
     Token,
     UserOut,
 )
-from server.api.schemas.common import BaseResponse, OpenApiResponses
+from server.api.schemas.common import ROW_ID_MAX, BaseResponse, OpenApiResponses
 from server.auth.errors import Forbidden, Unauthorized
 from server.auth.throttle import LoginThrottle
 
@@ -122,7 +122,7 @@ async def create_api_key(body: ApiKeyCreate, principal: CurrentUser, users: User
 
 @router.delete("/api_keys/{key_id}", response_model=BaseResponse, responses=ERRORS, dependencies=[AuthOn])
 async def revoke_api_key(
-    principal: CurrentUser, users: UsersDep, key_id: int = Path(..., ge=1)
+    principal: CurrentUser, users: UsersDep, key_id: int = Path(..., ge=1, le=ROW_ID_MAX)
 ) -> BaseResponse:
     """Revoke a key: it is refused from the next request on."""
     assert principal.id is not None

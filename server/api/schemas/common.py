@@ -15,6 +15,8 @@ def _not_blank(value: str) -> str:
 
 NonBlankStr = Annotated[str, AfterValidator(_not_blank)]
 
+ROW_ID_MAX = 2**63 - 1  # the largest key SQLite and PostgreSQL's BIGINT store
+
 KB_NAMES_MAX = 20  # knowledge bases one search may cover
 
 
