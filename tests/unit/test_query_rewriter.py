@@ -107,7 +107,9 @@ def test_an_unusable_rewrite_falls_back_to_the_history_query(output: str) -> Non
     rewrite, _ = rewriter(output)
     result = asyncio.run(rewrite.rewrite("When was it founded?", HISTORY, "smollm2"))
     assert result == RewrittenQuery(
-        "When was it founded?", "Who leads the Amber Falcon team? When was it founded?", "history"
+        "When was it founded?",
+        "When was it founded? When was it founded? Who leads the Amber Falcon team?",
+        "history",
     )
 
 
@@ -118,7 +120,7 @@ def test_a_chinese_rewrite_keeps_the_question_words() -> None:
     ]
     assert choose("它的值班多久轮换？", history, "紫铜秃鹫团队的值班多久轮换一次？").method == "model"
     assert choose("它的值班多久轮换？", history, "它的值班多久轮换？").query == (
-        "紫铜秃鹫团队的负责人是谁？ 它的值班多久轮换？"
+        "它的值班多久轮换？ 它的值班多久轮换？ 紫铜秃鹫团队的负责人是谁？"
     )
 
 

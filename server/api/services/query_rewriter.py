@@ -100,10 +100,16 @@ def keeps_the_question(rewrite: str, question: str) -> bool:
 
 
 def history_query(question: str, history: History) -> str:
-    """The model-free standalone query: the user's last question, then this one."""
+    """The model-free standalone query: this question twice, then the user's last question.
+
+    The earlier question supplies what "it" is, but it also asks for something else; with the
+    follow-up written twice its words outweigh the borrowed ones in the keyword and the vector
+    ranking alike (``bench/retrieval.py --parts rag``: follow-up recall@1 0.40 -> 0.55, recall@5
+    0.88 -> 0.93 against the plain concatenation).
+    """
     for role, content in reversed(_turns(history)):
         if role == "user" and content.strip():
-            return f"{' '.join(content.split())[:TURN_CHARS]} {question}"
+            return f"{question} {question} {' '.join(content.split())[:TURN_CHARS]}"
     return question
 
 
