@@ -72,7 +72,7 @@ def test_a_new_conversation_starts_empty_and_the_old_one_comes_back(
 ) -> None:
     page = browser_page
     open_app(page, stack.urls.webui)
-    send(page, "Remember the word pineapple.")
+    send(page, "Remember the word kumquat.")
     sidebar = page.get_by_test_id("stSidebar")
     options = sidebar.get_by_test_id("stRadioOption")
     first_name = options.and_(sidebar.locator('[data-selected="true"]')).inner_text().strip()
@@ -86,13 +86,13 @@ def test_a_new_conversation_starts_empty_and_the_old_one_comes_back(
 
     first.click()
     wait_idle(page)
-    expect(page.locator(MESSAGE_TEXT).first).to_have_text("Remember the word pineapple.")
+    expect(page.locator(MESSAGE_TEXT).first).to_have_text("Remember the word kumquat.")
     expect(first).to_have_attribute("data-selected", "true")
 
     page.reload()  # a reload shows the stored history, not a blank page
     expect(page.locator(CHAT_INPUT)).to_be_visible()
     wait_idle(page)
-    expect(page.locator(MESSAGE_TEXT).first).to_have_text("Remember the word pineapple.", timeout=60_000)
+    expect(page.locator(MESSAGE_TEXT).first).to_have_text("Remember the word kumquat.", timeout=60_000)
     expect(first).to_have_attribute("data-selected", "true")
     screenshot(page, screenshots_dir / "conversations.png")
 

@@ -179,6 +179,8 @@ def test_the_delete_popover_closes_after_deleting_a_conversation(
     page.goto(f"{stack.urls.webui}/?conversation={newer}")
     wait_idle(page)
     sidebar = page.get_by_test_id("stSidebar")
+    selected = sidebar.locator('[data-testid="stRadioOption"][data-selected="true"]')
+    expect(selected).to_contain_text("Newer talk", timeout=60_000)  # the linked one is open
     sidebar.get_by_role("button", name="Delete", exact=True).click()
     page.get_by_role("button", name="Delete conversation").click()
     wait_idle(page)

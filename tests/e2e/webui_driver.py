@@ -29,8 +29,9 @@ def open_app(page: Page, url: str, *, new_conversation: bool = True) -> None:
     page.goto(url)
     expect(page.locator(CHAT_INPUT)).to_be_visible()
     wait_idle(page)
-    button = page.get_by_test_id("stSidebar").get_by_role("button", name="New conversation")
-    if new_conversation and button.count():
+    if new_conversation:  # waited for: the sidebar may draw after the chat input
+        button = page.get_by_test_id("stSidebar").get_by_role("button", name="New conversation")
+        expect(button).to_be_visible(timeout=60_000)
         button.click()
         wait_idle(page)
         expect(page.locator(MESSAGE)).to_have_count(0)
