@@ -762,6 +762,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_ports_distinct(self) -> Settings:
+        # Two services on one port would not both start; the one that loses would leave a browser
+        # or client talking to the wrong service, so the clash is refused before anything runs.
+        owners: dict[int, str] = {}
+        for name, port in self.service_ports():
+            if port in owners:
+                raise ValueError(f"{name} and {owners[port]} are both configured on port {port}")
+            owners[port] = name
+        return self
+
+    @model_validator(mode="after")
     def _check_exposure(self) -> Settings:
         exposed = self.exposed_services()
         if exposed and not self.auth.enabled:
@@ -801,6 +812,20 @@ class Settings(BaseSettings):
             before = list(self.llm_models)[: list(self.llm_models).index(model_name)]
             first = self.worker_base_port + sum(self.llm_models[name].replicas for name in before)
         return [ServerAddress(host=self.worker_host, port=first + i) for i in range(cfg.replicas)]
+
+    def service_ports(self) -> list[tuple[str, int]]:
+        """(service, port) of every service the launcher may start: each needs a port of its own."""
+        ports = [
+            ("controller", self.controller.port),
+            ("openai_api", self.openai_api.port),
+            ("api", self.api.port),
+            ("webui", self.webui.port),
+        ]
+        for model, cfg in self.llm_models.items():
+            if cfg.is_local:
+                for i, address in enumerate(self.worker_addresses(model)):
+                    ports.append((f"worker {model}#{i}", address.port))
+        return ports
 
     def worker_address(self, model_name: str) -> ServerAddress:
         """The first worker of a model."""

@@ -23,6 +23,7 @@ from server.core.logging import setup_logging
 from server.launcher import readiness, services
 from server.launcher.services import ServiceContext
 from server.launcher.supervisor import ServiceFailed, Supervisor
+from server.launcher.thread_env import calm_spinning
 from server.launcher.workers import WorkerManager
 
 logger = logging.getLogger("startup")
@@ -125,7 +126,11 @@ def make_plan(args: argparse.Namespace, settings: Settings) -> Plan:
 
 
 def banner(
-    settings: Settings, plan: Plan, controller_address: str, states: dict[str, dict[str, Any]] | None = None
+    settings: Settings,
+    plan: Plan,
+    controller_address: str,
+    states: dict[str, dict[str, Any]] | None = None,
+    webui_ok: bool = True,
 ) -> str:
     lines = ["", "=" * 72, "Chatchat is running", "-" * 72]
     if plan.controller or plan.models:
@@ -141,7 +146,8 @@ def banner(
     if plan.api:
         lines.append(f"  backend API           {settings.api.url}  (docs: {settings.api.url}/docs)")
     if plan.webui:
-        lines.append(f"  web UI                {settings.webui.url}")
+        note = "" if webui_ok else "  [failed: see its log]"
+        lines.append(f"  web UI                {settings.webui.url}{note}")
     lines += [f"  logs                  {settings.log_dir}", "-" * 72, "Press Ctrl-C to stop.", "=" * 72, ""]
     return "\n".join(lines)
 
@@ -210,7 +216,8 @@ def run(plan: Plan, settings: Settings, controller_address: str, quiet: bool) ->
             logger.error("%s", message)
             print(f"startup.py: {message}", file=sys.stderr, flush=True)
             return 1
-        text = banner(settings, plan, controller_address, workers.states())
+        webui_ok = all(s.state != "failed" for s in supervisor.services if s.name == "webui")
+        text = banner(settings, plan, controller_address, workers.states(), webui_ok)
         print(text, flush=True)
         logger.info("all services ready")
         supervisor.watch(workers.handle)
@@ -245,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("startup.py: nothing to start", file=sys.stderr)
         return 2
     setup_logging("startup", settings.log_dir, settings.log_level, quiet=args.quiet)
+    logger.info("OpenMP waits: %s", calm_spinning())  # inherited by every service spawned below
     settings = with_secrets(settings)  # generated once, shared by every process of the stack
     logger.info("database %s", settings.sqlalchemy_url)  # the log formatter masks its password
     warn_about_exposure(settings)

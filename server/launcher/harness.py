@@ -35,6 +35,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different free ports: every socket is held until all are chosen.
+
+    Asking for one port at a time can hand out the same port twice once the first socket is
+    closed; two services of one stack would then race for it.
+    """
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port_run(count: int, avoid: set[int] | None = None) -> int:
     """The first of ``count`` consecutive ports that are free now (and not in ``avoid``)."""
     for _ in range(100):
@@ -103,7 +119,8 @@ class RunningStack:
 
 def stack_env(root: Path, extra: dict[str, str] | None = None) -> tuple[dict[str, str], StackEndpoints]:
     """Environment for a stack on fresh ports with its data and logs under ``root``."""
-    ports = {name: free_port() for name in ("controller", "openai_api", "api", "webui")}
+    names = ("controller", "openai_api", "api", "webui")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     ports["worker"] = free_port_run(WORKER_PORTS, avoid=set(ports.values()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATCHAT_")}
     env.update(

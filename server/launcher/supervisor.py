@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import socket
 import sys
 import time
 from collections import deque
@@ -21,6 +22,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -85,6 +87,21 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
             return "".join(deque(handle, maxlen=lines)).rstrip()
     except OSError:
         return "(no log)"
+
+
+def port_taken(url: str) -> bool:
+    """Whether something already accepts connections where a service is about to listen."""
+    parts = urlsplit(url)
+    if parts.port is None:
+        return False
+    host = parts.hostname or "127.0.0.1"
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    try:
+        with socket.create_connection((host, parts.port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def backoff(quick_deaths: int) -> float:
@@ -182,6 +199,16 @@ class Supervisor:
         service.quick_deaths = 0
         service.give_up_after = GIVE_UP_AFTER if retry else 1
         first = time.monotonic()
+        if port_taken(service.url):
+            # Whatever answers there is not this service: starting it would leave its clients
+            # talking to another program, so the start is refused and said out loud.
+            service.state = "failed"
+            reason = f"cannot start: {service.url} is already in use by another program"
+            if service.essential:
+                raise ServiceFailed(service, reason)
+            logger.error("%s %s", service.name, reason)
+            print(f"startup.py: {service.name} {reason}", file=sys.stderr, flush=True)
+            return
         self._spawn(service)
         while True:
             if service.state == "starting" and self._starting_step(service):

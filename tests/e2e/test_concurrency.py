@@ -32,7 +32,8 @@ async def one_chat(client: httpx.AsyncClient, url: str, n: int) -> list[dict]:
     }
     events = []
     async with client.stream("POST", f"{url}/chat/chat", json=body) as response:
-        assert response.status_code == 200
+        if response.status_code != 200:
+            raise AssertionError(f"{response.status_code}: {(await response.aread()).decode()}")
         async for line in response.aiter_lines():
             if line.startswith("data: "):
                 events.append(json.loads(line[6:]))

@@ -42,3 +42,11 @@ def test_flags_choose_services(argv: tuple[str, ...], expected: tuple) -> None:
 def test_unknown_model_name_lists_the_configured_ones() -> None:
     with pytest.raises(SystemExit, match="unknown model.*gpt-9.*configured: smollm2, qwen"):
         plan("-n", "gpt-9")
+
+
+def test_openmp_threads_spin_briefly_unless_the_user_chose_otherwise() -> None:
+    from server.launcher.thread_env import calm_spinning
+
+    assert calm_spinning({}) == {"GOMP_SPINCOUNT": "1000"}
+    mine = {"GOMP_SPINCOUNT": "0"}
+    assert calm_spinning(mine) == {"GOMP_SPINCOUNT": "0"} and mine == {"GOMP_SPINCOUNT": "0"}

@@ -143,3 +143,19 @@ def test_the_removed_vllm_engine_is_refused_with_the_way_to_run_vllm(
 ) -> None:
     with pytest.raises(ValidationError, match=r"vllm serve MODEL.*engine: openai"):
         Settings(llm_models={"m": model}, default_llm="m")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "clash"),
+    [
+        ({"webui": {"port": 20000}}, r"webui and openai_api are both configured on port 20000"),
+        ({"api": {"port": 20003}, "llm_models": {"m": {"replicas": 2}}}, r"worker m#1 and api .* 20003"),
+        ({"llm_models": {"m": {"port": 8501}}}, r"worker m#0 and webui .* port 8501"),
+    ],
+)
+def test_two_services_on_one_port_are_refused_before_anything_starts(
+    clean_env: pytest.MonkeyPatch, overrides: dict, clash: str
+) -> None:
+    overrides = {"default_llm": "m", "llm_models": {"m": {}}, **overrides}
+    with pytest.raises(ValidationError, match=clash):
+        Settings(**overrides)

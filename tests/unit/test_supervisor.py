@@ -7,6 +7,7 @@ services); the backoff is shortened so the policy, not the clock, is what is tes
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -138,3 +139,24 @@ def test_stopping_a_service_is_not_a_death(supervisor: Supervisor, tmp_path: Pat
     thread.join(20)
     assert time.monotonic() < deadline and service not in supervisor.services
     assert service.restarts == 0 and starts(marker) == 1
+
+
+def test_a_port_another_program_holds_is_refused_not_shared(supervisor: Supervisor, tmp_path: Path) -> None:
+    """A service whose port already answers would leave its clients talking to another program."""
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    url = f"http://127.0.0.1:{squatter.getsockname()[1]}"
+    marker = tmp_path / "never.txt"
+    try:
+        quiet = supervisor.service(
+            "webui", run_forever, lambda client: True, url, str(marker), essential=False
+        )
+        supervisor.start(quiet)
+        assert quiet.state == "failed" and not quiet.alive
+        essential = supervisor.service("api", run_forever, lambda client: True, url, str(marker))
+        with pytest.raises(ServiceFailed, match=rf"api cannot start: {url} is already in use"):
+            supervisor.start(essential)
+    finally:
+        squatter.close()
+    assert starts(marker) == 0  # neither was started on the taken port
