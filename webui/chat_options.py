@@ -16,7 +16,7 @@ from webui.api_client import (
     ApiClientError,
 )
 from webui.i18n import N_, t
-from webui.session import call, capabilities, has, show_error
+from webui.session import call, capabilities, forget_running_models, has, running_models, show_error
 
 MODE_LABELS = {
     "llm_chat": N_("LLM chat"),
@@ -97,6 +97,7 @@ def _switch(client: ApiClient, old: str, new: str) -> bool:
             show_error(exc)
             return False
         status.update(label=t("{name} is serving", name=new), state="complete", expanded=False)
+    forget_running_models()  # the new model serves now; the next read must show it
     st.session_state["model_current"] = new
     return True
 
@@ -109,7 +110,7 @@ def serving_models(models: dict[str, Any]) -> list[str]:
 @st.fragment(run_every=3)
 def _wait_for_model(client: ApiClient) -> None:
     """While nothing serves, look again every few seconds and offer the first model that comes up."""
-    models = call(client.running_models, default={}) or {}
+    models = running_models(fresh=True)
     ready = serving_models(models)
     if ready:
         st.success(t("{name} is available now.", name=ready[0]), icon=":material/check_circle:")
@@ -143,7 +144,7 @@ def _model_picker(client: ApiClient, configs: dict[str, Any]) -> tuple[str | Non
             format_func={name: t(name) for name in options}.__getitem__,
         )
         return (None if choice == DEFAULT_MODEL_LABEL else choice), True
-    models = call(client.running_models, default={}) or {}
+    models = running_models()
     running = serving_models(models)
     switchable: list[str] = []
     can_switch = has("/llm_model/change") and has("/llm_model/list_config_models")

@@ -20,6 +20,7 @@ from webui.i18n import N_, t
 
 DEFAULT_API_URL = "http://127.0.0.1:7861"
 CAPABILITIES_TTL_S = 30.0
+MODELS_TTL_S = 5.0
 
 T = TypeVar("T")
 
@@ -55,6 +56,29 @@ def capabilities(refresh: bool = False) -> set[str]:
 
 def has(path: str) -> bool:
     return path in capabilities()
+
+
+def running_models(fresh: bool = False) -> dict[str, dict[str, Any]]:
+    """The served models, re-read at most every ``MODELS_TTL_S`` while this session chats.
+
+    Reading them asks the API server, the controller and every worker (25-70 ms), and the chat
+    page needs them on every rerun, including the one that sends a question. This session's own
+    model actions forget the copy (``forget_running_models``), so they show at once; a change made
+    elsewhere shows within seconds (and a question to a model stopped meanwhile says so).
+    A failed read is not kept.
+    """
+    cached: tuple[float, dict[str, dict[str, Any]]] | None = st.session_state.get("_running_models")
+    if fresh or cached is None or time.monotonic() - cached[0] > MODELS_TTL_S:
+        models = call(client().running_models, default=None)
+        if models is None:
+            return {}
+        cached = (time.monotonic(), models)
+        st.session_state["_running_models"] = cached
+    return cached[1]
+
+
+def forget_running_models() -> None:
+    st.session_state.pop("_running_models", None)
 
 
 def unreachable_banner(exc: BackendUnreachable) -> None:
