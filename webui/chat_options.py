@@ -16,7 +16,15 @@ from webui.api_client import (
     ApiClientError,
 )
 from webui.i18n import N_, t
-from webui.session import call, capabilities, forget_running_models, has, running_models, show_error
+from webui.session import (
+    call,
+    capabilities,
+    configured_models,
+    forget_running_models,
+    has,
+    running_models,
+    show_error,
+)
 
 MODE_LABELS = {
     "llm_chat": N_("LLM chat"),
@@ -144,12 +152,13 @@ def _model_picker(client: ApiClient, configs: dict[str, Any]) -> tuple[str | Non
             format_func={name: t(name) for name in options}.__getitem__,
         )
         return (None if choice == DEFAULT_MODEL_LABEL else choice), True
-    models = running_models()
+    asking = bool(str(st.session_state.get("chat_query") or "").strip())  # this run sends a question
+    models = running_models(any_age=asking)
     running = serving_models(models)
     switchable: list[str] = []
     can_switch = has("/llm_model/change") and has("/llm_model/list_config_models")
     if can_switch:
-        configured = call(client.config_models, default={}) or {}
+        configured = configured_models(any_age=asking)
         switchable = [name for name in (configured.get("local") or {}) if name not in running]
     if not running:
         st.warning(t("No model is running."), icon=":material/warning:")
