@@ -813,14 +813,18 @@ class Settings(BaseSettings):
             first = self.worker_base_port + sum(self.llm_models[name].replicas for name in before)
         return [ServerAddress(host=self.worker_host, port=first + i) for i in range(cfg.replicas)]
 
+    def _services(self) -> list[tuple[str, ServerAddress]]:
+        """The launcher's services that have one address each (the workers have one per replica)."""
+        return [
+            ("controller", self.controller),
+            ("openai_api", self.openai_api),
+            ("api", self.api),
+            ("webui", self.webui),
+        ]
+
     def service_ports(self) -> list[tuple[str, int]]:
         """(service, port) of every service the launcher may start: each needs a port of its own."""
-        ports = [
-            ("controller", self.controller.port),
-            ("openai_api", self.openai_api.port),
-            ("api", self.api.port),
-            ("webui", self.webui.port),
-        ]
+        ports = [(name, address.port) for name, address in self._services()]
         for model, cfg in self.llm_models.items():
             if cfg.is_local:
                 for i, address in enumerate(self.worker_addresses(model)):
@@ -837,13 +841,8 @@ class Settings(BaseSettings):
 
     def exposed_services(self) -> list[tuple[str, str]]:
         """(service, bind host) of every service reachable from other machines."""
-        binds = [
-            ("controller", self.controller.host),
-            ("openai_api", self.openai_api.host),
-            ("api", self.api.host),
-            ("webui", self.webui.host),
-            ("model workers", self.worker_host),
-        ]
+        binds = [(name, address.host) for name, address in self._services()]
+        binds.append(("model workers", self.worker_host))
         return [(name, host) for name, host in binds if not is_loopback(host)]
 
     def trusted_hosts(self, address: ServerAddress) -> list[str]:

@@ -20,7 +20,7 @@ from webui.session import (
     call,
     capabilities,
     configured_models,
-    forget_running_models,
+    forget_models,
     has,
     running_models,
     show_error,
@@ -105,7 +105,7 @@ def _switch(client: ApiClient, old: str, new: str) -> bool:
             show_error(exc)
             return False
         status.update(label=t("{name} is serving", name=new), state="complete", expanded=False)
-    forget_running_models()  # the new model serves now; the next read must show it
+    forget_models()  # the new model serves now; the next read must show it
     st.session_state["model_current"] = new
     return True
 
@@ -118,7 +118,7 @@ def serving_models(models: dict[str, Any]) -> list[str]:
 @st.fragment(run_every=3)
 def _wait_for_model(client: ApiClient) -> None:
     """While nothing serves, look again every few seconds and offer the first model that comes up."""
-    models = running_models(fresh=True)
+    models = running_models(client, fresh=True)
     ready = serving_models(models)
     if ready:
         st.success(t("{name} is available now.", name=ready[0]), icon=":material/check_circle:")
@@ -153,12 +153,12 @@ def _model_picker(client: ApiClient, configs: dict[str, Any]) -> tuple[str | Non
         )
         return (None if choice == DEFAULT_MODEL_LABEL else choice), True
     asking = bool(str(st.session_state.get("chat_query") or "").strip())  # this run sends a question
-    models = running_models(any_age=asking)
+    models = running_models(client, any_age=asking)
     running = serving_models(models)
     switchable: list[str] = []
     can_switch = has("/llm_model/change") and has("/llm_model/list_config_models")
     if can_switch:
-        configured = configured_models(any_age=asking)
+        configured = configured_models(client, any_age=asking)
         switchable = [name for name in (configured.get("local") or {}) if name not in running]
     if not running:
         st.warning(t("No model is running."), icon=":material/warning:")

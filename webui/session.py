@@ -58,39 +58,38 @@ def has(path: str) -> bool:
     return path in capabilities()
 
 
-def running_models(fresh: bool = False, any_age: bool = False) -> dict[str, dict[str, Any]]:
+def running_models(api: ApiClient, fresh: bool = False, any_age: bool = False) -> dict[str, dict[str, Any]]:
     """The served models, re-read at most every ``MODELS_TTL_S`` while this session chats.
 
     Reading them asks the API server, the controller and every worker (25-70 ms), and the chat
     page needs them on every rerun. The rerun that sends a question (``any_age``) keeps the copy
     whatever its age: the question goes to the model the page showed when it was typed, and
     fetching first would only delay the answer. This session's own model actions forget the copy
-    (``forget_running_models``), so they show at once; a change made elsewhere shows within
-    seconds, and a question to a model stopped meanwhile says so (and forgets the copy too).
+    (``forget_models``), so they show at once; a change made elsewhere shows within seconds, and
+    a question to a model stopped meanwhile says so (and forgets the copy too).
     A failed read is not kept.
     """
-    return _kept("_running_models", client().running_models, fresh, any_age)
+    return _kept("_running_models", api.running_models, fresh, any_age)
 
 
-def configured_models(any_age: bool = False) -> dict[str, dict[str, Any]]:
+def configured_models(api: ApiClient, any_age: bool = False) -> dict[str, dict[str, Any]]:
     """The configured models (they change only when the stack restarts), kept like the running ones."""
-    return _kept("_configured_models", client().config_models, False, any_age)
+    return _kept("_configured_models", api.config_models, False, any_age)
 
 
 def _kept(key: str, read: Callable[[], dict[str, Any]], fresh: bool, any_age: bool) -> dict[str, Any]:
     cached: tuple[float, dict[str, Any]] | None = st.session_state.get(key)
-    stale = cached is None or (not any_age and time.monotonic() - cached[0] > MODELS_TTL_S)
-    if fresh or stale:
-        models = call(read, default=None)
-        if models is None:
-            return {}
-        cached = (time.monotonic(), models)
-        st.session_state[key] = cached
-    assert cached is not None
-    return cached[1]
+    if cached is not None and not fresh and (any_age or time.monotonic() - cached[0] <= MODELS_TTL_S):
+        return cached[1]
+    models = call(read, default=None)
+    if models is None:
+        return {}
+    st.session_state[key] = (time.monotonic(), models)
+    return models
 
 
-def forget_running_models() -> None:
+def forget_models() -> None:
+    """Drop this session's copies of the model lists: the next read asks the backend."""
     st.session_state.pop("_running_models", None)
     st.session_state.pop("_configured_models", None)
 

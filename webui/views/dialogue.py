@@ -12,7 +12,7 @@ from webui.answer import absorb, scrub
 from webui.api_client import CONVERSATIONS_PATH, FEEDBACK_PATH, ApiClient, ApiClientError, BackendError
 from webui.chat_options import ChatOptions
 from webui.i18n import N_, t
-from webui.session import client, forget_running_models, has, show_error
+from webui.session import client, forget_models, has, show_error
 
 AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
 
@@ -239,7 +239,7 @@ def _answer(api: ApiClient, options: ChatOptions, body: dict[str, Any], reply: d
         except ApiClientError as exc:
             finished = True
             reply["error"] = str(exc)
-            forget_running_models()  # the model may have stopped: the next run asks again
+            forget_models()  # the model may have stopped: the next run asks again
             if isinstance(exc, BackendError) and exc.signed_out:  # asked again after the sign-in
                 del transcript.messages()[-2:]
                 account.keep_query(str(body["query"]))

@@ -12,7 +12,7 @@ import streamlit as st
 
 from webui.api_client import ApiClient, ApiClientError, BackendError
 from webui.i18n import N_, t
-from webui.session import call, client, forget_running_models, has, show_error
+from webui.session import call, client, forget_models, has, show_error
 
 NOTICE_KEY = "models_notice"
 FAILURE_KEY = "models_failure"
@@ -115,7 +115,7 @@ def _watch(api: ApiClient) -> None:
 
 def page() -> None:
     api = client()
-    forget_running_models()  # this page reads them fresh, and its actions must show on the chat page
+    forget_models()  # this page reads them fresh, and its actions must show on the chat page
     st.title(t("Models"))
     st.caption(t("Models served by the FastChat workers, and the others configured in settings.yaml."))
     if notice := st.session_state.pop(NOTICE_KEY, None):
